@@ -1,0 +1,43 @@
+# The documented entry points. Every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test unit integration e2e bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the whole local stack (moto, Redis, PostgreSQL, API) with a seeded demo.
+run: $(STAMP)
+	$(VENV)/bin/dcmms dev
+
+## Unit, integration and end-to-end tests (pytest's "no tests collected", exit 5, fails the target).
+test: $(STAMP)
+	$(PY) -m pytest tests/unit tests/integration tests/e2e
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+## Cold start and warm invocation of the API Lambda beside a minimal FastAPI+Mangum app.
+bench: $(STAMP)
+	$(PY) -m tests.bench.api_lambda
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check shared functions tests
+	$(VENV)/bin/ruff format --check shared functions tests
+
+clean:
+	rm -rf $(VENV) .dcmms .pytest_cache

@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource. Handlers parse, call Maintenance, shape the answer."""

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request
+from starlette.responses import Response
+
+from dcmms.domain import commands as cmd
+from dcmms.domain.model import Alert, AlertSeverity, AlertStatus
+
+from ..http import Caller, IfMatch, PageParams, entity_response, list_response, problem_responses
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=problem_responses(401, 404, 422))
+
+
+@router.post("", status_code=201, responses={201: {"model": Alert}, **problem_responses(403)})
+def create_alert(request: Request, body: cmd.AlertCreate, caller: Caller) -> Response:
+    alert = request.app.state.maintenance.create_alert(caller, body)
+    return entity_response(request, alert, 201, f"/api/v1/alerts/{alert.id}")
+
+
+@router.get("", responses={200: {"description": "A page of alerts: {items, next_cursor}"}})
+def list_alerts(
+    request: Request,
+    caller: Caller,
+    page: PageParams,
+    site_id: str | None = None,
+    asset_id: str | None = None,
+    status: Annotated[list[AlertStatus] | None, Query(description="Repeatable.")] = None,
+    severity: Annotated[list[AlertSeverity] | None, Query()] = None,
+) -> Response:
+    result = request.app.state.maintenance.list_alerts(
+        caller,
+        page.limit,
+        page.cursor,
+        site_id=site_id,
+        asset_id=asset_id,
+        statuses=[s.value for s in status or ()],
+        severities=[s.value for s in severity or ()],
+    )
+    return list_response(result)
+
+
+@router.get("/{alert_id}", responses={200: {"model": Alert}})
+def get_alert(request: Request, alert_id: str, caller: Caller) -> Response:
+    return entity_response(request, request.app.state.maintenance.get_alert(caller, alert_id))
+
+
+@router.patch("/{alert_id}", responses={200: {"model": Alert}, **problem_responses(403, 412)})
+def update_alert(request: Request, alert_id: str, body: cmd.AlertPatch, caller: Caller, version: IfMatch) -> Response:
+    return entity_response(request, request.app.state.maintenance.update_alert(caller, alert_id, body, version))
+
+
+@router.post("/{alert_id}/acknowledge", responses={200: {"model": Alert}, **problem_responses(403, 409, 412)})
+def acknowledge_alert(
+    request: Request,
+    alert_id: str,
+    caller: Caller,
+    version: IfMatch,
+    body: Annotated[cmd.AlertAction | None, Body()] = None,
+) -> Response:
+    note = body.note if body else None
+    return entity_response(request, request.app.state.maintenance.acknowledge_alert(caller, alert_id, version, note))
+
+
+@router.post("/{alert_id}/resolve", responses={200: {"model": Alert}, **problem_responses(403, 409, 412)})
+def resolve_alert(
+    request: Request,
+    alert_id: str,
+    caller: Caller,
+    version: IfMatch,
+    body: Annotated[cmd.AlertAction | None, Body()] = None,
+) -> Response:
+    note = body.note if body else None
+    return entity_response(request, request.app.state.maintenance.resolve_alert(caller, alert_id, version, note))

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from dcmms.domain import commands as cmd
+from dcmms.domain.model import Asset, AssetStatus, AssetType
+
+from ..http import Caller, IfMatch, PageParams, entity_response, list_response, problem_responses
+
+router = APIRouter(prefix="/api/v1/assets", tags=["assets"], responses=problem_responses(401, 404, 422))
+
+
+@router.post("", status_code=201, responses={201: {"model": Asset}, **problem_responses(403)})
+def create_asset(request: Request, body: cmd.AssetCreate, caller: Caller) -> Response:
+    asset = request.app.state.maintenance.create_asset(caller, body)
+    return entity_response(request, asset, 201, f"/api/v1/assets/{asset.id}")
+
+
+@router.get("", responses={200: {"description": "A page of assets: {items, next_cursor}"}})
+def list_assets(
+    request: Request,
+    caller: Caller,
+    page: PageParams,
+    site_id: str | None = None,
+    parent_id: str | None = None,
+    type: Annotated[list[AssetType] | None, Query()] = None,
+    status: Annotated[list[AssetStatus] | None, Query()] = None,
+) -> Response:
+    result = request.app.state.maintenance.list_assets(
+        caller,
+        page.limit,
+        page.cursor,
+        site_id=site_id,
+        parent_id=parent_id,
+        types=[t.value for t in type or ()],
+        statuses=[s.value for s in status or ()],
+    )
+    return list_response(result)
+
+
+@router.get("/{asset_id}", responses={200: {"model": Asset}})
+def get_asset(request: Request, asset_id: str, caller: Caller) -> Response:
+    return entity_response(request, request.app.state.maintenance.get_asset(caller, asset_id))
+
+
+@router.patch("/{asset_id}", responses={200: {"model": Asset}, **problem_responses(403, 412)})
+def update_asset(request: Request, asset_id: str, body: cmd.AssetPatch, caller: Caller, version: IfMatch) -> Response:
+    return entity_response(request, request.app.state.maintenance.update_asset(caller, asset_id, body, version))
+
+
+@router.delete("/{asset_id}", status_code=204, responses=problem_responses(403, 409, 412))
+def delete_asset(request: Request, asset_id: str, caller: Caller, version: IfMatch) -> Response:
+    request.app.state.maintenance.delete_asset(caller, asset_id, version)
+    return Response(status_code=204)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from dcmms.domain import commands as cmd
+from dcmms.domain.model import Priority, WorkOrder, WorkOrderStatus, WorkOrderType
+
+from ..http import Caller, IfMatch, PageParams, entity_response, list_response, problem_responses
+
+router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"], responses=problem_responses(401, 404, 422))
+
+
+@router.post("", status_code=201, responses={201: {"model": WorkOrder}, **problem_responses(403)})
+def create_work_order(request: Request, body: cmd.WorkOrderCreate, caller: Caller) -> Response:
+    wo = request.app.state.maintenance.create_work_order(caller, body)
+    return entity_response(request, wo, 201, f"/api/v1/work-orders/{wo.id}")
+
+
+@router.get("", responses={200: {"description": "A page of work orders: {items, next_cursor}"}})
+def list_work_orders(
+    request: Request,
+    caller: Caller,
+    page: PageParams,
+    site_id: str | None = None,
+    status: Annotated[list[WorkOrderStatus] | None, Query(description="Repeatable.")] = None,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    type: Annotated[list[WorkOrderType] | None, Query()] = None,
+    assigned_to: str | None = None,
+    asset_id: str | None = None,
+) -> Response:
+    result = request.app.state.maintenance.list_work_orders(
+        caller,
+        page.limit,
+        page.cursor,
+        site_id=site_id,
+        statuses=[s.value for s in status or ()],
+        priorities=[p.value for p in priority or ()],
+        types=[t.value for t in type or ()],
+        assigned_to=assigned_to,
+        asset_id=asset_id,
+    )
+    return list_response(result)
+
+
+@router.get("/{work_order_id}", responses={200: {"model": WorkOrder}})
+def get_work_order(request: Request, work_order_id: str, caller: Caller) -> Response:
+    return entity_response(request, request.app.state.maintenance.get_work_order(caller, work_order_id))
+
+
+@router.patch("/{work_order_id}", responses={200: {"model": WorkOrder}, **problem_responses(403, 409, 412)})
+def update_work_order(
+    request: Request, work_order_id: str, body: cmd.WorkOrderPatch, caller: Caller, version: IfMatch
+) -> Response:
+    wo = request.app.state.maintenance.update_work_order(caller, work_order_id, body, version)
+    return entity_response(request, wo)
+
+
+@router.post("/{work_order_id}/transitions", responses={200: {"model": WorkOrder}, **problem_responses(403, 409, 412)})
+def transition_work_order(
+    request: Request, work_order_id: str, body: cmd.Transition, caller: Caller, version: IfMatch
+) -> Response:
+    wo = request.app.state.maintenance.transition_work_order(caller, work_order_id, body, version)
+    return entity_response(request, wo)

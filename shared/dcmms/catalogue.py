@@ -1,0 +1,31 @@
+"""The catalogue of Lambda functions: one list that the CDK stacks and the local stack both read.
+
+Handlers are dotted paths, as Lambda names them, so ``dcmms`` never imports ``functions``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    handler: str  # "functions.api.handler.lambda_handler"
+    trigger: Literal["http", "kinesis", "schedule"]
+    memory_mb: int = 1024
+    timeout_s: int = 29
+    reserved_concurrency: int | None = None
+    schedule: str | None = None  # EventBridge Scheduler expression, for trigger == "schedule"
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    # API Gateway's integration timeout is 29 s; requests are expected to finish in milliseconds.
+    FunctionSpec("api", "functions.api.handler.lambda_handler", "http", memory_mb=1769, timeout_s=29),
+)
+
+
+def by_name(name: str) -> FunctionSpec:
+    return next(f for f in FUNCTIONS if f.name == name)

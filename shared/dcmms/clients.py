@@ -1,0 +1,53 @@
+"""Clients of the stores, created once per execution environment and only when first needed.
+
+Redis, psycopg and the Kinesis client are imported lazily: a request that never touches them (most
+API calls) does not pay their import at cold start.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from dcmms.config import Settings
+
+if TYPE_CHECKING:
+    import redis
+
+
+@lru_cache(maxsize=4)
+def redis_client(settings: Settings) -> redis.Redis:
+    import redis
+
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+        health_check_interval=30,
+    )
+
+
+@lru_cache(maxsize=8)
+def aws_client(service: str, settings: Settings) -> Any:
+    """A botocore client with short deadlines and one retry.
+
+    botocore directly: boto3's import costs cold-start time and adds nothing for these clients.
+    """
+    import botocore.config
+    import botocore.session
+
+    config = botocore.config.Config(
+        connect_timeout=settings.health_timeout_s,
+        read_timeout=settings.health_timeout_s,
+        retries={"max_attempts": 1},
+    )
+    return botocore.session.get_session().create_client(
+        service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
+    )
+
+
+def postgres_connect(settings: Settings) -> Any:
+    """A new connection (the telemetry store keeps its own pool; health checks open and close one)."""
+    import psycopg
+
+    return psycopg.connect(settings.database_url, connect_timeout=settings.database_connect_timeout_s)

@@ -1,0 +1,43 @@
+"""Settings: one typed model, read from the environment once per execution environment.
+
+Nothing else in dcmms reads ``os.environ``. Every variable carries the ``DCMMS_`` prefix, e.g.
+``DCMMS_REDIS_URL``. In Lambda the CDK stacks set them; locally ``dcmms dev`` and the test harness do.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DCMMS_", extra="ignore", frozen=True)
+
+    environment: Literal["local", "test", "dev", "prod"] = "local"
+    service_name: str = "dcmms"
+    aws_region: str = "us-east-1"
+    # None in AWS (the SDK's default endpoints); the moto server's URL locally.
+    aws_endpoint_url: str | None = None
+    table_prefix: str = "dcmms-"
+    kinesis_stream: str = "dcmms-telemetry"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = "postgresql://dcmms@127.0.0.1:5432/dcmms"
+    # Every call to a dependency has a deadline: a slow Redis must not hold a request hostage.
+    redis_timeout_s: float = 0.25
+    database_connect_timeout_s: int = 2
+    dynamodb_timeout_s: float = 2.0
+    health_timeout_s: float = 1.0
+    # Memory the function is given (Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE); None: the machine's RAM.
+    memory_limit_mb: int | None = Field(default=None)
+    max_body_bytes: int = 1024 * 1024
+    # How long a resolved API key stays in the per-process principal cache; revocation takes at most this long.
+    principal_cache_ttl_s: float = 30.0
+    public_base_url: str = ""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,30 @@
+"""The maintenance domain: entities, enumerations, the work-order state machine and errors. No I/O."""
+
+from .errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+)
+from .workflow import TERMINAL, TRANSITIONS, allowed_next, check_transition
+
+__all__ = [
+    "Conflict",
+    "DomainError",
+    "Forbidden",
+    "InvalidTransition",
+    "NotFound",
+    "PreconditionFailed",
+    "RateLimited",
+    "Unauthorized",
+    "ValidationFailed",
+    "TERMINAL",
+    "TRANSITIONS",
+    "allowed_next",
+    "check_transition",
+]

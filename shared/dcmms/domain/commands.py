@@ -1,0 +1,166 @@
+"""What clients may ask for: validated request bodies. No I/O; unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from .model import (
+    AlertSeverity,
+    AssetStatus,
+    AssetType,
+    ChecklistItem,
+    Location,
+    Priority,
+    SiteKind,
+    WorkOrderStatus,
+    WorkOrderType,
+)
+
+Name = Field(min_length=1, max_length=200)
+Text = Field(default=None, max_length=10_000)
+Ref = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")
+OptionalRef = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")
+CustomFields = Field(default_factory=dict, max_length=100)
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not an IANA time zone (e.g. 'Europe/Madrid')") from None
+    return value
+
+
+class SiteCreate(_Command):
+    name: str = Name
+    kind: SiteKind
+    capacity_mw: float = Field(gt=0, le=100_000)
+    timezone: str
+    location: Location | None = None
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class SitePatch(_Command):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: SiteKind | None = None
+    capacity_mw: float | None = Field(default=None, gt=0, le=100_000)
+    timezone: str | None = None
+    location: Location | None = None
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class AssetCreate(_Command):
+    site_id: str = Ref
+    parent_id: str | None = OptionalRef
+    name: str = Name
+    type: AssetType
+    status: AssetStatus = AssetStatus.operational
+    rated_kw: float | None = Field(default=None, ge=0)
+    manufacturer: str | None = Field(default=None, max_length=200)
+    model: str | None = Field(default=None, max_length=200)
+    serial: str | None = Field(default=None, max_length=200)
+    custom_fields: dict[str, Any] = CustomFields
+
+
+class AssetPatch(_Command):
+    parent_id: str | None = OptionalRef
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    type: AssetType | None = None
+    status: AssetStatus | None = None
+    rated_kw: float | None = Field(default=None, ge=0)
+    manufacturer: str | None = Field(default=None, max_length=200)
+    model: str | None = Field(default=None, max_length=200)
+    serial: str | None = Field(default=None, max_length=200)
+    custom_fields: dict[str, Any] | None = Field(default=None, max_length=100)
+
+
+class WorkOrderCreate(_Command):
+    site_id: str = Ref
+    asset_id: str | None = OptionalRef
+    title: str = Name
+    description: str | None = Text
+    type: WorkOrderType
+    priority: Priority = Priority.medium
+    # New work orders start as a draft or go straight to open; later moves use transitions.
+    status: WorkOrderStatus = WorkOrderStatus.draft
+    assigned_to: str | None = OptionalRef
+    due_at: AwareDatetime | None = None
+    checklist: list[ChecklistItem] = Field(default_factory=list, max_length=200)
+    custom_fields: dict[str, Any] = CustomFields
+    source_alert_id: str | None = OptionalRef
+
+    @field_validator("status")
+    @classmethod
+    def _initial_status(cls, value: WorkOrderStatus) -> WorkOrderStatus:
+        if value not in (WorkOrderStatus.draft, WorkOrderStatus.open):
+            raise ValueError("a new work order starts as 'draft' or 'open'; use transitions afterwards")
+        return value
+
+
+class WorkOrderPatch(_Command):
+    """Status is not here on purpose: it changes only through ``/transitions``."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Text
+    type: WorkOrderType | None = None
+    priority: Priority | None = None
+    assigned_to: str | None = OptionalRef
+    due_at: AwareDatetime | None = None
+    checklist: list[ChecklistItem] | None = Field(default=None, max_length=200)
+    custom_fields: dict[str, Any] | None = Field(default=None, max_length=100)
+
+
+class Transition(_Command):
+    to: WorkOrderStatus
+    note: str | None = Field(default=None, max_length=2_000)
+
+
+class AlertCreate(_Command):
+    """An alert raised by an external monitoring system."""
+
+    asset_id: str = Ref
+    severity: AlertSeverity
+    message: str = Field(min_length=1, max_length=2_000)
+    rule_id: str | None = OptionalRef
+    raised_at: AwareDatetime | None = None
+
+
+class AlertPatch(_Command):
+    severity: AlertSeverity | None = None
+    message: str | None = Field(default=None, min_length=1, max_length=2_000)
+    work_order_id: str | None = OptionalRef
+
+
+class AlertAction(_Command):
+    note: str | None = Field(default=None, max_length=2_000)
+
+
+def patch_fields(patch: BaseModel) -> dict[str, Any]:
+    """The fields a client sent (JSON merge-patch: absent = unchanged, null = cleared)."""
+    return {name: getattr(patch, name) for name in patch.model_fields_set}
+
+
+__all__ = [
+    "AlertAction",
+    "AlertCreate",
+    "AlertPatch",
+    "AssetCreate",
+    "AssetPatch",
+    "SiteCreate",
+    "SitePatch",
+    "Transition",
+    "WorkOrderCreate",
+    "WorkOrderPatch",
+    "patch_fields",
+]

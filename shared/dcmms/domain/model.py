@@ -1,0 +1,236 @@
+"""Entities and enumerations of the maintenance domain. Pure data and rules: no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    """Fixed-width UTC timestamp (millisecond precision) so that string order is time order."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    supervisor = "supervisor"
+    technician = "technician"
+    viewer = "viewer"
+
+
+class Tier(StrEnum):
+    free = "free"
+    pro = "pro"
+    enterprise = "enterprise"
+
+
+class SiteKind(StrEnum):
+    solar = "solar"
+    wind = "wind"
+    hybrid = "hybrid"
+    storage = "storage"
+
+
+class AssetType(StrEnum):
+    inverter = "inverter"
+    string = "string"
+    combiner = "combiner"
+    meter = "meter"
+    transformer = "transformer"
+    turbine = "turbine"
+    tracker = "tracker"
+    weather_station = "weather_station"
+    battery = "battery"
+
+
+class AssetStatus(StrEnum):
+    operational = "operational"
+    degraded = "degraded"
+    down = "down"
+    maintenance = "maintenance"
+    decommissioned = "decommissioned"
+
+
+class WorkOrderType(StrEnum):
+    corrective = "corrective"
+    preventive = "preventive"
+    inspection = "inspection"
+    emergency = "emergency"
+
+
+class Priority(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Sort rank: higher is more urgent (indexes sort on it, descending)."""
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {Priority.low: 1, Priority.medium: 2, Priority.high: 3, Priority.critical: 4}
+
+
+class WorkOrderStatus(StrEnum):
+    draft = "draft"
+    open = "open"
+    in_progress = "in_progress"
+    on_hold = "on_hold"
+    completed = "completed"
+    closed = "closed"
+    cancelled = "cancelled"
+
+
+# "Active" is the spec's partial index (draft, in_progress, on_hold) plus open, which it predates.
+ACTIVE_WORK_ORDER_STATUSES = frozenset(
+    {WorkOrderStatus.draft, WorkOrderStatus.open, WorkOrderStatus.in_progress, WorkOrderStatus.on_hold}
+)
+# An assignee's queue: everything not finished (the spec's `status != 'completed'`, minus terminal ones).
+ASSIGNED_QUEUE_STATUSES = ACTIVE_WORK_ORDER_STATUSES
+
+
+class AlertSeverity(StrEnum):
+    critical = "critical"
+    major = "major"
+    minor = "minor"
+    warning = "warning"
+
+
+class AlertStatus(StrEnum):
+    active = "active"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class Entity(BaseModel):
+    model_config = ConfigDict(use_enum_values=False)
+
+    id: str
+    tenant_id: str
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+
+class Location(BaseModel):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    address: str | None = None
+
+
+class Tenant(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class User(BaseModel):
+    id: str
+    tenant_id: str
+    name: str
+    email: str
+    role: Role
+
+
+class Principal(BaseModel):
+    """Who is calling: resolved from an API key; every store call is scoped by ``tenant_id``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    user_id: str
+    role: Role
+    tier: Tier
+    key_id: str
+
+    @property
+    def can_write(self) -> bool:
+        return self.role is not Role.viewer
+
+    @property
+    def can_manage_fleet(self) -> bool:
+        """Sites and assets describe the fleet itself: only admins and supervisors change them."""
+        return self.role in (Role.admin, Role.supervisor)
+
+
+class Site(Entity):
+    name: str
+    kind: SiteKind
+    capacity_mw: float
+    timezone: str
+    location: Location | None = None
+
+
+class Asset(Entity):
+    site_id: str
+    parent_id: str | None = None
+    name: str
+    type: AssetType
+    status: AssetStatus = AssetStatus.operational
+    rated_kw: float | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChecklistItem(BaseModel):
+    item: str = Field(min_length=1, max_length=500)
+    done: bool = False
+
+
+class StatusChange(BaseModel):
+    from_status: WorkOrderStatus = Field(alias="from")
+    to: WorkOrderStatus
+    at: datetime
+    by: str
+    note: str | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class WorkOrder(Entity):
+    site_id: str
+    asset_id: str | None = None
+    title: str
+    description: str | None = None
+    type: WorkOrderType
+    priority: Priority
+    status: WorkOrderStatus = WorkOrderStatus.draft
+    assigned_to: str | None = None
+    due_at: datetime | None = None
+    checklist: list[ChecklistItem] = Field(default_factory=list)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    source_alert_id: str | None = None
+    created_by: str | None = None
+    completed_at: datetime | None = None
+    history: list[StatusChange] = Field(default_factory=list)
+
+
+class Alert(Entity):
+    site_id: str
+    asset_id: str
+    rule_id: str | None = None
+    severity: AlertSeverity
+    status: AlertStatus = AlertStatus.active
+    message: str
+    raised_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    acknowledge_note: str | None = None
+    resolution_note: str | None = None
+    work_order_id: str | None = None
+
+
+TERMINAL_ALERT = frozenset({AlertStatus.resolved})

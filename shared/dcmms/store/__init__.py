@@ -1,0 +1,1 @@
+"""DynamoDB access through pynamodb: table definitions and repositories of domain entities."""

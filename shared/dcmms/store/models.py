@@ -1,0 +1,178 @@
+"""pynamodb table definitions: the one source of truth for tables, keys and indexes.
+
+The local stack creates tables from these classes and the CDK stacks read ``table_definitions()``,
+so what runs locally is what deploys. Each item keeps its filterable attributes at the top level
+(for key conditions and filters) and the whole entity as one JSON document (``doc``), which is one
+orjson call to read back instead of one conversion per attribute.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from dcmms.config import Settings
+
+
+class _Base(Model):
+    """Tables bind to settings at run time (``bind``); ``base_name`` is the name without prefix."""
+
+    base_name = ""
+
+    class Meta:
+        table_name = "unbound"
+        region = "us-east-1"
+        billing_mode = "PAY_PER_REQUEST"
+
+
+def _gsi(name: str, hash_attr: str, range_attr: str) -> type[GlobalSecondaryIndex]:
+    """An ALL-projected GSI class whose keys are the named attributes of the model."""
+
+    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    attrs: dict[str, Any] = {
+        "Meta": meta,
+        hash_attr: UnicodeAttribute(hash_key=True),
+        range_attr: UnicodeAttribute(range_key=True),
+    }
+    return type(f"GSI_{name}", (GlobalSecondaryIndex,), attrs)
+
+
+class TenantModel(_Base):
+    base_name = "tenants"
+    id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class UserModel(_Base):
+    base_name = "users"
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    doc = UnicodeAttribute()
+
+
+class ApiKeyModel(_Base):
+    """Keyed by the SHA-256 of the key: the key itself is never stored."""
+
+    base_name = "api-keys"
+    key_hash = UnicodeAttribute(hash_key=True)
+    key_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    tier = UnicodeAttribute()
+    name = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    revoked = BooleanAttribute(default=False)
+    by_tenant = _gsi("by_tenant", "tenant_id", "key_id")()
+
+
+class _EntityBase(_Base):
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    version = NumberAttribute()
+    doc = UnicodeAttribute()
+
+
+class SiteModel(_EntityBase):
+    base_name = "sites"
+    name = UnicodeAttribute()
+
+
+class AssetModel(_EntityBase):
+    base_name = "assets"
+    site_key = UnicodeAttribute()  # tenant#site
+    parent_key = UnicodeAttribute(null=True)  # tenant#parent, sparse: roots are not in by_parent
+    type = UnicodeAttribute()
+    status = UnicodeAttribute()
+    by_site = _gsi("by_site", "site_key", "id")()
+    by_parent = _gsi("by_parent", "parent_key", "id")()
+
+
+class WorkOrderModel(_EntityBase):
+    base_name = "work-orders"
+    site_key = UnicodeAttribute()  # tenant#site
+    site_status = UnicodeAttribute()  # tenant#site#status
+    active_tenant = UnicodeAttribute(null=True)  # tenant, only while active (sparse)
+    assignee_key = UnicodeAttribute(null=True)  # tenant#user, only while assigned and not finished (sparse)
+    asset_key = UnicodeAttribute(null=True)  # tenant#asset
+    rank_created = UnicodeAttribute()  # priority rank#created#id: priority first, then newest
+    created_key = UnicodeAttribute()  # created#id: newest first
+    status = UnicodeAttribute()
+    priority = UnicodeAttribute()
+    type = UnicodeAttribute()
+    assigned_to = UnicodeAttribute(null=True)
+    asset_id = UnicodeAttribute(null=True)
+    by_site_status = _gsi("by_site_status", "site_status", "rank_created")()
+    active = _gsi("active", "active_tenant", "rank_created")()
+    by_assignee = _gsi("by_assignee", "assignee_key", "created_key")()
+    by_tenant_created = _gsi("by_tenant_created", "tenant_id", "created_key")()
+    by_site = _gsi("by_site", "site_key", "created_key")()
+    by_asset = _gsi("by_asset", "asset_key", "created_key")()
+
+
+class AlertModel(_EntityBase):
+    base_name = "alerts"
+    site_key = UnicodeAttribute()  # tenant#site
+    site_status = UnicodeAttribute()  # tenant#site#status
+    tenant_status = UnicodeAttribute()  # tenant#status
+    asset_key = UnicodeAttribute()  # tenant#asset
+    raised_key = UnicodeAttribute()  # raised#id: newest first
+    status = UnicodeAttribute()
+    severity = UnicodeAttribute()
+    asset_id = UnicodeAttribute()
+    by_site_status = _gsi("by_site_status", "site_status", "raised_key")()
+    by_tenant_status = _gsi("by_tenant_status", "tenant_status", "raised_key")()
+    by_site = _gsi("by_site", "site_key", "raised_key")()
+    by_asset = _gsi("by_asset", "asset_key", "raised_key")()
+    by_tenant_raised = _gsi("by_tenant_raised", "tenant_id", "raised_key")()
+
+
+TABLES: tuple[type[_Base], ...] = (
+    TenantModel,
+    UserModel,
+    ApiKeyModel,
+    SiteModel,
+    AssetModel,
+    WorkOrderModel,
+    AlertModel,
+)
+
+
+def bind(settings: Settings) -> None:
+    """Point every model at the configured tables and endpoint; drops cached connections."""
+    for model in TABLES:
+        # A Meta of its own per model: subclasses otherwise share (and overwrite) the base's Meta.
+        model.Meta = type(
+            "Meta",
+            (_Base.Meta,),
+            {
+                "table_name": settings.table_prefix + model.base_name,
+                "region": settings.aws_region,
+                "host": settings.aws_endpoint_url,
+                "connect_timeout_seconds": settings.dynamodb_timeout_s,
+                "read_timeout_seconds": settings.dynamodb_timeout_s,
+                "max_retry_attempts": 2,
+            },
+        )
+        model._connection = None
+
+
+def table_definitions() -> list[dict[str, Any]]:
+    """Name, keys and indexes of every table, in the shape the CDK data construct consumes."""
+    out = []
+    for model in TABLES:
+        schema = model._get_schema()
+        out.append({"base_name": model.base_name, **schema})
+    return out
+
+
+def create_tables(settings: Settings) -> None:
+    """Create any missing table (on-demand billing). Used by the local stack and the tests."""
+    bind(settings)
+    for model in TABLES:
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

@@ -1,0 +1,378 @@
+"""Repositories: the only code that sees pynamodb models. They take and return domain entities."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any, Generic, TypeVar
+
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
+from pynamodb.expressions.condition import Condition
+
+from dcmms.domain.errors import NotFound
+from dcmms.domain.model import (
+    ACTIVE_WORK_ORDER_STATUSES,
+    ASSIGNED_QUEUE_STATUSES,
+    Alert,
+    Asset,
+    Entity,
+    Principal,
+    Role,
+    Site,
+    Tenant,
+    Tier,
+    User,
+    WorkOrder,
+    iso,
+)
+
+from .models import AlertModel, ApiKeyModel, AssetModel, SiteModel, TenantModel, UserModel, WorkOrderModel
+from .paging import Page, Plan, decode_cursor, encode_cursor, read_page
+
+E = TypeVar("E", bound=Entity)
+
+
+class StaleVersion(Exception):
+    """The stored item's version is not the one the write was based on."""
+
+
+def _all(conditions: Sequence[Condition | None]) -> Condition | None:
+    present = [c for c in conditions if c is not None]
+    return reduce(lambda a, b: a & b, present) if present else None
+
+
+def _conditional_failed(exc: PutError | DeleteError) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def hash_api_key(raw_key: str) -> str:
+    """SHA-256 hex of the key. Keys are 256-bit random tokens, so a fast hash is safe (no dictionary)."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ListResult(Generic[E]):
+    items: list[E]
+    next_cursor: str | None  # opaque; None on the last page
+
+
+class EntityRepository(ABC, Generic[E]):
+    """Get, create, versioned replace, delete and paged listing for one entity table."""
+
+    model: type[Any]
+    entity: type[E]
+    kind: str  # used in messages: "work order", "site" ...
+
+    @abstractmethod
+    def _to_item(self, e: E) -> Any:
+        """The pynamodb item for ``e``: its key, index and filter attributes, and the JSON document."""
+
+    def _from_item(self, item: Any) -> E:
+        return self.entity.model_validate_json(item.doc)
+
+    def _base(self, e: E, **attrs: Any) -> Any:
+        return self.model(e.tenant_id, e.id, version=e.version, doc=e.model_dump_json(), **attrs)
+
+    def get(self, tenant_id: str, entity_id: str) -> E:
+        """The entity, or NotFound; another tenant's id is indistinguishable from a missing one."""
+        try:
+            return self._from_item(self.model.get(tenant_id, entity_id))
+        except DoesNotExist:
+            raise NotFound(f"No {self.kind} '{entity_id}'.") from None
+
+    def create(self, e: E) -> E:
+        self._to_item(e).save(condition=self.model.id.does_not_exist())
+        return e
+
+    def replace(self, e: E, expected_version: int) -> E:
+        """Write ``e`` only if the stored version is still ``expected_version``."""
+        try:
+            self._to_item(e).save(condition=self.model.version == expected_version)
+        except PutError as exc:
+            if _conditional_failed(exc):
+                raise StaleVersion from exc
+            raise
+        return e
+
+    def delete(self, e: E) -> None:
+        try:
+            self.model(e.tenant_id, e.id).delete(condition=self.model.version == e.version)
+        except DeleteError as exc:
+            if _conditional_failed(exc):
+                raise StaleVersion from exc
+            raise
+
+    def batch_create(self, entities: Sequence[E]) -> None:
+        """Unconditional batch write (25 items a request, retried by pynamodb): for seeding."""
+        with self.model.batch_write() as batch:
+            for e in entities:
+                batch.save(self._to_item(e))
+
+    def _list(self, plan: Plan, limit: int, cursor: str | None) -> ListResult[E]:
+        after = decode_cursor(cursor, plan.name) if cursor else None
+        page: Page = read_page(plan, limit, after)
+        next_cursor = encode_cursor(plan.name, page.next_key) if page.next_key else None
+        return ListResult([self._from_item(i) for i in page.items], next_cursor)
+
+
+class SiteRepository(EntityRepository[Site]):
+    model, entity, kind = SiteModel, Site, "site"
+
+    def _to_item(self, e: Site) -> Any:
+        return self._base(e, name=e.name)
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[Site]:
+        plan = Plan("sites", SiteModel.query, SiteModel.id, [tenant_id], descending=False)
+        return self._list(plan, limit, cursor)
+
+    def list_all(self, tenant_id: str) -> list[Site]:
+        return [self._from_item(i) for i in SiteModel.query(tenant_id)]
+
+
+class AssetRepository(EntityRepository[Asset]):
+    model, entity, kind = AssetModel, Asset, "asset"
+
+    def _to_item(self, e: Asset) -> Any:
+        return self._base(
+            e,
+            site_key=f"{e.tenant_id}#{e.site_id}",
+            parent_key=f"{e.tenant_id}#{e.parent_id}" if e.parent_id else None,
+            type=e.type.value,
+            status=e.status.value,
+        )
+
+    def list(
+        self,
+        tenant_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        site_id: str | None = None,
+        parent_id: str | None = None,
+        types: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+    ) -> ListResult[Asset]:
+        m = AssetModel
+        filters = [m.type.is_in(*types) if types else None, m.status.is_in(*statuses) if statuses else None]
+        if parent_id:
+            filters.append(m.site_key == f"{tenant_id}#{site_id}" if site_id else None)
+            plan = Plan("assets:parent", m.by_parent.query, m.id, [f"{tenant_id}#{parent_id}"], False, _all(filters))
+        elif site_id:
+            plan = Plan("assets:site", m.by_site.query, m.id, [f"{tenant_id}#{site_id}"], False, _all(filters))
+        else:
+            plan = Plan("assets", m.query, m.id, [tenant_id], False, _all(filters))
+        return self._list(plan, limit, cursor)
+
+    def has_children(self, tenant_id: str, asset_id: str) -> bool:
+        return any(True for _ in AssetModel.by_parent.query(f"{tenant_id}#{asset_id}", limit=1))
+
+    def site_has_assets(self, tenant_id: str, site_id: str) -> bool:
+        return any(True for _ in AssetModel.by_site.query(f"{tenant_id}#{site_id}", limit=1))
+
+
+class WorkOrderRepository(EntityRepository[WorkOrder]):
+    model, entity, kind = WorkOrderModel, WorkOrder, "work order"
+
+    def _to_item(self, e: WorkOrder) -> Any:
+        t = e.tenant_id
+        created = iso(e.created_at)
+        active = e.status in ACTIVE_WORK_ORDER_STATUSES
+        queued = e.assigned_to is not None and e.status in ASSIGNED_QUEUE_STATUSES
+        return self._base(
+            e,
+            site_key=f"{t}#{e.site_id}",
+            site_status=f"{t}#{e.site_id}#{e.status.value}",
+            active_tenant=t if active else None,
+            assignee_key=f"{t}#{e.assigned_to}" if queued else None,
+            asset_key=f"{t}#{e.asset_id}" if e.asset_id else None,
+            rank_created=f"{e.priority.rank}#{created}#{e.id}",
+            created_key=f"{created}#{e.id}",
+            status=e.status.value,
+            priority=e.priority.value,
+            type=e.type.value,
+            assigned_to=e.assigned_to,
+            asset_id=e.asset_id,
+        )
+
+    def list(
+        self,
+        tenant_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        site_id: str | None = None,
+        statuses: Sequence[str] = (),
+        priorities: Sequence[str] = (),
+        types: Sequence[str] = (),
+        assigned_to: str | None = None,
+        asset_id: str | None = None,
+    ) -> ListResult[WorkOrder]:
+        """Pick the index that answers the filters with key conditions; the rest become filters.
+
+        Order: priority then newest when the plan reads (site, status) or the active index; newest
+        first otherwise (see docs/access-patterns.md).
+        """
+        m, t = WorkOrderModel, tenant_id
+        only_active = bool(statuses) and set(statuses) <= {s.value for s in ACTIVE_WORK_ORDER_STATUSES}
+        status_filter = m.status.is_in(*statuses) if statuses else None
+        common = [
+            m.priority.is_in(*priorities) if priorities else None,
+            m.type.is_in(*types) if types else None,
+        ]
+        by_assignee = m.assigned_to == assigned_to if assigned_to else None
+        by_asset = m.asset_id == asset_id if asset_id else None
+        by_site = m.site_key == f"{t}#{site_id}" if site_id else None
+        if site_id and statuses:
+            parts = [f"{t}#{site_id}#{s}" for s in statuses]
+            plan = Plan(
+                "wo:site_status",
+                m.by_site_status.query,
+                m.rank_created,
+                parts,
+                filter=_all([*common, by_assignee, by_asset]),
+            )
+        elif asset_id:
+            plan = Plan(
+                "wo:asset",
+                m.by_asset.query,
+                m.created_key,
+                [f"{t}#{asset_id}"],
+                filter=_all([*common, status_filter, by_assignee, by_site]),
+            )
+        elif assigned_to and only_active:
+            plan = Plan(
+                "wo:assignee",
+                m.by_assignee.query,
+                m.created_key,
+                [f"{t}#{assigned_to}"],
+                filter=_all([*common, status_filter, by_site]),
+            )
+        elif site_id:
+            plan = Plan(
+                "wo:site",
+                m.by_site.query,
+                m.created_key,
+                [f"{t}#{site_id}"],
+                filter=_all([*common, status_filter, by_assignee]),
+            )
+        elif only_active:
+            plan = Plan(
+                "wo:active", m.active.query, m.rank_created, [t], filter=_all([*common, status_filter, by_assignee])
+            )
+        else:
+            plan = Plan(
+                "wo:tenant",
+                m.by_tenant_created.query,
+                m.created_key,
+                [t],
+                filter=_all([*common, status_filter, by_assignee]),
+            )
+        return self._list(plan, limit, cursor)
+
+    def any_active_for_asset(self, tenant_id: str, asset_id: str) -> bool:
+        m = WorkOrderModel
+        active = m.status.is_in(*(s.value for s in ACTIVE_WORK_ORDER_STATUSES))
+        return any(True for _ in m.by_asset.query(f"{tenant_id}#{asset_id}", filter_condition=active, limit=1))
+
+    def any_active_for_site(self, tenant_id: str, site_id: str) -> bool:
+        return any(
+            True
+            for s in ACTIVE_WORK_ORDER_STATUSES
+            for _ in WorkOrderModel.by_site_status.query(f"{tenant_id}#{site_id}#{s.value}", limit=1)
+        )
+
+
+class AlertRepository(EntityRepository[Alert]):
+    model, entity, kind = AlertModel, Alert, "alert"
+
+    def _to_item(self, e: Alert) -> Any:
+        t = e.tenant_id
+        return self._base(
+            e,
+            site_key=f"{t}#{e.site_id}",
+            site_status=f"{t}#{e.site_id}#{e.status.value}",
+            tenant_status=f"{t}#{e.status.value}",
+            asset_key=f"{t}#{e.asset_id}",
+            raised_key=f"{iso(e.raised_at)}#{e.id}",
+            status=e.status.value,
+            severity=e.severity.value,
+            asset_id=e.asset_id,
+        )
+
+    def list(
+        self,
+        tenant_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        site_id: str | None = None,
+        statuses: Sequence[str] = (),
+        severities: Sequence[str] = (),
+        asset_id: str | None = None,
+    ) -> ListResult[Alert]:
+        m, t = AlertModel, tenant_id
+        sev = m.severity.is_in(*severities) if severities else None
+        status_filter = m.status.is_in(*statuses) if statuses else None
+        if asset_id:
+            by_site = m.site_key == f"{t}#{site_id}" if site_id else None
+            plan = Plan(
+                "alerts:asset",
+                m.by_asset.query,
+                m.raised_key,
+                [f"{t}#{asset_id}"],
+                filter=_all([sev, status_filter, by_site]),
+            )
+        elif site_id and statuses:
+            parts = [f"{t}#{site_id}#{s}" for s in statuses]
+            plan = Plan("alerts:site_status", m.by_site_status.query, m.raised_key, parts, filter=sev)
+        elif site_id:
+            plan = Plan("alerts:site", m.by_site.query, m.raised_key, [f"{t}#{site_id}"], filter=sev)
+        elif statuses:
+            parts = [f"{t}#{s}" for s in statuses]
+            plan = Plan("alerts:status", m.by_tenant_status.query, m.raised_key, parts, filter=sev)
+        else:
+            plan = Plan("alerts:tenant", m.by_tenant_raised.query, m.raised_key, [t], filter=sev)
+        return self._list(plan, limit, cursor)
+
+
+class DirectoryRepository:
+    """Tenants, users and API keys."""
+
+    def create_tenant(self, tenant: Tenant) -> Tenant:
+        TenantModel(tenant.id, name=tenant.name, created_at=iso(tenant.created_at)).save()
+        return tenant
+
+    def create_user(self, user: User) -> User:
+        UserModel(user.tenant_id, user.id, doc=user.model_dump_json()).save()
+        return user
+
+    def store_api_key(self, raw_key: str, key_id: str, user: User, tier: Tier, name: str, created: str) -> None:
+        ApiKeyModel(
+            hash_api_key(raw_key),
+            key_id=key_id,
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            role=user.role.value,
+            tier=tier.value,
+            name=name,
+            created_at=created,
+        ).save()
+
+    def principal_for_key(self, raw_key: str) -> Principal | None:
+        """The key's principal, or None when the key is unknown or revoked."""
+        try:
+            item = ApiKeyModel.get(hash_api_key(raw_key))
+        except DoesNotExist:
+            return None
+        if item.revoked:
+            return None
+        return Principal(
+            tenant_id=item.tenant_id,
+            user_id=item.user_id,
+            role=Role(item.role),
+            tier=Tier(item.tier),
+            key_id=item.key_id,
+        )

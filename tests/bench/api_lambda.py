@@ -1,0 +1,85 @@
+"""`make bench`: the API Lambda's cold start and warm GET-by-id beside a minimal FastAPI+Mangum app.
+
+Both run in fresh interpreters on this machine in the same run, alternating, against the same local
+stack (moto, Redis, PostgreSQL); the table prints medians and the ratio dcmms / minimal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from dcmms.domain import commands as cmd
+from dcmms.domain.model import Role
+from dcmms.local.seed import provision_tenant
+from dcmms.local.stack import prepared_stack
+from dcmms.services import Maintenance
+from dcmms.store.repositories import DirectoryRepository
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = {"dcmms": "functions.api.handler", "minimal": "tests.bench.minimal_app"}
+METRICS = [
+    ("cold start: import + first GET (ms)", "cold_ms"),
+    ("  of which import (ms)", "import_ms"),
+    ("  of which first invoke (ms)", "first_invoke_ms"),
+    ("warm GET /work-orders/{id} mean (ms)", "warm_mean_ms"),
+    ("warm GET /work-orders/{id} p50 (ms)", "warm_p50_ms"),
+    ("warm GET /work-orders/{id} p95 (ms)", "warm_p95_ms"),
+]
+
+
+def _probe(module: str, url: str, key: str, warm: int, env: dict[str, str]) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.bench._probe", module, url, key, str(warm)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7, help="fresh processes per app")
+    parser.add_argument("--warm", type=int, default=500, help="warm invocations per process")
+    args = parser.parse_args()
+    with prepared_stack() as (_, settings):
+        tenant = provision_tenant("bench", "Bench Operator")
+        p = DirectoryRepository().principal_for_key(tenant.keys[Role.admin.value])
+        maintenance = Maintenance()
+        site = maintenance.create_site(p, cmd.SiteCreate(name="Bench", kind="solar", capacity_mw=1, timezone="UTC"))
+        wo = maintenance.create_work_order(p, cmd.WorkOrderCreate(site_id=site.id, title="Bench", type="inspection"))
+        env = os.environ | {
+            "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+            "DCMMS_REDIS_URL": settings.redis_url,
+            "DCMMS_DATABASE_URL": settings.database_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "dCMMS",
+            "PYTHONDONTWRITEBYTECODE": "0",
+        }
+        url = f"/api/v1/work-orders/{wo.id}"
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in APPS}
+        for module in APPS.values():  # one unmeasured run each: compile .pyc, warm the page cache
+            _probe(module, url, tenant.keys["admin"], 10, env)
+        for _ in range(args.runs):
+            for name, module in APPS.items():
+                results[name].append(_probe(module, url, tenant.keys["admin"], args.warm, env))
+    print(f"\nAPI Lambda benchmark: {args.runs} fresh processes per app, {args.warm} warm calls each (medians)\n")
+    print(f"{'metric':<40} {'dcmms':>10} {'minimal':>10} {'ratio':>8}")
+    for label, key in METRICS:
+        ours = statistics.median(r[key] for r in results["dcmms"])
+        floor = statistics.median(r[key] for r in results["minimal"])
+        print(f"{label:<40} {ours:>10.2f} {floor:>10.2f} {ours / floor:>7.2f}x")
+    print("\nminimal = FastAPI + Mangum, one route returning a constant (tests/bench/minimal_app.py).")
+    print("dcmms warm GET = API key check (per-process cache) + DynamoDB GetItem on the local moto server.")
+
+
+if __name__ == "__main__":
+    main()

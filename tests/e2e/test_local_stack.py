@@ -1,0 +1,86 @@
+"""The local stack as a user meets it: `dcmms dev` started, used over HTTP, stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dcmms.local.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"dcmms dev exited early:\n{proc.stdout.read()}")
+        if path.exists():
+            return json.loads(path.read_text())
+        time.sleep(0.2)
+    raise AssertionError("dcmms dev did not come up")
+
+
+def _port_open(url: str) -> bool:
+    host, port = url.split("//")[1].split("/")[0].rsplit(":", 1)
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host.split("@")[-1], int(port))) == 0
+
+
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory):
+    state_file = tmp_path_factory.mktemp("dev") / "local.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dcmms.cli", "dev", "--port", str(free_port()), "--state-file", str(state_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        yield proc, _wait_for(state_file, proc), state_file
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_dev_stack_serves_health_and_seeded_tenants(dev_stack) -> None:
+    _, state, _ = dev_stack
+    assert set(state) >= {"api_url", "aws_endpoint_url", "redis_url", "database_url", "api_keys", "api_keys_by_tier"}
+    assert set(state["api_keys"]) == {"helios-solar", "boreas-wind"}
+    assert set(state["api_keys"]["helios-solar"]) == {"admin", "supervisor", "technician", "viewer"}
+    assert set(state["api_keys_by_tier"]) == {"free", "pro", "enterprise"}
+    with httpx.Client(base_url=state["api_url"], timeout=10) as http:
+        health = http.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "healthy", health.text
+        for tenant, keys in state["api_keys"].items():
+            headers = {"x-api-key": keys["viewer"]}
+            assets = http.get("/api/v1/assets", params={"limit": 1000}, headers=headers).json()["items"]
+            assert 450 <= len(assets) <= 550 and all(a["tenant_id"] == tenant for a in assets)
+            assert any(a["parent_id"] for a in assets)
+            orders = http.get("/api/v1/work-orders", params={"limit": 1000}, headers=headers).json()["items"]
+            assert len(orders) >= 200 and len({o["status"] for o in orders}) == 7
+            assert http.get("/api/v1/alerts", headers=headers).json()["items"]
+        tier_key = state["api_keys_by_tier"]["free"]
+        assert http.get("/api/v1/sites", headers={"x-api-key": tier_key}).status_code == 200
+
+
+def test_ctrl_c_stops_everything(dev_stack) -> None:
+    proc, state, state_file = dev_stack
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    for url in (state["api_url"], state["aws_endpoint_url"], state["redis_url"], state["database_url"]):
+        assert not _port_open(url), url
+    assert not state_file.exists()

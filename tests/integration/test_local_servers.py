@@ -1,0 +1,100 @@
+"""The launcher's servers really answer, leave nothing behind when stopped, and can be crashed on purpose."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import boto3
+import psycopg
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from dcmms.local.servers import LocalServers, start_redis
+
+
+def _accepts_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _process_gone(pid: int) -> bool:
+    """Gone or a zombie: the servers are not our children once daemonized, and reaping them is not our job."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _redis_client(url: str) -> redis.Redis:
+    """No retries, so a dead server fails the first command instead of after a backoff."""
+    return redis.Redis.from_url(url, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
+
+
+def test_servers_answer_and_leave_nothing_behind(tmp_path: Path) -> None:
+    with LocalServers(tmp_path) as servers:
+        client = _redis_client(servers.redis.url)
+        client.set("greeting", "hello")
+        assert client.get("greeting") == b"hello"
+        client.close()
+
+        with psycopg.connect(servers.postgres.url) as conn:
+            conn.execute("CREATE TABLE turbine (id int PRIMARY KEY, name text NOT NULL)")
+            conn.execute("INSERT INTO turbine VALUES (1, 'T-01'), (2, 'T-02')")
+            assert conn.execute("SELECT name FROM turbine ORDER BY id").fetchall() == [("T-01",), ("T-02",)]
+
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=servers.moto.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert dynamodb.list_tables()["TableNames"] == []
+
+        started = [servers.moto, servers.redis, servers.postgres]
+        assert len({server.port for server in started}) == 3
+
+    for server in started:
+        assert not _accepts_connections(server.port), server.name
+        assert _process_gone(server.pid), server.name
+        assert not server.alive, server.name
+    assert tmp_path.is_dir(), "a workdir the caller chose is left in place"
+
+
+def test_temporary_workdir_is_removed_on_exit() -> None:
+    with LocalServers() as servers:
+        workdir = servers.workdir
+        assert (workdir / "postgres.log").is_file()
+    assert not workdir.exists()
+
+
+def test_kill_simulates_a_crash(tmp_path: Path) -> None:
+    server = start_redis(tmp_path)
+    try:
+        assert _redis_client(server.url).ping()
+        server.kill()
+        assert _process_gone(server.pid)
+        with pytest.raises(redis.ConnectionError, match="refused"):
+            _redis_client(server.url).ping()
+        server.stop()
+        server.stop()
+    finally:
+        server.stop()
+
+
+def test_a_server_that_cannot_start_reports_its_log(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        with pytest.raises(RuntimeError, match="(?s)redis exited during startup.*in use"):
+            start_redis(tmp_path, port=taken)
