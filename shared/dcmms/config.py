@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # How long a resolved API key stays in the per-process principal cache; revocation takes at most this long.
     principal_cache_ttl_s: float = 30.0
     public_base_url: str = ""
+    # X-Ray tracing through Powertools Tracer; off locally (no X-Ray daemon), on in AWS via the stacks.
+    tracing: bool = False
 
 
 @lru_cache(maxsize=1)

@@ -143,7 +143,13 @@ TABLES: tuple[type[_Base], ...] = (
 
 
 def bind(settings: Settings) -> None:
-    """Point every model at the configured tables and endpoint; drops cached connections."""
+    """Point every model at the configured tables and endpoint, sharing one DynamoDB client.
+
+    pynamodb gives each table its own connection, hence its own botocore session and client: ~100 ms
+    each to create (service model loading), paid per table on a cold start. One shared connection pays
+    it once; botocore clients are thread-safe.
+    """
+    shared = None
     for model in TABLES:
         # A Meta of its own per model: subclasses otherwise share (and overwrite) the base's Meta.
         model.Meta = type(
@@ -156,9 +162,16 @@ def bind(settings: Settings) -> None:
                 "connect_timeout_seconds": settings.dynamodb_timeout_s,
                 "read_timeout_seconds": settings.dynamodb_timeout_s,
                 "max_retry_attempts": 2,
+                "max_pool_connections": 50,
             },
         )
         model._connection = None
+        table = model._get_connection()  # builds the table's schema; no network
+        if shared is None:
+            shared = table.connection
+        else:
+            shared.add_meta_table(table.connection.get_meta_table(table.table_name))
+            table.connection = shared
 
 
 def table_definitions() -> list[dict[str, Any]]:
