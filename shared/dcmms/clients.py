@@ -6,6 +6,7 @@ API calls) does not pay their import at cold start.
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ def redis_client(settings: Settings) -> redis.Redis:
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
+        # No CLIENT SETINFO handshake: two round trips less on every new connection (cold starts).
+        driver_info=None,
     )
 
 
@@ -44,6 +47,25 @@ def aws_client(service: str, settings: Settings) -> Any:
     return botocore.session.get_session().create_client(
         service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
     )
+
+
+_dynamodb_settings: Settings | None = None
+
+
+def configure_dynamodb(settings: Settings) -> None:
+    """Bind the pynamodb models to ``settings`` now if they are loaded, else when first imported.
+
+    Deferring keeps pynamodb and botocore out of a cold start whose requests the cache answers.
+    """
+    global _dynamodb_settings
+    _dynamodb_settings = settings
+    models = sys.modules.get("dcmms.store.models")
+    if models is not None:
+        models.bind(settings)
+
+
+def dynamodb_settings() -> Settings | None:
+    return _dynamodb_settings
 
 
 def postgres_connect(settings: Settings) -> Any:

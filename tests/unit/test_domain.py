@@ -8,11 +8,11 @@ import pytest
 from pydantic import ValidationError
 
 from dcmms.domain import ValidationFailed
+from dcmms.domain.apikeys import hash_api_key
 from dcmms.domain.commands import SiteCreate, WorkOrderCreate, WorkOrderPatch, patch_fields
 from dcmms.domain.ids import new_id, ulid
 from dcmms.domain.model import Principal, Priority, Role, Tier, iso
 from dcmms.store.paging import decode_cursor, encode_cursor
-from dcmms.store.repositories import hash_api_key
 
 
 def test_ulids_sort_by_time_and_are_unique() -> None:
@@ -70,3 +70,19 @@ def test_cursor_round_trip_and_tamper_refusal() -> None:
 def test_api_keys_are_hashed_not_stored() -> None:
     digest = hash_api_key("dcmms_secret")
     assert len(digest) == 64 and "secret" not in digest and digest == hash_api_key("dcmms_secret")
+
+
+def test_settings_come_from_prefixed_environment_variables() -> None:
+    from dcmms.config import Settings
+
+    s = Settings.from_environ(
+        {
+            "DCMMS_REDIS_TIMEOUT_S": "0.5",
+            "DCMMS_TRACING": "true",
+            "OTHER": "x",
+            "DCMMS_AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+        }
+    )
+    assert (s.redis_timeout_s, s.tracing, s.aws_endpoint_url) == (0.5, True, "http://127.0.0.1:5000")
+    with pytest.raises(ValidationError):
+        Settings.from_environ({"DCMMS_ENVIRONMENT": "mars"})

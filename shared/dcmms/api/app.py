@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from dcmms import clients
+from dcmms.cache import CacheStats, RedisCache, ResilientRedis
 from dcmms.config import Settings, get_settings
 from dcmms.health import HealthChecker
 from dcmms.services import Maintenance
-from dcmms.store.models import bind
-from dcmms.store.repositories import DirectoryRepository
 
 from . import problems
 from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
+from .http import DOCUMENTED_MODELS
 from .routes import alerts, assets, health, sites, work_orders
 
 DESCRIPTION = """Maintenance management for solar and wind fleets: sites, assets, work orders and alerts.
@@ -29,14 +33,30 @@ def create_app(
     health_checker: HealthChecker | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    bind(settings)
+    clients.configure_dynamodb(settings)
     app = FastAPI(title="dCMMS API", version="1.0.0", description=DESCRIPTION, redoc_url=None)
+    redis = ResilientRedis(clients.redis_client(settings))
     app.state.settings = settings
-    app.state.maintenance = maintenance or Maintenance()
-    app.state.authenticator = authenticator or Authenticator(DirectoryRepository(), settings.principal_cache_ttl_s)
+    app.state.cache_stats = CacheStats()
+    app.state.maintenance = maintenance or Maintenance(RedisCache(redis, app.state.cache_stats))
+    app.state.authenticator = authenticator or Authenticator(settings.principal_cache_ttl_s, redis)
     app.state.health = health_checker or HealthChecker(settings)
     problems.install(app)
     for router in (health.router, sites.router, assets.router, work_orders.router, alerts.router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the response models, built only when the schema is first asked for."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, model in DOCUMENTED_MODELS.items():
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[name] = model_schema
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,42 +1,80 @@
-"""API-key authentication: ``x-api-key`` -> Principal, with a short per-process cache."""
+"""API-key authentication: ``x-api-key`` -> Principal.
+
+Lookups go process cache -> Redis -> DynamoDB. The per-process cache keeps a warm function off the
+network; the Redis entry lets a fresh execution environment authenticate without loading the
+DynamoDB client at all. Both are keyed by the key's SHA-256, never the key, and both expire
+(``principal_cache_ttl_s``), which bounds how long a revoked key keeps working.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
+from dcmms.domain.apikeys import hash_api_key
 from dcmms.domain.errors import Unauthorized
 from dcmms.domain.model import Principal
-from dcmms.store.repositories import DirectoryRepository, hash_api_key
+
+if TYPE_CHECKING:
+    from dcmms.cache import ResilientRedis
+    from dcmms.store.repositories import DirectoryRepository
 
 api_key_header = APIKeyHeader(name="x-api-key", auto_error=False, description="Your dCMMS API key.")
 
 
-class Authenticator:
-    """Resolves keys through the directory; a hit is reused for ``ttl_s`` (bounded revocation delay)."""
+def _directory() -> DirectoryRepository:
+    from dcmms.store.repositories import DirectoryRepository
 
-    def __init__(self, directory: DirectoryRepository, ttl_s: float, max_entries: int = 10_000) -> None:
-        self.directory = directory
+    return DirectoryRepository()
+
+
+class Authenticator:
+    def __init__(
+        self,
+        ttl_s: float,
+        redis: ResilientRedis | None = None,
+        directory: Callable[[], DirectoryRepository] = _directory,
+        max_entries: int = 10_000,
+    ) -> None:
         self.ttl_s = ttl_s
+        self.redis = redis
+        self._directory_factory = directory
+        self._directory: DirectoryRepository | None = None
         self.max_entries = max_entries
         self._cache: dict[str, tuple[float, Principal]] = {}
+
+    def _lookup(self, digest: str) -> Principal | None:
+        key = f"dcmms:auth:{digest}"
+        if self.redis is not None:
+            raw = self.redis.run(lambda r: r.get(key), None)
+            if raw is not None:
+                return Principal.model_validate_json(raw)
+        if self._directory is None:
+            self._directory = self._directory_factory()
+        principal = self._directory.principal_for_hash(digest)
+        if principal is not None and self.redis is not None:
+            body = principal.model_dump_json()
+            self.redis.run(lambda r: r.set(key, body, ex=int(self.ttl_s)), None)
+        return principal
 
     def authenticate(self, raw_key: str | None) -> Principal:
         if not raw_key:
             raise Unauthorized("Send your API key in the x-api-key header.")
-        digest = hash_api_key(raw_key)  # the cache is keyed by hash: raw keys are never kept
+        digest = hash_api_key(raw_key)
         now = time.monotonic()
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
-        principal = self.directory.principal_for_key(raw_key)
+        principal = self._lookup(digest)
         if principal is None:
             raise Unauthorized("The API key is not valid.")
         if len(self._cache) >= self.max_entries:
             self._cache.clear()
-        self._cache[digest] = (now + self.ttl_s, principal)
+        self._cache[digest] = (now + min(self.ttl_s, 30.0), principal)
         return principal
 
 

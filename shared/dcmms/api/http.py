@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 import orjson
@@ -9,8 +10,8 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from dcmms.cache import Doc
 from dcmms.domain.model import Entity, Principal
-from dcmms.store.repositories import ListResult
 
 from .auth import current_principal
 
@@ -62,31 +63,40 @@ def if_match(request: Request) -> int | None:
 IfMatch = Annotated[int | None, Depends(if_match)]
 
 
-def entity_response(request: Request, entity: Entity, status: int = 200, location: str | None = None) -> Response:
-    tag = etag(entity.version)
+def entity_response(request: Request, entity: Entity | Doc, status: int = 200, location: str | None = None) -> Response:
+    """The representation with its ``ETag``; ``If-None-Match`` on a GET answers 304 without a body."""
+    doc = entity if isinstance(entity, Doc) else Doc(entity.version, entity.model_dump_json().encode())
+    tag = etag(doc.version)
     headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
     if location:
         headers["Location"] = location
     if status == 200 and request.method == "GET" and tag in _tags(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=headers)
-    return Response(entity.model_dump_json().encode(), status_code=status, media_type=JSON, headers=headers)
+    return Response(doc.body, status_code=status, media_type=JSON, headers=headers)
 
 
-def list_response(result: ListResult[Any]) -> Response:
-    body = b"".join(
-        [
-            b'{"items":[',
-            b",".join(item.model_dump_json().encode() for item in result.items),
-            b'],"next_cursor":',
-            orjson.dumps(result.next_cursor),
-            b"}",
-        ]
-    )
-    return Response(body, media_type=JSON, headers={"Cache-Control": CACHE_CONTROL})
+def list_response(request: Request, body: bytes) -> Response:
+    """A page; its weak ETag is a digest of the body, so an unchanged page revalidates to 304."""
+    tag = 'W/"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
+    if tag.removeprefix("W/") in _tags(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=JSON, headers=headers)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
+
+
+# Models documented in OpenAPI but not built at import: their schemas are added when /openapi.json is
+# first generated (see app._openapi), which keeps pydantic schema building out of the cold start.
+DOCUMENTED_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def model_response(model: type[BaseModel], description: str = "The resource") -> dict[str, Any]:
+    DOCUMENTED_MODELS[model.__name__] = model
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"description": description, "content": {JSON: {"schema": ref}}}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -112,7 +112,8 @@ class AlertStatus(StrEnum):
 
 
 class Entity(BaseModel):
-    model_config = ConfigDict(use_enum_values=False)
+    # Built on first use, not at import: a cold start answered from the cache never needs them.
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     tenant_id: str

@@ -9,12 +9,12 @@ every role plus one per tier. ``seed_spec_scale`` adds the spec's 200 sites / 50
 from __future__ import annotations
 
 import random
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from dcmms.domain.apikeys import new_api_key
 from dcmms.domain.ids import ulid
 from dcmms.domain.model import (
     ACTIVE_WORK_ORDER_STATUSES,
@@ -49,10 +49,6 @@ Progress = Callable[[str, int, int], None]
 
 # Role keys carry a tier too; the per-tier keys below are the ones for seeing rate limits work.
 ROLE_TIERS = {Role.admin: Tier.enterprise, Role.supervisor: Tier.pro, Role.technician: Tier.pro, Role.viewer: Tier.free}
-
-
-def new_api_key() -> str:
-    return "dcmms_" + secrets.token_urlsafe(32)
 
 
 def _id(prefix: str, at: datetime, rng: random.Random) -> str:

@@ -100,7 +100,7 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state
     with prepared_stack() as (servers, settings):
         tenants = seed_demo() if seed != "none" else []
         if seed == "spec":
-            seed_spec_scale(_print_progress)
+            tenants.append(seed_spec_scale(_print_progress))
         api_url = f"http://{host}:{port}"
         state = {
             "api_url": api_url,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
 from pydantic import ValidationError
 
+from dcmms.cache import Doc, RedisCache
 from dcmms.domain import commands as cmd
 from dcmms.domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from dcmms.domain.ids import new_id
@@ -24,15 +27,17 @@ from dcmms.domain.model import (
     utcnow,
 )
 from dcmms.domain.workflow import check_transition
-from dcmms.store.repositories import (
-    AlertRepository,
-    AssetRepository,
-    EntityRepository,
-    ListResult,
-    SiteRepository,
-    StaleVersion,
-    WorkOrderRepository,
-)
+from dcmms.store.errors import StaleVersion
+
+if TYPE_CHECKING:
+    from dcmms.store.repositories import (
+        AlertRepository,
+        AssetRepository,
+        EntityRepository,
+        ListResult,
+        SiteRepository,
+        WorkOrderRepository,
+    )
 
 E = TypeVar("E", bound=Entity)
 
@@ -63,20 +68,97 @@ def _revalidate(entity_type: type[E], data: dict[str, Any]) -> E:
         raise ValidationFailed("The change would leave the resource invalid.", errors=errors) from None
 
 
-class Maintenance:
-    """Sites, assets, work orders and alerts. Created once per execution environment."""
+def doc_of(entity: Entity) -> Doc:
+    return Doc(entity.version, entity.model_dump_json().encode())
 
-    def __init__(
-        self,
-        sites: SiteRepository | None = None,
-        assets: AssetRepository | None = None,
-        work_orders: WorkOrderRepository | None = None,
-        alerts: AlertRepository | None = None,
-    ) -> None:
-        self.sites = sites or SiteRepository()
-        self.assets = assets or AssetRepository()
-        self.work_orders = work_orders or WorkOrderRepository()
-        self.alerts = alerts or AlertRepository()
+
+def page_body(result: ListResult[Any]) -> bytes:
+    """``{"items": [...], "next_cursor": ...}`` assembled from each entity's own JSON."""
+    items = b",".join(item.model_dump_json().encode() for item in result.items)
+    return b'{"items":[' + items + b'],"next_cursor":' + orjson.dumps(result.next_cursor) + b"}"
+
+
+# cache kind -> (label in messages, repository attribute); must match each repository's cache_kind.
+_KINDS = {
+    "site": ("site", "sites"),
+    "asset": ("asset", "assets"),
+    "wo": ("work order", "work_orders"),
+    "alert": ("alert", "alerts"),
+}
+
+
+class Maintenance:
+    """Sites, assets, work orders and alerts. Created once per execution environment.
+
+    Reads go through the Redis cache when one is given; every write updates it (versioned
+    write-through) and bumps the list versions it affects. Repositories, and with them pynamodb and
+    botocore, are imported on first use: a request answered from the cache never loads them.
+    """
+
+    def __init__(self, cache: RedisCache | None = None) -> None:
+        self.cache = cache
+
+    @cached_property
+    def sites(self) -> SiteRepository:
+        from dcmms.store.repositories import SiteRepository
+
+        return SiteRepository()
+
+    @cached_property
+    def assets(self) -> AssetRepository:
+        from dcmms.store.repositories import AssetRepository
+
+        return AssetRepository()
+
+    @cached_property
+    def work_orders(self) -> WorkOrderRepository:
+        from dcmms.store.repositories import WorkOrderRepository
+
+        return WorkOrderRepository()
+
+    @cached_property
+    def alerts(self) -> AlertRepository:
+        from dcmms.store.repositories import AlertRepository
+
+        return AlertRepository()
+
+    # -- cache plumbing, shared by every read and write ----------------------------------------------
+
+    def _read(self, kind: str, p: Principal, entity_id: str) -> Doc:
+        """One entity's representation; the repository is touched only on a cache miss."""
+        label, repo_attr = _KINDS[kind]
+
+        def load() -> Doc:
+            return doc_of(getattr(self, repo_attr).get(p.tenant_id, entity_id))
+
+        if self.cache is None:
+            return load()
+        doc = self.cache.get_entity(kind, p.tenant_id, entity_id, load, track_reads=kind == "wo")
+        if doc.deleted:
+            raise NotFound(f"No {label} '{entity_id}'.")
+        return doc
+
+    def _page(self, kind: str, p: Principal, params: dict[str, Any], load: Callable[[], ListResult[Any]]) -> bytes:
+        if self.cache is None:
+            return page_body(load())
+        site = params.get("site_id") if kind != "site" else None
+        return self.cache.get_list(kind, p.tenant_id, site, params, lambda: page_body(load()))
+
+    def _written(self, repo: EntityRepository[E], entity: E, deleted: bool = False) -> None:
+        if self.cache is None:
+            return
+        kind, tenant = repo.cache_kind, entity.tenant_id
+        if deleted:
+            self.cache.delete_entity(kind, tenant, entity.id, entity.version)
+        else:
+            self.cache.put_entity(kind, tenant, entity.id, doc_of(entity))
+        site_id = getattr(entity, "site_id", None)
+        self.cache.invalidate_lists(kind, tenant, {site_id} if site_id else set())
+
+    def _create(self, repo: EntityRepository[E], entity: E) -> E:
+        created = repo.create(entity)
+        self._written(repo, created)
+        return created
 
     # -- optimistic concurrency, shared by every mutation -------------------------------------------
 
@@ -104,10 +186,13 @@ class Maintenance:
             data |= {"version": current.version + 1, "updated_at": utcnow()}
             updated = _revalidate(type(current), data)
             try:
-                return repo.replace(updated, expected_version=current.version)
+                repo.replace(updated, expected_version=current.version)
             except StaleVersion:
                 if if_match is not None:
                     raise PreconditionFailed(f"The {repo.kind} changed meanwhile; fetch it again.") from None
+                continue
+            self._written(repo, updated)
+            return updated
         raise Conflict(f"The {repo.kind} is being changed by many writers at once; retry shortly.")
 
     @staticmethod
@@ -121,13 +206,14 @@ class Maintenance:
 
     def create_site(self, p: Principal, body: cmd.SiteCreate) -> Site:
         _require_fleet(p)
-        return self.sites.create(self._new(Site, "site", p, body.model_dump()))
+        return self._create(self.sites, self._new(Site, "site", p, body.model_dump()))
 
-    def get_site(self, p: Principal, site_id: str) -> Site:
-        return self.sites.get(p.tenant_id, site_id)
+    def read_site(self, p: Principal, site_id: str) -> Doc:
+        return self._read("site", p, site_id)
 
-    def list_sites(self, p: Principal, limit: int, cursor: str | None) -> ListResult[Site]:
-        return self.sites.list(p.tenant_id, limit, cursor)
+    def list_sites(self, p: Principal, limit: int, cursor: str | None) -> bytes:
+        params = {"limit": limit, "cursor": cursor}
+        return self._page("site", p, params, lambda: self.sites.list(p.tenant_id, limit, cursor))
 
     def update_site(self, p: Principal, site_id: str, body: cmd.SitePatch, if_match: int | None) -> Site:
         _require_fleet(p)
@@ -175,13 +261,16 @@ class Maintenance:
         _require_fleet(p)
         self._check_site(p, body.site_id)
         self._check_parent(p, body.site_id, body.parent_id)
-        return self.assets.create(self._new(Asset, "ast", p, body.model_dump()))
+        return self._create(self.assets, self._new(Asset, "ast", p, body.model_dump()))
 
-    def get_asset(self, p: Principal, asset_id: str) -> Asset:
-        return self.assets.get(p.tenant_id, asset_id)
+    def read_asset(self, p: Principal, asset_id: str) -> Doc:
+        return self._read("asset", p, asset_id)
 
-    def list_assets(self, p: Principal, limit: int, cursor: str | None, **filters: Any) -> ListResult[Asset]:
-        return self.assets.list(p.tenant_id, limit=limit, cursor=cursor, **filters)
+    def list_assets(self, p: Principal, limit: int, cursor: str | None, **filters: Any) -> bytes:
+        params = {"limit": limit, "cursor": cursor, **filters}
+        return self._page(
+            "asset", p, params, lambda: self.assets.list(p.tenant_id, limit=limit, cursor=cursor, **filters)
+        )
 
     def update_asset(self, p: Principal, asset_id: str, body: cmd.AssetPatch, if_match: int | None) -> Asset:
         _require_fleet(p)
@@ -210,6 +299,7 @@ class Maintenance:
             repo.delete(entity)
         except StaleVersion:
             raise Conflict(f"The {repo.kind} changed while being deleted; retry.") from None
+        self._written(repo, entity, deleted=True)
 
     # -- work orders --------------------------------------------------------------------------------
 
@@ -228,7 +318,9 @@ class Maintenance:
                 self.alerts.get(p.tenant_id, body.source_alert_id)
             except NotFound:
                 raise _field_error("source_alert_id", f"no alert '{body.source_alert_id}'") from None
-        wo = self.work_orders.create(self._new(WorkOrder, "wo", p, body.model_dump() | {"created_by": p.user_id}))
+        wo = self._create(
+            self.work_orders, self._new(WorkOrder, "wo", p, body.model_dump() | {"created_by": p.user_id})
+        )
         if body.source_alert_id is not None:
             # Link the alert back, unless another work order already took it.
             self._mutate(
@@ -240,11 +332,17 @@ class Maintenance:
             )
         return wo
 
-    def get_work_order(self, p: Principal, wo_id: str) -> WorkOrder:
-        return self.work_orders.get(p.tenant_id, wo_id)
+    def read_work_order(self, p: Principal, wo_id: str) -> Doc:
+        return self._read("wo", p, wo_id)
 
-    def list_work_orders(self, p: Principal, limit: int, cursor: str | None, **filters: Any) -> ListResult[WorkOrder]:
-        return self.work_orders.list(p.tenant_id, limit=limit, cursor=cursor, **filters)
+    def list_work_orders(self, p: Principal, limit: int, cursor: str | None, **filters: Any) -> bytes:
+        params = {"limit": limit, "cursor": cursor, **filters}
+        return self._page(
+            "wo",
+            p,
+            params,
+            lambda: self.work_orders.list(p.tenant_id, limit=limit, cursor=cursor, **filters),
+        )
 
     def update_work_order(self, p: Principal, wo_id: str, body: cmd.WorkOrderPatch, if_match: int | None) -> WorkOrder:
         _require_write(p)
@@ -284,13 +382,16 @@ class Maintenance:
         except NotFound:
             raise _field_error("asset_id", f"no asset '{body.asset_id}'") from None
         fields = body.model_dump() | {"site_id": asset.site_id, "raised_at": body.raised_at or utcnow()}
-        return self.alerts.create(self._new(Alert, "alr", p, fields))
+        return self._create(self.alerts, self._new(Alert, "alr", p, fields))
 
-    def get_alert(self, p: Principal, alert_id: str) -> Alert:
-        return self.alerts.get(p.tenant_id, alert_id)
+    def read_alert(self, p: Principal, alert_id: str) -> Doc:
+        return self._read("alert", p, alert_id)
 
-    def list_alerts(self, p: Principal, limit: int, cursor: str | None, **filters: Any) -> ListResult[Alert]:
-        return self.alerts.list(p.tenant_id, limit=limit, cursor=cursor, **filters)
+    def list_alerts(self, p: Principal, limit: int, cursor: str | None, **filters: Any) -> bytes:
+        params = {"limit": limit, "cursor": cursor, **filters}
+        return self._page(
+            "alert", p, params, lambda: self.alerts.list(p.tenant_id, limit=limit, cursor=cursor, **filters)
+        )
 
     def update_alert(self, p: Principal, alert_id: str, body: cmd.AlertPatch, if_match: int | None) -> Alert:
         _require_write(p)

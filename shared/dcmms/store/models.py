@@ -14,7 +14,9 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from dcmms import clients
 from dcmms.config import Settings
+from dcmms.store import API_KEYS_TABLE
 
 
 class _Base(Model):
@@ -57,7 +59,7 @@ class UserModel(_Base):
 class ApiKeyModel(_Base):
     """Keyed by the SHA-256 of the key: the key itself is never stored."""
 
-    base_name = "api-keys"
+    base_name = API_KEYS_TABLE
     key_hash = UnicodeAttribute(hash_key=True)
     key_id = UnicodeAttribute()
     tenant_id = UnicodeAttribute()
@@ -189,3 +191,8 @@ def create_tables(settings: Settings) -> None:
     for model in TABLES:
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+
+
+# Bound on import when the application configured DynamoDB before first use (dcmms.clients).
+if (_configured := clients.dynamodb_settings()) is not None:
+    bind(_configured)

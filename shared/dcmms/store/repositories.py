@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any, Generic, TypeVar
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.expressions.condition import Condition
 
+from dcmms.domain.apikeys import hash_api_key
 from dcmms.domain.errors import NotFound
 from dcmms.domain.model import (
     ACTIVE_WORK_ORDER_STATUSES,
@@ -29,14 +29,11 @@ from dcmms.domain.model import (
     iso,
 )
 
+from .errors import StaleVersion
 from .models import AlertModel, ApiKeyModel, AssetModel, SiteModel, TenantModel, UserModel, WorkOrderModel
 from .paging import Page, Plan, decode_cursor, encode_cursor, read_page
 
 E = TypeVar("E", bound=Entity)
-
-
-class StaleVersion(Exception):
-    """The stored item's version is not the one the write was based on."""
 
 
 def _all(conditions: Sequence[Condition | None]) -> Condition | None:
@@ -46,11 +43,6 @@ def _all(conditions: Sequence[Condition | None]) -> Condition | None:
 
 def _conditional_failed(exc: PutError | DeleteError) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
-
-
-def hash_api_key(raw_key: str) -> str:
-    """SHA-256 hex of the key. Keys are 256-bit random tokens, so a fast hash is safe (no dictionary)."""
-    return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -65,6 +57,7 @@ class EntityRepository(ABC, Generic[E]):
     model: type[Any]
     entity: type[E]
     kind: str  # used in messages: "work order", "site" ...
+    cache_kind: str  # short name in cache keys: "wo", "site" ...
 
     @abstractmethod
     def _to_item(self, e: E) -> Any:
@@ -79,7 +72,8 @@ class EntityRepository(ABC, Generic[E]):
     def get(self, tenant_id: str, entity_id: str) -> E:
         """The entity, or NotFound; another tenant's id is indistinguishable from a missing one."""
         try:
-            return self._from_item(self.model.get(tenant_id, entity_id))
+            # Strongly consistent: a read that follows a write (e.g. a cache fill) must see it.
+            return self._from_item(self.model.get(tenant_id, entity_id, consistent_read=True))
         except DoesNotExist:
             raise NotFound(f"No {self.kind} '{entity_id}'.") from None
 
@@ -119,7 +113,7 @@ class EntityRepository(ABC, Generic[E]):
 
 
 class SiteRepository(EntityRepository[Site]):
-    model, entity, kind = SiteModel, Site, "site"
+    model, entity, kind, cache_kind = SiteModel, Site, "site", "site"
 
     def _to_item(self, e: Site) -> Any:
         return self._base(e, name=e.name)
@@ -133,7 +127,7 @@ class SiteRepository(EntityRepository[Site]):
 
 
 class AssetRepository(EntityRepository[Asset]):
-    model, entity, kind = AssetModel, Asset, "asset"
+    model, entity, kind, cache_kind = AssetModel, Asset, "asset", "asset"
 
     def _to_item(self, e: Asset) -> Any:
         return self._base(
@@ -174,7 +168,7 @@ class AssetRepository(EntityRepository[Asset]):
 
 
 class WorkOrderRepository(EntityRepository[WorkOrder]):
-    model, entity, kind = WorkOrderModel, WorkOrder, "work order"
+    model, entity, kind, cache_kind = WorkOrderModel, WorkOrder, "work order", "wo"
 
     def _to_item(self, e: WorkOrder) -> Any:
         t = e.tenant_id
@@ -286,7 +280,7 @@ class WorkOrderRepository(EntityRepository[WorkOrder]):
 
 
 class AlertRepository(EntityRepository[Alert]):
-    model, entity, kind = AlertModel, Alert, "alert"
+    model, entity, kind, cache_kind = AlertModel, Alert, "alert", "alert"
 
     def _to_item(self, e: Alert) -> Any:
         t = e.tenant_id
@@ -363,8 +357,11 @@ class DirectoryRepository:
 
     def principal_for_key(self, raw_key: str) -> Principal | None:
         """The key's principal, or None when the key is unknown or revoked."""
+        return self.principal_for_hash(hash_api_key(raw_key))
+
+    def principal_for_hash(self, digest: str) -> Principal | None:
         try:
-            item = ApiKeyModel.get(hash_api_key(raw_key))
+            item = ApiKeyModel.get(digest)
         except DoesNotExist:
             return None
         if item.revoked:

@@ -8,12 +8,12 @@ from starlette.responses import Response
 from dcmms.domain import commands as cmd
 from dcmms.domain.model import Alert, AlertSeverity, AlertStatus
 
-from ..http import Caller, IfMatch, PageParams, entity_response, list_response, problem_responses
+from ..http import Caller, IfMatch, PageParams, entity_response, list_response, model_response, problem_responses
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=problem_responses(401, 404, 422))
 
 
-@router.post("", status_code=201, responses={201: {"model": Alert}, **problem_responses(403)})
+@router.post("", status_code=201, responses={201: model_response(Alert), **problem_responses(403)})
 def create_alert(request: Request, body: cmd.AlertCreate, caller: Caller) -> Response:
     alert = request.app.state.maintenance.create_alert(caller, body)
     return entity_response(request, alert, 201, f"/api/v1/alerts/{alert.id}")
@@ -38,20 +38,20 @@ def list_alerts(
         statuses=[s.value for s in status or ()],
         severities=[s.value for s in severity or ()],
     )
-    return list_response(result)
+    return list_response(request, result)
 
 
-@router.get("/{alert_id}", responses={200: {"model": Alert}})
+@router.get("/{alert_id}", responses={200: model_response(Alert)})
 def get_alert(request: Request, alert_id: str, caller: Caller) -> Response:
-    return entity_response(request, request.app.state.maintenance.get_alert(caller, alert_id))
+    return entity_response(request, request.app.state.maintenance.read_alert(caller, alert_id))
 
 
-@router.patch("/{alert_id}", responses={200: {"model": Alert}, **problem_responses(403, 412)})
+@router.patch("/{alert_id}", responses={200: model_response(Alert), **problem_responses(403, 412)})
 def update_alert(request: Request, alert_id: str, body: cmd.AlertPatch, caller: Caller, version: IfMatch) -> Response:
     return entity_response(request, request.app.state.maintenance.update_alert(caller, alert_id, body, version))
 
 
-@router.post("/{alert_id}/acknowledge", responses={200: {"model": Alert}, **problem_responses(403, 409, 412)})
+@router.post("/{alert_id}/acknowledge", responses={200: model_response(Alert), **problem_responses(403, 409, 412)})
 def acknowledge_alert(
     request: Request,
     alert_id: str,
@@ -63,7 +63,7 @@ def acknowledge_alert(
     return entity_response(request, request.app.state.maintenance.acknowledge_alert(caller, alert_id, version, note))
 
 
-@router.post("/{alert_id}/resolve", responses={200: {"model": Alert}, **problem_responses(403, 409, 412)})
+@router.post("/{alert_id}/resolve", responses={200: model_response(Alert), **problem_responses(403, 409, 412)})
 def resolve_alert(
     request: Request,
     alert_id: str,

@@ -8,12 +8,12 @@ from starlette.responses import Response
 from dcmms.domain import commands as cmd
 from dcmms.domain.model import Asset, AssetStatus, AssetType
 
-from ..http import Caller, IfMatch, PageParams, entity_response, list_response, problem_responses
+from ..http import Caller, IfMatch, PageParams, entity_response, list_response, model_response, problem_responses
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"], responses=problem_responses(401, 404, 422))
 
 
-@router.post("", status_code=201, responses={201: {"model": Asset}, **problem_responses(403)})
+@router.post("", status_code=201, responses={201: model_response(Asset), **problem_responses(403)})
 def create_asset(request: Request, body: cmd.AssetCreate, caller: Caller) -> Response:
     asset = request.app.state.maintenance.create_asset(caller, body)
     return entity_response(request, asset, 201, f"/api/v1/assets/{asset.id}")
@@ -38,15 +38,15 @@ def list_assets(
         types=[t.value for t in type or ()],
         statuses=[s.value for s in status or ()],
     )
-    return list_response(result)
+    return list_response(request, result)
 
 
-@router.get("/{asset_id}", responses={200: {"model": Asset}})
+@router.get("/{asset_id}", responses={200: model_response(Asset)})
 def get_asset(request: Request, asset_id: str, caller: Caller) -> Response:
-    return entity_response(request, request.app.state.maintenance.get_asset(caller, asset_id))
+    return entity_response(request, request.app.state.maintenance.read_asset(caller, asset_id))
 
 
-@router.patch("/{asset_id}", responses={200: {"model": Asset}, **problem_responses(403, 412)})
+@router.patch("/{asset_id}", responses={200: model_response(Asset), **problem_responses(403, 412)})
 def update_asset(request: Request, asset_id: str, body: cmd.AssetPatch, caller: Caller, version: IfMatch) -> Response:
     return entity_response(request, request.app.state.maintenance.update_asset(caller, asset_id, body, version))
 

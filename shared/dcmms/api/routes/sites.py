@@ -6,12 +6,12 @@ from starlette.responses import Response
 from dcmms.domain import commands as cmd
 from dcmms.domain.model import Site
 
-from ..http import Caller, IfMatch, PageParams, entity_response, list_response, problem_responses
+from ..http import Caller, IfMatch, PageParams, entity_response, list_response, model_response, problem_responses
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=problem_responses(401, 404, 422))
 
 
-@router.post("", status_code=201, responses={201: {"model": Site}, **problem_responses(403)})
+@router.post("", status_code=201, responses={201: model_response(Site), **problem_responses(403)})
 def create_site(request: Request, body: cmd.SiteCreate, caller: Caller) -> Response:
     site = request.app.state.maintenance.create_site(caller, body)
     return entity_response(request, site, 201, f"/api/v1/sites/{site.id}")
@@ -19,15 +19,15 @@ def create_site(request: Request, body: cmd.SiteCreate, caller: Caller) -> Respo
 
 @router.get("", responses={200: {"description": "A page of sites: {items, next_cursor}"}})
 def list_sites(request: Request, caller: Caller, page: PageParams) -> Response:
-    return list_response(request.app.state.maintenance.list_sites(caller, page.limit, page.cursor))
+    return list_response(request, request.app.state.maintenance.list_sites(caller, page.limit, page.cursor))
 
 
-@router.get("/{site_id}", responses={200: {"model": Site}})
+@router.get("/{site_id}", responses={200: model_response(Site)})
 def get_site(request: Request, site_id: str, caller: Caller) -> Response:
-    return entity_response(request, request.app.state.maintenance.get_site(caller, site_id))
+    return entity_response(request, request.app.state.maintenance.read_site(caller, site_id))
 
 
-@router.patch("/{site_id}", responses={200: {"model": Site}, **problem_responses(403, 412)})
+@router.patch("/{site_id}", responses={200: model_response(Site), **problem_responses(403, 412)})
 def update_site(request: Request, site_id: str, body: cmd.SitePatch, caller: Caller, version: IfMatch) -> Response:
     return entity_response(request, request.app.state.maintenance.update_site(caller, site_id, body, version))
 

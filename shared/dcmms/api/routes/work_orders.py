@@ -8,12 +8,12 @@ from starlette.responses import Response
 from dcmms.domain import commands as cmd
 from dcmms.domain.model import Priority, WorkOrder, WorkOrderStatus, WorkOrderType
 
-from ..http import Caller, IfMatch, PageParams, entity_response, list_response, problem_responses
+from ..http import Caller, IfMatch, PageParams, entity_response, list_response, model_response, problem_responses
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"], responses=problem_responses(401, 404, 422))
 
 
-@router.post("", status_code=201, responses={201: {"model": WorkOrder}, **problem_responses(403)})
+@router.post("", status_code=201, responses={201: model_response(WorkOrder), **problem_responses(403)})
 def create_work_order(request: Request, body: cmd.WorkOrderCreate, caller: Caller) -> Response:
     wo = request.app.state.maintenance.create_work_order(caller, body)
     return entity_response(request, wo, 201, f"/api/v1/work-orders/{wo.id}")
@@ -42,15 +42,15 @@ def list_work_orders(
         assigned_to=assigned_to,
         asset_id=asset_id,
     )
-    return list_response(result)
+    return list_response(request, result)
 
 
-@router.get("/{work_order_id}", responses={200: {"model": WorkOrder}})
+@router.get("/{work_order_id}", responses={200: model_response(WorkOrder)})
 def get_work_order(request: Request, work_order_id: str, caller: Caller) -> Response:
-    return entity_response(request, request.app.state.maintenance.get_work_order(caller, work_order_id))
+    return entity_response(request, request.app.state.maintenance.read_work_order(caller, work_order_id))
 
 
-@router.patch("/{work_order_id}", responses={200: {"model": WorkOrder}, **problem_responses(403, 409, 412)})
+@router.patch("/{work_order_id}", responses={200: model_response(WorkOrder), **problem_responses(403, 409, 412)})
 def update_work_order(
     request: Request, work_order_id: str, body: cmd.WorkOrderPatch, caller: Caller, version: IfMatch
 ) -> Response:
@@ -58,7 +58,9 @@ def update_work_order(
     return entity_response(request, wo)
 
 
-@router.post("/{work_order_id}/transitions", responses={200: {"model": WorkOrder}, **problem_responses(403, 409, 412)})
+@router.post(
+    "/{work_order_id}/transitions", responses={200: model_response(WorkOrder), **problem_responses(403, 409, 412)}
+)
 def transition_work_order(
     request: Request, work_order_id: str, body: cmd.Transition, caller: Caller, version: IfMatch
 ) -> Response:
