@@ -6,7 +6,7 @@ from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from dcmms.api.app import create_app
-from dcmms.observability import logger, metrics, tracer
+from dcmms.observability import logger, metrics, publish_cache_counts, tracer
 
 # Built once per execution environment; clients inside are created lazily on first use.
 app = create_app()
@@ -23,4 +23,8 @@ _asgi = Mangum(
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return _asgi(event, context)
+    response = _asgi(event, context)
+    cache = app.state.maintenance.cache
+    if cache is not None:
+        publish_cache_counts(cache.stats.drain())
+    return response

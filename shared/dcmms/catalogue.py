@@ -24,7 +24,24 @@ class FunctionSpec:
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     # API Gateway's integration timeout is 29 s; requests are expected to finish in milliseconds.
     FunctionSpec("api", "functions.api.handler.lambda_handler", "http", memory_mb=1769, timeout_s=29),
+    # Single-flight by a Redis lock as well; reserved concurrency 1 keeps schedules from piling up.
+    FunctionSpec(
+        "warmer",
+        "functions.warmer.handler.lambda_handler",
+        "schedule",
+        memory_mb=512,
+        timeout_s=300,
+        reserved_concurrency=1,
+        schedule="rate(15 minutes)",
+    ),
 )
+
+
+def schedule_interval_s(expression: str) -> int:
+    """Seconds between runs of an EventBridge ``rate(N unit)`` expression."""
+    value, unit = expression.removeprefix("rate(").removesuffix(")").split()
+    seconds = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+    return int(value) * seconds[unit]
 
 
 def by_name(name: str) -> FunctionSpec:

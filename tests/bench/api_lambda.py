@@ -33,9 +33,9 @@ METRICS = [
 ]
 
 
-def _probe(module: str, url: str, key: str, warm: int, env: dict[str, str]) -> dict[str, float]:
+def _probe(module: str, url: str, key: str, warm: int, env: dict[str, str], *extra: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-m", "tests.bench._probe", module, url, key, str(warm)],
+        [sys.executable, "-m", "tests.bench._probe", module, url, key, str(warm), *extra],
         cwd=ROOT,
         env=env,
         check=True,
@@ -66,19 +66,28 @@ def main() -> None:
         }
         url = f"/api/v1/work-orders/{wo.id}"
         results: dict[str, list[dict[str, float]]] = {name: [] for name in APPS}
-        for module in APPS.values():  # one unmeasured run each: compile .pyc, warm the page cache
-            _probe(module, url, tenant.keys["admin"], 10, env)
+        cold_cache: list[dict[str, float]] = []
+        key = tenant.keys["admin"]
+        for module in APPS.values():  # one unmeasured run each: compile .pyc, warm the page cache and Redis
+            _probe(module, url, key, 10, env)
         for _ in range(args.runs):
             for name, module in APPS.items():
-                results[name].append(_probe(module, url, tenant.keys["admin"], args.warm, env))
+                results[name].append(_probe(module, url, key, args.warm, env))
+            cold_cache.append(_probe(APPS["dcmms"], url, key, 1, env, "--cold-cache", settings.redis_url))
     print(f"\nAPI Lambda benchmark: {args.runs} fresh processes per app, {args.warm} warm calls each (medians)\n")
     print(f"{'metric':<40} {'dcmms':>10} {'minimal':>10} {'ratio':>8}")
     for label, key in METRICS:
         ours = statistics.median(r[key] for r in results["dcmms"])
         floor = statistics.median(r[key] for r in results["minimal"])
         print(f"{label:<40} {ours:>10.2f} {floor:>10.2f} {ours / floor:>7.2f}x")
+    floor = statistics.median(r["cold_ms"] for r in results["minimal"])
+    cold = statistics.median(r["cold_ms"] for r in cold_cache)
+    print(f"{'cold start, Redis empty (ms)':<40} {cold:>10.2f} {floor:>10.2f} {cold / floor:>7.2f}x")
     print("\nminimal = FastAPI + Mangum, one route returning a constant (tests/bench/minimal_app.py).")
-    print("dcmms warm GET = API key check (per-process cache) + DynamoDB GetItem on the local moto server.")
+    print("dcmms cold start = fresh interpreter: import functions.api.handler + first GET /api/v1/work-orders/{id};")
+    print("  Redis holds the principal and the work order (written by earlier processes), as in a running fleet.")
+    print("  'Redis empty' flushes Redis first: the first GET then loads pynamodb/botocore and reads DynamoDB (moto).")
+    print("dcmms warm GET = principal from the process cache + cache hit in Redis; no DynamoDB call.")
 
 
 if __name__ == "__main__":

@@ -86,3 +86,11 @@ def test_settings_come_from_prefixed_environment_variables() -> None:
     assert (s.redis_timeout_s, s.tracing, s.aws_endpoint_url) == (0.5, True, "http://127.0.0.1:5000")
     with pytest.raises(ValidationError):
         Settings.from_environ({"DCMMS_ENVIRONMENT": "mars"})
+
+
+def test_catalogue_schedules() -> None:
+    from dcmms.catalogue import FUNCTIONS, schedule_interval_s
+
+    assert schedule_interval_s("rate(15 minutes)") == 900 and schedule_interval_s("rate(1 day)") == 86400
+    assert {f.name for f in FUNCTIONS} >= {"api", "warmer"}
+    assert all(f.schedule for f in FUNCTIONS if f.trigger == "schedule")

@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from dcmms import clients
-from dcmms.cache import CacheStats, RedisCache, ResilientRedis
+from dcmms import runtime
 from dcmms.config import Settings, get_settings
 from dcmms.health import HealthChecker
 from dcmms.services import Maintenance
@@ -33,13 +32,12 @@ def create_app(
     health_checker: HealthChecker | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    clients.configure_dynamodb(settings)
     app = FastAPI(title="dCMMS API", version="1.0.0", description=DESCRIPTION, redoc_url=None)
-    redis = ResilientRedis(clients.redis_client(settings))
     app.state.settings = settings
-    app.state.cache_stats = CacheStats()
-    app.state.maintenance = maintenance or Maintenance(RedisCache(redis, app.state.cache_stats))
-    app.state.authenticator = authenticator or Authenticator(settings.principal_cache_ttl_s, redis)
+    app.state.maintenance = maintenance or runtime.maintenance(settings)
+    app.state.authenticator = authenticator or Authenticator(
+        settings.principal_cache_ttl_s, runtime.resilient_redis(settings)
+    )
     app.state.health = health_checker or HealthChecker(settings)
     problems.install(app)
     for router in (health.router, sites.router, assets.router, work_orders.router, alerts.router):

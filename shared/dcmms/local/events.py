@@ -37,6 +37,11 @@ def api_gateway_event(method: str, url: str, headers: dict[str, str] | None = No
     return event
 
 
+def scheduled_event() -> dict[str, Any]:
+    """An EventBridge Scheduler invocation, as the schedules deliver it."""
+    return copy.deepcopy(_template("eventbridge_scheduled.json"))
+
+
 class FakeLambdaContext:
     """The attributes of LambdaContext that Powertools reads; a real context exists only in Lambda."""
 

@@ -289,6 +289,7 @@ def seed_demo(rng: random.Random | None = None) -> list[TenantSeed]:
 
 def seed_spec_scale(
     progress: Progress,
+    tenant_id: str = "spec-scale",
     rng: random.Random | None = None,
     sites: int = 200,
     assets: int = 50_000,
@@ -296,7 +297,7 @@ def seed_spec_scale(
 ) -> TenantSeed:
     """The spec's scale in one operator tenant, written in batches with progress reports."""
     rng = rng or random.Random(72_000)
-    seed = provision_tenant("spec-scale", "Spec Scale Operator", SiteKind.hybrid, tier_keys=True)
+    seed = provision_tenant(tenant_id, "Spec Scale Operator", SiteKind.hybrid, tier_keys=True)
     per_site = assets // sites
     inverters = max(1, (per_site - 4) // 16)  # 16 assets per inverter branch in solar_site_assets
     site_repo, asset_repo, wo_repo = SiteRepository(), AssetRepository(), WorkOrderRepository()

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,52 @@ def prepared_stack(workdir: Path | None = None, **overrides: Any) -> Iterator[tu
         yield servers, settings
 
 
+def export_settings(settings: Settings) -> None:
+    """Expose ``settings`` as DCMMS_* variables, as Lambda's configuration would, for in-process functions."""
+    from dcmms.config import ENV_PREFIX, get_settings
+
+    for name, value in settings.model_dump(exclude_none=True).items():
+        os.environ[ENV_PREFIX + name.upper()] = str(value)
+    get_settings.cache_clear()
+
+
+def invoke(handler_path: str, event: dict[str, Any]) -> Any:
+    """Call a catalogue handler by its dotted path, as Lambda would."""
+    import importlib
+
+    from dcmms.local.events import FakeLambdaContext
+
+    module, _, name = handler_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)(event, FakeLambdaContext())
+
+
+class LocalScheduler(threading.Thread):
+    """Runs the catalogue's scheduled functions at their rates, like EventBridge Scheduler."""
+
+    def __init__(self) -> None:
+        super().__init__(name="local-scheduler", daemon=True)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        from dcmms.catalogue import FUNCTIONS, schedule_interval_s
+        from dcmms.local.events import scheduled_event
+
+        due = {f.name: time.monotonic() + schedule_interval_s(f.schedule) for f in FUNCTIONS if f.schedule}
+        specs = {f.name: f for f in FUNCTIONS}
+        while not self._stop.wait(1.0):
+            for name, at in due.items():
+                if time.monotonic() >= at:
+                    spec = specs[name]
+                    due[name] = at + schedule_interval_s(spec.schedule or "")
+                    try:
+                        invoke(spec.handler, scheduled_event())
+                    except Exception as exc:  # a failed run is logged; the next one still happens
+                        print(f"scheduled {name} failed: {exc!r}", file=sys.stderr)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -87,6 +134,7 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state
     import uvicorn
 
     from dcmms.api.app import create_app
+    from dcmms.local.events import scheduled_event
     from dcmms.local.seed import seed_demo, seed_spec_scale
 
     started = time.monotonic()
@@ -114,12 +162,18 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state
             "api_keys_by_tier": dict(tenants[0].tier_keys) if tenants else {},
             "pid": os.getpid(),
         }
+        export_settings(settings)
+        warmed = invoke("functions.warmer.handler.lambda_handler", scheduled_event())
         write_state(state_file, state)
         _print_banner(state, time.monotonic() - started, state_file)
+        print(f"  cache warmed: {warmed}", flush=True)
         app = create_app(settings)
+        scheduler = LocalScheduler()
+        scheduler.start()
         try:
             uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
         finally:
+            scheduler.stop()
             with contextlib.suppress(FileNotFoundError):
                 state_file.unlink()
             print("dcmms dev: stopped moto, Redis and PostgreSQL", file=sys.stderr)

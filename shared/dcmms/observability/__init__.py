@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 from dcmms.config import get_settings
@@ -53,4 +54,18 @@ tracer = (
 )
 metrics = Metrics(namespace="dCMMS", service=SERVICE)
 
-__all__ = ["SERVICE", "NoTracing", "logger", "metrics", "tracer"]
+
+def publish_cache_counts(counts: dict[str, tuple[int, int]]) -> None:
+    """Cache hits and misses of one invocation as EMF metrics, in total and per keyspace."""
+    hits = sum(h for h, _ in counts.values())
+    misses = sum(m for _, m in counts.values())
+    metrics.add_metric(name="CacheHits", unit=MetricUnit.Count, value=hits)
+    metrics.add_metric(name="CacheMisses", unit=MetricUnit.Count, value=misses)
+    for keyspace, (h, m) in counts.items():
+        for name, value in (("CacheHits", h), ("CacheMisses", m)):
+            if value:
+                with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace="dCMMS") as metric:
+                    metric.add_dimension(name="keyspace", value=keyspace)
+
+
+__all__ = ["SERVICE", "NoTracing", "logger", "metrics", "publish_cache_counts", "tracer"]

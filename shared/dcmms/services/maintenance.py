@@ -13,7 +13,9 @@ from dcmms.cache import Doc, RedisCache
 from dcmms.domain import commands as cmd
 from dcmms.domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from dcmms.domain.ids import new_id
+from dcmms.domain.kpis import site_kpis
 from dcmms.domain.model import (
+    ACTIVE_WORK_ORDER_STATUSES,
     TERMINAL_ALERT,
     Alert,
     AlertStatus,
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 
 E = TypeVar("E", bound=Entity)
 
+# The spec's dashboard KPI freshness (section 4.1: query results 5 minutes).
+KPI_TTL_S = 300
 # Writers that lose a version race re-read and re-apply their change this many times before giving up.
 _MAX_ATTEMPTS = 8
 
@@ -229,6 +233,30 @@ class Maintenance:
         if self.work_orders.any_active_for_site(p.tenant_id, site_id):
             raise Conflict(f"Site '{site_id}' has open work orders; close or cancel them first.")
         self._delete(self.sites, site)
+
+    def site_kpis(self, p: Principal, site_id: str) -> bytes:
+        """The site's dashboard KPIs, memoized for ``KPI_TTL_S`` across all processes."""
+        self._read("site", p, site_id)  # 404 for a missing or foreign site
+
+        def compute() -> bytes:
+            from dcmms.store.repositories import read_all
+
+            t = p.tenant_id
+            active = [s.value for s in ACTIVE_WORK_ORDER_STATUSES]
+            unresolved = [AlertStatus.active.value, AlertStatus.acknowledged.value]
+            return orjson.dumps(
+                site_kpis(
+                    site_id,
+                    read_all(self.assets.list, t, site_id=site_id),
+                    read_all(self.work_orders.list, t, site_id=site_id, statuses=active),
+                    read_all(self.alerts.list, t, site_id=site_id, statuses=unresolved),
+                    utcnow(),
+                )
+            )
+
+        if self.cache is None:
+            return compute()
+        return self.cache.memoize("site-kpis", p.tenant_id, site_id, KPI_TTL_S, compute)
 
     # -- assets -------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any, Generic, TypeVar
@@ -121,9 +121,6 @@ class SiteRepository(EntityRepository[Site]):
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[Site]:
         plan = Plan("sites", SiteModel.query, SiteModel.id, [tenant_id], descending=False)
         return self._list(plan, limit, cursor)
-
-    def list_all(self, tenant_id: str) -> list[Site]:
-        return [self._from_item(i) for i in SiteModel.query(tenant_id)]
 
 
 class AssetRepository(EntityRepository[Asset]):
@@ -335,6 +332,10 @@ class AlertRepository(EntityRepository[Alert]):
 class DirectoryRepository:
     """Tenants, users and API keys."""
 
+    def tenant_ids(self) -> list[str]:
+        """Every tenant. A scan of the (small) tenants table: for scheduled jobs, never a request path."""
+        return [t.id for t in TenantModel.scan(attributes_to_get=["id"])]
+
     def create_tenant(self, tenant: Tenant) -> Tenant:
         TenantModel(tenant.id, name=tenant.name, created_at=iso(tenant.created_at)).save()
         return tenant
@@ -373,3 +374,14 @@ class DirectoryRepository:
             tier=Tier(item.tier),
             key_id=item.key_id,
         )
+
+
+def read_all(list_page, tenant_id: str, **filters: Any) -> Iterator[Any]:
+    """Every item of a paged listing (for jobs and aggregates, not request paths that return pages)."""
+    cursor = None
+    while True:
+        page = list_page(tenant_id, limit=1000, cursor=cursor, **filters)
+        yield from page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -39,6 +40,13 @@ def list_assets(
         statuses=[s.value for s in status or ()],
     )
     return list_response(request, result)
+
+
+@router.get("/types", summary="Asset types (reference data)")
+def asset_types() -> Response:
+    body = orjson.dumps([{"type": t.value, "label": t.value.replace("_", " ")} for t in AssetType])
+    # Reference data that changes only with a release: browsers may keep it for an hour.
+    return Response(body, media_type="application/json", headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/{asset_id}", responses={200: model_response(Asset)})

@@ -11,6 +11,9 @@ router = APIRouter(tags=["health"])
 @router.get("/health", summary="Liveness and dependency status (no API key needed)")
 def health(request: Request) -> Response:
     report = request.app.state.health.health()
+    cache = request.app.state.maintenance.cache
+    if cache is not None:
+        report["cache"] = {"keyspaces": cache.stats.snapshot(), "redis_available": cache.redis.available}
     status = 503 if report["status"] == "unhealthy" else 200
     return json_response(report, status, {"Cache-Control": "no-store"})
 

@@ -27,6 +27,13 @@ def get_site(request: Request, site_id: str, caller: Caller) -> Response:
     return entity_response(request, request.app.state.maintenance.read_site(caller, site_id))
 
 
+@router.get("/{site_id}/kpis", summary="Dashboard KPIs of a site (computed at most every 5 minutes)")
+def site_kpis(request: Request, site_id: str, caller: Caller) -> Response:
+    body = request.app.state.maintenance.site_kpis(caller, site_id)
+    # Derived, not edited by users, and recomputed every 5 minutes: a short browser cache is safe.
+    return Response(body, media_type="application/json", headers={"Cache-Control": "private, max-age=60"})
+
+
 @router.patch("/{site_id}", responses={200: model_response(Site), **problem_responses(403, 412)})
 def update_site(request: Request, site_id: str, body: cmd.SitePatch, caller: Caller, version: IfMatch) -> Response:
     return entity_response(request, request.app.state.maintenance.update_site(caller, site_id, body, version))

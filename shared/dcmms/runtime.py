@@ -1,0 +1,25 @@
+"""Per-execution-environment singletons shared by the functions (api, warmer, ...).
+
+Each is created on first use and reused by every invocation of the same environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from dcmms import clients
+from dcmms.cache import CacheStats, RedisCache, ResilientRedis
+from dcmms.config import Settings
+from dcmms.services import Maintenance
+
+
+@lru_cache(maxsize=4)
+def resilient_redis(settings: Settings) -> ResilientRedis:
+    return ResilientRedis(clients.redis_client(settings))
+
+
+@lru_cache(maxsize=4)
+def maintenance(settings: Settings) -> Maintenance:
+    """The use cases with their Redis cache; DynamoDB is bound now and connected on first use."""
+    clients.configure_dynamodb(settings)
+    return Maintenance(RedisCache(resilient_redis(settings), CacheStats()))
