@@ -32,7 +32,9 @@ def _seed(args: argparse.Namespace) -> int:
     bind(Settings(aws_endpoint_url=state["aws_endpoint_url"]))
     started = time.monotonic()
     if args.scale == "spec":
-        seed = seed_spec_scale(_print_progress)
+        seed = seed_spec_scale(
+            _print_progress, sites=args.sites, assets=args.assets, active_work_orders=args.work_orders
+        )
         state["api_keys"][seed.tenant.id] = seed.keys
     else:
         for seed in seed_demo():
@@ -61,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     seed = sub.add_parser("seed", help="load data into the running local stack")
     seed.add_argument("--scale", choices=["demo", "spec"], default="demo")
     seed.add_argument("--state-file", default=".dcmms/local.json")
+    seed.add_argument("--sites", type=int, default=200, help="spec scale: sites (default 200)")
+    seed.add_argument("--assets", type=int, default=50_000, help="spec scale: assets (default 50,000)")
+    seed.add_argument("--work-orders", type=int, default=10_000, help="spec scale: active work orders")
     seed.set_defaults(func=_seed)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -77,6 +77,39 @@ def test_dev_stack_serves_health_and_seeded_tenants(dev_stack) -> None:
         assert http.get("/api/v1/sites", headers={"x-api-key": tier_key}).status_code == 200
 
 
+def test_seed_command_loads_the_running_stack(dev_stack) -> None:
+    _, state, state_file = dev_stack
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dcmms.cli",
+            "seed",
+            "--scale",
+            "spec",
+            "--sites",
+            "2",
+            "--assets",
+            "100",
+            "--work-orders",
+            "40",
+            "--state-file",
+            str(state_file),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    keys = json.loads(state_file.read_text())["api_keys"]["spec-scale"]
+    with httpx.Client(base_url=state["api_url"], timeout=10) as http:
+        orders = http.get("/api/v1/work-orders", params={"limit": 100}, headers={"x-api-key": keys["viewer"]})
+        assert len(orders.json()["items"]) == 40
+        health = http.get("/health").json()
+        assert health["cache"]["redis_available"] is True
+
+
 def test_ctrl_c_stops_everything(dev_stack) -> None:
     proc, state, state_file = dev_stack
     proc.send_signal(signal.SIGINT)

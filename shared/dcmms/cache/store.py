@@ -37,6 +37,10 @@ end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
+# Read counts are sampled: one read in 8 adds 8. The top 100 of thousands of reads is ranked the same,
+# and seven reads in eight cost one plain GET instead of a three-command pipeline.
+READ_SAMPLE_RATE = 0.125
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -110,13 +114,13 @@ class RedisCache:
     ) -> Doc:
         """Cache-aside read. ``load`` raises NotFound for a missing entity (never cached as absent)."""
         key = keys.entity(kind, tenant_id, entity_id)
-        if track_reads:
+        if track_reads and random.random() < READ_SAMPLE_RATE:
             member = f"{tenant_id}|{entity_id}"
             day = keys.reads(kind, datetime.now(UTC).strftime("%Y%m%d"))
 
             def read(r: redis.Redis) -> bytes | None:
                 pipe = r.pipeline(transaction=False)
-                pipe.get(key).zincrby(day, 1, member).expire(day, 2 * 86400)
+                pipe.get(key).zincrby(day, 1 / READ_SAMPLE_RATE, member).expire(day, 2 * 86400)
                 return pipe.execute()[0]
 
             raw = self.redis.run(read, None)
