@@ -45,6 +45,8 @@ class Settings(BaseModel):
     # How long a resolved API key stays in the per-process principal cache; revocation takes at most this long.
     principal_cache_ttl_s: float = 300.0
     public_base_url: str = ""
+    # Rate limits: None for the shipped limits.json, else a path to a JSON file or the JSON itself.
+    rate_limits: str | None = None
     # X-Ray tracing through Powertools Tracer; off locally (no X-Ray daemon), on in AWS via the stacks.
     tracing: bool = False
 

@@ -10,12 +10,20 @@ from functools import lru_cache
 from dcmms import clients
 from dcmms.cache import CacheStats, RedisCache, ResilientRedis
 from dcmms.config import Settings
+from dcmms.ratelimit import RateLimiter, load_policy
 from dcmms.services import Maintenance
 
 
 @lru_cache(maxsize=4)
 def resilient_redis(settings: Settings) -> ResilientRedis:
     return ResilientRedis(clients.redis_client(settings))
+
+
+@lru_cache(maxsize=4)
+def rate_limiter(settings: Settings) -> RateLimiter:
+    """The limiter shares the cache's Redis and its breaker: an outage is logged once, not per request."""
+    redis = resilient_redis(settings)
+    return RateLimiter(redis.client, load_policy(settings.rate_limits), on_redis_error=redis.report_failure)
 
 
 @lru_cache(maxsize=4)

@@ -20,6 +20,7 @@ from dcmms.local.seed import provision_tenant
 from dcmms.local.stack import prepared_stack
 from dcmms.services import Maintenance
 from dcmms.store.repositories import DirectoryRepository
+from tests.bench.cache_ops import cache_candidates, interleaved
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = {"dcmms": "functions.api.handler", "minimal": "tests.bench.minimal_app"}
@@ -74,6 +75,7 @@ def main() -> None:
             for name, module in APPS.items():
                 results[name].append(_probe(module, url, key, args.warm, env))
             cold_cache.append(_probe(APPS["dcmms"], url, key, 1, env, "--cold-cache", settings.redis_url))
+        redis_costs = interleaved(cache_candidates(settings))
     print(f"\nAPI Lambda benchmark: {args.runs} fresh processes per app, {args.warm} warm calls each (medians)\n")
     print(f"{'metric':<40} {'dcmms':>10} {'minimal':>10} {'ratio':>8}")
     for label, key in METRICS:
@@ -83,6 +85,10 @@ def main() -> None:
     floor = statistics.median(r["cold_ms"] for r in results["minimal"])
     cold = statistics.median(r["cold_ms"] for r in cold_cache)
     print(f"{'cold start, Redis empty (ms)':<40} {cold:>10.2f} {floor:>10.2f} {cold / floor:>7.2f}x")
+    raw = redis_costs.pop("raw Redis GET")
+    print(f"\n{'Redis-side cost per call':<40} {'us':>10} {'raw GET':>10} {'ratio':>8}")
+    for label, us in redis_costs.items():
+        print(f"{label:<40} {us:>10.1f} {raw:>10.1f} {us / raw:>7.2f}x")
     print("\nminimal = FastAPI + Mangum, one route returning a constant (tests/bench/minimal_app.py).")
     print("dcmms cold start = fresh interpreter: import functions.api.handler + first GET /api/v1/work-orders/{id};")
     print("  Redis holds the principal and the work order (written by earlier processes), as in a running fleet.")

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dcmms import clients
 from dcmms.cache import CacheStats, Doc, RedisCache, ResilientRedis
 from dcmms.config import Settings
+from dcmms.domain.model import Principal, Role, Tier
+from dcmms.ratelimit import RateLimiter, load_policy
 
 
 def _time_per_call(fn: Callable[[], object], n: int) -> float:
@@ -45,7 +47,11 @@ def cache_candidates(settings: Settings) -> dict[str, Callable[[], object]]:
     def never_load() -> Doc:
         raise AssertionError("the benchmark key must be a hit")
 
+    limiter = RateLimiter(raw, load_policy(None))
+    caller = Principal(tenant_id="bench", user_id="usr_bench", role=Role.admin, tier=Tier.enterprise, key_id="k")
+    route = "/api/v1/work-orders/{work_order_id}"  # two limits: the enterprise tier and the work-orders rule
     return {
         "raw Redis GET": lambda: raw.get("bench:raw"),
         "cache-hit lookup (get_entity)": lambda: cache.get_entity("wo", "bench", "wo_bench", never_load, True),
+        "rate-limit decision (2 limits)": lambda: limiter.check(caller, "GET", route),
     }

@@ -16,7 +16,7 @@ from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
 from dcmms.domain.apikeys import hash_api_key
-from dcmms.domain.errors import Unauthorized
+from dcmms.domain.errors import RateLimited, ServiceUnavailable, Unauthorized
 from dcmms.domain.model import Principal
 
 if TYPE_CHECKING:
@@ -79,6 +79,18 @@ class Authenticator:
 
 
 def current_principal(request: Request, raw_key: str | None = Security(api_key_header)) -> Principal:
+    """Authenticate, then count the request against every rate limit that applies to it."""
     principal = request.app.state.authenticator.authenticate(raw_key)
     request.state.principal = principal
+    limiter = request.app.state.rate_limiter
+    if limiter is not None:
+        route = request.scope.get("route")
+        decision = limiter.check(principal, request.method, getattr(route, "path", request.url.path))
+        request.state.ratelimit_headers = decision.headers
+        if decision.unavailable:
+            raise ServiceUnavailable("Rate limiting is unavailable and this endpoint fails closed; retry shortly.")
+        if not decision.allowed:
+            raise RateLimited(
+                f"Rate limit exceeded; retry in {decision.retry_after_s} s.", retry_after=decision.retry_after_s
+            )
     return principal

@@ -70,6 +70,10 @@ class ResilientRedis:
                 op(self.client)  # raises if Redis is still away; the op stays queued
                 self._pending.popleft()
 
+    def report_failure(self, exc: BaseException) -> None:
+        """A failure seen by another user of the same Redis (the rate limiter): open the breaker too."""
+        self._trip(exc)
+
     def _trip(self, exc: BaseException) -> None:
         now = time.monotonic()
         self.failures += 1

@@ -8,6 +8,7 @@ from .errors import (
     NotFound,
     PreconditionFailed,
     RateLimited,
+    ServiceUnavailable,
     Unauthorized,
     ValidationFailed,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "NotFound",
     "PreconditionFailed",
     "RateLimited",
+    "ServiceUnavailable",
     "Unauthorized",
     "ValidationFailed",
     "TERMINAL",

@@ -53,3 +53,7 @@ class ValidationFailed(DomainError):
 
 class RateLimited(DomainError):
     status, title, type_slug = 429, "Too many requests", "rate-limited"
+
+
+class ServiceUnavailable(DomainError):
+    status, title, type_slug = 503, "Service unavailable", "service-unavailable"
