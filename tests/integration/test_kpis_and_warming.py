@@ -36,6 +36,8 @@ def test_site_kpis_are_computed_and_memoized(api, http, other_tenant) -> None:
     api.work_order(site["id"])
     again = api.get(f"/api/v1/sites/{site['id']}/kpis").json()
     assert again["computed_at"] == body["computed_at"] and again["work_orders"]["active"] == 2
+    revalidated = api.get(f"/api/v1/sites/{site['id']}/kpis", headers={"If-None-Match": kpis.headers["etag"]})
+    assert revalidated.status_code == 304
     from tests.support.api import ApiClient
 
     assert_problem(ApiClient(http, other_tenant.keys["admin"]).get(f"/api/v1/sites/{site['id']}/kpis"), 404)

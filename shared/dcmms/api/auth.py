@@ -18,6 +18,7 @@ from fastapi.security import APIKeyHeader
 from dcmms.domain.apikeys import hash_api_key
 from dcmms.domain.errors import RateLimited, ServiceUnavailable, Unauthorized
 from dcmms.domain.model import Principal
+from dcmms.observability import MetricUnit, metrics
 
 if TYPE_CHECKING:
     from dcmms.cache import ResilientRedis
@@ -87,9 +88,12 @@ def current_principal(request: Request, raw_key: str | None = Security(api_key_h
         route = request.scope.get("route")
         decision = limiter.check(principal, request.method, getattr(route, "path", request.url.path))
         request.state.ratelimit_headers = decision.headers
+        if decision.degraded:
+            metrics.add_metric(name="RateLimitFailOpen", unit=MetricUnit.Count, value=1)
         if decision.unavailable:
             raise ServiceUnavailable("Rate limiting is unavailable and this endpoint fails closed; retry shortly.")
         if not decision.allowed:
+            metrics.add_metric(name="RateLimitRefused", unit=MetricUnit.Count, value=1)
             raise RateLimited(
                 f"Rate limit exceeded; retry in {decision.retry_after_s} s.", retry_after=decision.retry_after_s
             )

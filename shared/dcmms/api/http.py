@@ -75,13 +75,18 @@ def entity_response(request: Request, entity: Entity | Doc, status: int = 200, l
     return Response(doc.body, status_code=status, media_type=JSON, headers=headers)
 
 
-def list_response(request: Request, body: bytes) -> Response:
-    """A page; its weak ETag is a digest of the body, so an unchanged page revalidates to 304."""
+def body_response(request: Request, body: bytes, cache_control: str = CACHE_CONTROL) -> Response:
+    """JSON with a weak ETag that digests the body, so an unchanged answer revalidates to 304."""
     tag = 'W/"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
+    headers = {"ETag": tag, "Cache-Control": cache_control}
     if tag.removeprefix("W/") in _tags(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=JSON, headers=headers)
+
+
+def list_response(request: Request, body: bytes) -> Response:
+    """A page of a listing: ``{"items": [...], "next_cursor": ...}``."""
+    return body_response(request, body)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

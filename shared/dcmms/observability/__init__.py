@@ -68,4 +68,4 @@ def publish_cache_counts(counts: dict[str, tuple[int, int]]) -> None:
                     metric.add_dimension(name="keyspace", value=keyspace)
 
 
-__all__ = ["SERVICE", "NoTracing", "logger", "metrics", "publish_cache_counts", "tracer"]
+__all__ = ["SERVICE", "MetricUnit", "NoTracing", "logger", "metrics", "publish_cache_counts", "tracer"]

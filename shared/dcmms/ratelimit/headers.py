@@ -1,9 +1,9 @@
 """RateLimit-Policy and RateLimit fields of draft-ietf-httpapi-ratelimit-headers-11.
 
 Both are structured-field Lists (RFC 9651) of String items with parameters: a policy advertises its
-quota ``q`` per window ``w`` seconds; a service limit says ``r`` requests are available now and that
-no more than ``r`` will be admitted in the next ``t`` seconds. The burst is a vendor-prefixed policy
-parameter, as the draft asks of implementation-specific ones.
+quota ``q`` per window ``w`` seconds; a service limit says ``r`` requests are available now and none
+more for ``t`` seconds (rounded up: the draft has whole seconds only). The burst is a vendor-prefixed
+policy parameter, as the draft asks of implementation-specific ones.
 """
 
 from __future__ import annotations

@@ -9,7 +9,16 @@ from starlette.responses import Response
 from dcmms.domain import commands as cmd
 from dcmms.domain.model import Asset, AssetStatus, AssetType
 
-from ..http import Caller, IfMatch, PageParams, entity_response, list_response, model_response, problem_responses
+from ..http import (
+    Caller,
+    IfMatch,
+    PageParams,
+    body_response,
+    entity_response,
+    list_response,
+    model_response,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"], responses=problem_responses(401, 404, 422))
 
@@ -43,10 +52,10 @@ def list_assets(
 
 
 @router.get("/types", summary="Asset types (reference data)")
-def asset_types() -> Response:
+def asset_types(request: Request) -> Response:
     body = orjson.dumps([{"type": t.value, "label": t.value.replace("_", " ")} for t in AssetType])
     # Reference data that changes only with a release: browsers may keep it for an hour.
-    return Response(body, media_type="application/json", headers={"Cache-Control": "public, max-age=3600"})
+    return body_response(request, body, "public, max-age=3600")
 
 
 @router.get("/{asset_id}", responses={200: model_response(Asset)})

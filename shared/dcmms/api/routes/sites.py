@@ -6,7 +6,16 @@ from starlette.responses import Response
 from dcmms.domain import commands as cmd
 from dcmms.domain.model import Site
 
-from ..http import Caller, IfMatch, PageParams, entity_response, list_response, model_response, problem_responses
+from ..http import (
+    Caller,
+    IfMatch,
+    PageParams,
+    body_response,
+    entity_response,
+    list_response,
+    model_response,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=problem_responses(401, 404, 422))
 
@@ -31,7 +40,7 @@ def get_site(request: Request, site_id: str, caller: Caller) -> Response:
 def site_kpis(request: Request, site_id: str, caller: Caller) -> Response:
     body = request.app.state.maintenance.site_kpis(caller, site_id)
     # Derived, not edited by users, and recomputed every 5 minutes: a short browser cache is safe.
-    return Response(body, media_type="application/json", headers={"Cache-Control": "private, max-age=60"})
+    return body_response(request, body, "private, max-age=60")
 
 
 @router.patch("/{site_id}", responses={200: model_response(Site), **problem_responses(403, 412)})
