@@ -1,0 +1,4 @@
+"""Telemetry: storage of time series readings (``pgstore`` for plain PostgreSQL).
+
+Submodules are imported by their users, so importing the package pulls in no database driver.
+"""
