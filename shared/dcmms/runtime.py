@@ -23,7 +23,12 @@ def resilient_redis(settings: Settings) -> ResilientRedis:
 def rate_limiter(settings: Settings) -> RateLimiter:
     """The limiter shares the cache's Redis and its breaker: an outage is logged once, not per request."""
     redis = resilient_redis(settings)
-    return RateLimiter(redis.client, load_policy(settings.rate_limits), on_redis_error=redis.report_failure)
+    return RateLimiter(
+        redis.client,
+        load_policy(settings.rate_limits),
+        on_redis_error=redis.report_failure,
+        redis_available=lambda: redis.available,
+    )
 
 
 @lru_cache(maxsize=4)

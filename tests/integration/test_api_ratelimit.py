@@ -65,3 +65,21 @@ def test_limits_hold_across_app_processes(settings, free_key) -> None:
         p.join(timeout=30)
     # then together they were admitted exactly the burst (plus at most one refill of 3.6 s)
     assert 100 <= sum(admitted) <= 101, admitted
+
+
+def test_an_open_breaker_skips_redis_and_fails_open(settings, free_key) -> None:
+    from dcmms.domain.model import Principal, Role, Tier
+    from dcmms.ratelimit import RateLimiter, load_policy
+
+    calls = []
+
+    class CountingRedis:
+        def execute_command(self, *args):
+            calls.append(args)
+            raise AssertionError("Redis must not be called while the breaker is open")
+
+    limiter = RateLimiter(CountingRedis(), load_policy(None), redis_available=lambda: False)  # type: ignore[arg-type]
+    caller = Principal(tenant_id="t", user_id="u", role=Role.admin, tier=Tier.free, key_id="k")
+    decision = limiter.check(caller, "GET", "/api/v1/sites")
+    assert decision.allowed and decision.degraded and calls == []
+    assert "RateLimit" not in decision.headers and '"free";q=1000' in decision.headers["RateLimit-Policy"]

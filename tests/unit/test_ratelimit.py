@@ -162,9 +162,18 @@ def test_header_items_are_structured_field_lists() -> None:
 
 # --- decisions, with a stand-in for Redis -----------------------------------------------------------
 
+NOW_US = 1_780_000_000_000_000
+FREE_T, FREE_TAU = 3_600_000, 360_000_000  # 1000/h, burst 100
+WORK_ORDERS_T, WORK_ORDERS_TAU = 60_000, 60_000_000  # 1000/min, burst 1000
+
+
+def _reply(wait_us: int, *tats_from_now_us: int) -> list[int]:
+    """What the script answers: the wait, the clock it used, then each limit's TAT."""
+    return [wait_us, NOW_US, *(NOW_US + tat for tat in tats_from_now_us)]
+
 
 class _Redis:
-    """Answers the GCRA script with a canned reply (or raises), and records what was sent."""
+    """Answers the GCRA script with canned replies (or raises), and records what was sent."""
 
     def __init__(self, *replies: list[int] | Exception) -> None:
         self.replies = list(replies)
@@ -185,23 +194,25 @@ def _check(reply: list[int] | Exception, path: str = "/api/v1/work-orders/wo_1")
 
 
 def test_one_evalsha_carries_every_limit_with_keys_in_one_cluster_slot() -> None:
-    _, client = _check([0, 99, 3_600_000, 999, 60_000])
+    _, client = _check(_reply(0, FREE_T, WORK_ORDERS_T))
     [(command, sha, count, *keys_and_args)] = client.commands
     assert (command, sha, count) == ("EVALSHA", GCRA_SHA, 2)
     keys, args = keys_and_args[:2], keys_and_args[2:]
     assert keys == ["rl:{t_1}:key:key_1", "rl:{t_1}:ep:work-orders:user:usr_1"]
     assert len({key_slot(key.encode()) for key in keys}) == 1
-    assert args == ["", 3_600_000, 360_000_000, 60_000, 60_000_000]  # server clock; T and tau per limit
+    assert args == ["", FREE_T, FREE_TAU, WORK_ORDERS_T, WORK_ORDERS_TAU]  # server clock; T and tau per limit
 
 
-def test_tenant_scoped_keys() -> None:
-    client = _Redis([0, 99, 3_600_000, 9_999, 6_000])
-    RateLimiter(client, load_policy()).check(PRINCIPAL, "POST", "/api/v1/telemetry/ingest", now_ms=5)  # type: ignore[arg-type]
+def test_tenant_scoped_keys_and_a_given_clock() -> None:
+    client = _Redis(_reply(0, FREE_T, 6_000))
+    limiter = RateLimiter(client, load_policy())  # type: ignore[arg-type]
+    limiter.check(PRINCIPAL, "POST", "/api/v1/telemetry/ingest", now_ms=5)
     assert client.commands[0][3:6] == ("rl:{t_1}:key:key_1", "rl:{t_1}:ep:telemetry-ingest:tenant", 5000)
 
 
 def test_an_admitted_request_reports_the_policy_closest_to_exhaustion() -> None:
-    decision, _ = _check([0, 99, 3_600_000, 2, 60_000])
+    # The tier has 99 left; work orders only 2 (and a third after 30 ms).
+    decision, _ = _check(_reply(0, FREE_T, WORK_ORDERS_TAU - 150_000))
     assert decision == Decision(
         allowed=True,
         headers={
@@ -210,16 +221,20 @@ def test_an_admitted_request_reports_the_policy_closest_to_exhaustion() -> None:
         },
         retry_after_s=None,
     )
+    fresh, _ = _check(_reply(0, FREE_T, WORK_ORDERS_T))
+    assert fresh.headers["RateLimit"] == '"free";r=99;t=4'  # the next one frees up 3.6 s from now
 
 
 def test_a_refusal_reports_the_longest_wait_and_rounds_retry_after_up() -> None:
-    # Both limits refuse; the tier's wait (3.600001 s) is the longer and is the retry time.
-    decision, _ = _check([3_600_001, 0, 3_600_001, 0, 59_000])
+    # Both limits refuse: the tier for 3.600001 s, work orders for 59 ms. The longer wait is the retry time.
+    decision, _ = _check(_reply(3_600_001, FREE_TAU + 1, WORK_ORDERS_TAU - 1_000))
     assert not decision.allowed and decision.retry_after_s == 4
     assert decision.headers["Retry-After"] == "4"
     assert decision.headers["RateLimit"] == '"free";r=0;t=4'  # t never later than Retry-After
-    exact, _ = _check([4_000_000, 0, 4_000_000, 5, 60_000])
+    exact, _ = _check(_reply(4_000_000, FREE_TAU + 400_000, 0))
     assert exact.retry_after_s == 4 and exact.headers["RateLimit"] == '"free";r=0;t=4'
+    tiny, _ = _check(_reply(1, FREE_TAU - FREE_T + 1, 0))
+    assert tiny.retry_after_s == 1 and tiny.headers["RateLimit"] == '"free";r=0;t=1'
 
 
 def test_redis_down_fails_open_by_default_and_reports_the_error() -> None:
@@ -233,18 +248,14 @@ def test_redis_down_fails_open_by_default_and_reports_the_error() -> None:
 
 
 def test_redis_down_refuses_requests_a_fail_closed_rule_matches() -> None:
-    policy = load_policy(
-        _policy(
-            endpoints=[{"name": "exports", "path": "/api/v1/exports", "limit": 5, "period_s": 60, "fail_closed": True}]
-        )
-    )
-    limiter = RateLimiter(_Redis(redis.TimeoutError(), redis.TimeoutError()), policy)  # type: ignore[arg-type]
+    exports = {"name": "exports", "path": "/api/v1/exports", "limit": 5, "period_s": 60, "fail_closed": True}
+    limiter = RateLimiter(_Redis(redis.TimeoutError(), redis.TimeoutError()), load_policy(_policy(endpoints=[exports])))  # type: ignore[arg-type]
     closed = limiter.check(PRINCIPAL, "POST", "/api/v1/exports")
     assert not closed.allowed and closed.unavailable and not closed.degraded and closed.retry_after_s is None
     assert limiter.check(PRINCIPAL, "GET", "/api/v1/sites").degraded  # no fail-closed rule there
 
 
 def test_an_emptied_script_cache_falls_back_to_eval() -> None:
-    client = _Redis(redis.exceptions.NoScriptError("NOSCRIPT"), [0, 99, 3_600_000, 999, 60_000])
+    client = _Redis(redis.exceptions.NoScriptError("NOSCRIPT"), _reply(0, FREE_T, WORK_ORDERS_T))
     assert RateLimiter(client, load_policy()).check(PRINCIPAL, "GET", "/api/v1/work-orders").allowed  # type: ignore[arg-type]
     assert [command[:2] for command in client.commands] == [("EVALSHA", GCRA_SHA), ("EVAL", GCRA_SCRIPT)]

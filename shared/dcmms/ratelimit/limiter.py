@@ -23,42 +23,36 @@ if TYPE_CHECKING:
 # Limit i admits a request at `now` iff max(TAT, now) + T - tau <= now: an idle limit admits exactly
 # `burst` (tau / T) requests at once, then one per T. A key expires once its TAT has passed, since a
 # missing key and a past TAT mean the same thing.
-# KEYS[i]: TAT of limit i (microseconds). ARGV[1]: now in microseconds, or '' for the server's clock.
-# ARGV[2i], ARGV[2i+1]: emission interval T and tolerance tau of limit i, in microseconds.
-# Returns {wait, remaining_1, next_1, remaining_2, next_2, ...}: wait is 0 when admitted, else how long
-# until a retry is admitted; remaining_i is how many more requests limit i admits right now, and next_i
-# how long until it admits one more than that. Times are whole microseconds, exact in a double until
-# 2^53 us (year 2255), and Redis stores them exactly (it formats numbers with round-trip precision).
+# KEYS[i]: TAT of limit i. ARGV[1]: now, or '' for the server's clock. ARGV[2i], ARGV[2i+1]: T and tau
+# of limit i. Returns {wait, now, TAT_1, ..., TAT_n}: wait is 0 when admitted (the TATs are then the
+# advanced ones), else how long until a retry is admitted. Everything else is arithmetic left to the
+# caller, to keep the script (which runs on the one Redis thread) short. Times are whole microseconds:
+# exact in a double until 2^53 us (year 2255), and Redis writes numbers with round-trip precision.
 GCRA_SCRIPT = """
 local now = ARGV[1]
 if now == '' then
   local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  now = time[1] * 1000000 + time[2]
 else
   now = tonumber(now)
 end
-local count = #KEYS
-local tats, intervals, tolerances = {}, {}, {}
+local result = {0, now}
 local wait = 0
-for i = 1, count do
-  local interval, tolerance = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+for i = 1, #KEYS do
   local tat = tonumber(redis.call('GET', KEYS[i])) or now
   if tat < now then tat = now end
-  tats[i], intervals[i], tolerances[i] = tat, interval, tolerance
-  local limit_wait = tat + interval - tolerance - now
+  result[i + 2] = tat
+  local limit_wait = tat + ARGV[2 * i] - ARGV[2 * i + 1] - now
   if limit_wait > wait then wait = limit_wait end
 end
-local result = {wait}
-for i = 1, count do
-  local interval, tolerance, tat = intervals[i], tolerances[i], tats[i]
-  if wait == 0 then
-    tat = tat + interval
-    redis.call('SET', KEYS[i], tat, 'PX', math.ceil((tat - now) / 1000))
-  end
-  local remaining = math.floor((now + tolerance - tat) / interval)
-  if remaining < 0 then remaining = 0 end
-  result[2 * i] = remaining
-  result[2 * i + 1] = tat - now + (remaining + 1) * interval - tolerance
+if wait > 0 then
+  result[1] = wait
+  return result
+end
+for i = 1, #KEYS do
+  local tat = result[i + 2] + ARGV[2 * i]
+  result[i + 2] = tat
+  redis.call('SET', KEYS[i], tat, 'PX', math.ceil((tat - now) / 1000))
 end
 return result
 """
@@ -97,18 +91,18 @@ class Decision:
 class _Plan:
     """Everything about a (tier, method, path) that does not depend on who calls, computed once."""
 
-    names: tuple[str, ...]
     keys: tuple[_KeyOf, ...]
-    intervals: tuple[int, ...]  # T and tau of each limit, in KEYS order
+    limits: tuple[tuple[str, int, int], ...]  # name, T and tau (microseconds) of each limit, in KEYS order
+    script_args: tuple[int, ...]  # the same, flattened, as the script's ARGV wants them
     policy_field: str
     fail_closed: bool
 
     @classmethod
     def of(cls, rules: tuple[LimitRule, ...]) -> _Plan:
         return cls(
-            names=tuple(rule.name for rule in rules),
             keys=tuple(_key_of(rule) for rule in rules),
-            intervals=tuple(value for rule in rules for value in (rule.emission_interval_us, rule.tolerance_us)),
+            limits=tuple((rule.name, rule.emission_interval_us, rule.tolerance_us) for rule in rules),
+            script_args=tuple(value for rule in rules for value in (rule.emission_interval_us, rule.tolerance_us)),
             policy_field=policy_field(rules),
             fail_closed=any(rule.fail_closed for rule in rules),
         )
@@ -126,12 +120,16 @@ class RateLimiter:
         redis_client: redis.Redis,
         policy: RatePolicy,
         on_redis_error: Callable[[Exception], None] | None = None,
+        redis_available: Callable[[], bool] | None = None,
     ) -> None:
+        """``redis_available`` is a circuit breaker's verdict: while it says no, Redis is not called, so
+        an unresponsive Redis costs one timeout per breaker interval instead of one per request."""
         import redis as redis_lib  # here, not at module import: cold starts that never limit skip it
 
         self.policy = policy
         self._client = redis_client
         self._on_redis_error = on_redis_error
+        self._redis_available = redis_available
         self._redis_error = redis_lib.RedisError
         self._no_script_error = redis_lib.exceptions.NoScriptError
         self._plans: dict[tuple[Tier, str, str], _Plan] = {}
@@ -144,22 +142,22 @@ class RateLimiter:
         plan = self._plans.get((principal.tier, method, path)) or self._plan_for(principal.tier, method, path)
         keys = [key(principal) for key in plan.keys]
         now_us = "" if now_ms is None else now_ms * 1000
+        if self._redis_available is not None and not self._redis_available():
+            return _without_redis(plan)
         try:
-            reply = self._run_script(keys, now_us, plan.intervals)
+            reply = self._run_script(keys, now_us, plan.script_args)
         except self._redis_error as exc:
             if self._on_redis_error is not None:
                 self._on_redis_error(exc)
-            refused = plan.fail_closed
-            headers = {RATELIMIT_POLICY: plan.policy_field}
-            return Decision(not refused, headers, None, unavailable=refused, degraded=not refused)
+            return _without_redis(plan)
         return _decision(plan, reply)
 
-    def _run_script(self, keys: list[str], now_us: int | str, intervals: tuple[int, ...]) -> list[int]:
+    def _run_script(self, keys: list[str], now_us: int | str, args: tuple[int, ...]) -> list[int]:
         """EVALSHA; after a Redis restart or failover emptied its script cache, EVAL (which caches it)."""
         try:
-            return self._client.execute_command("EVALSHA", GCRA_SHA, len(keys), *keys, now_us, *intervals)
+            return self._client.execute_command("EVALSHA", GCRA_SHA, len(keys), *keys, now_us, *args)
         except self._no_script_error:
-            return self._client.execute_command("EVAL", GCRA_SCRIPT, len(keys), *keys, now_us, *intervals)
+            return self._client.execute_command("EVAL", GCRA_SCRIPT, len(keys), *keys, now_us, *args)
 
     def _plan_for(self, tier: Tier, method: str, path: str) -> _Plan:
         if len(self._plans) >= _PLAN_CACHE_SIZE:
@@ -168,23 +166,33 @@ class RateLimiter:
         return plan
 
 
+def _without_redis(plan: _Plan) -> Decision:
+    """Redis is away: fail closed if a matching rule says so, else admit unchecked (degraded)."""
+    refused = plan.fail_closed
+    return Decision(not refused, {RATELIMIT_POLICY: plan.policy_field}, None, unavailable=refused, degraded=not refused)
+
+
 def _decision(plan: _Plan, reply: list[int]) -> Decision:
     """Headers report the policy closest to exhaustion: the fewest requests left, then the longest wait.
 
     On a refusal that is the limit that refused longest, so its ``t`` equals ``Retry-After``, which the
     draft asks never to point earlier than the end of the effective window.
     """
-    wait_us = reply[0]
-    remaining, next_us = reply[1::2], reply[2::2]
-    closest = 0
-    for i in range(1, len(remaining)):
-        if (remaining[i], -next_us[i]) < (remaining[closest], -next_us[closest]):
-            closest = i
-    window_s = -(-next_us[closest] // _US_PER_S)
+    now_us = reply[1]
+    closest: tuple[str, int, int] | None = None
+    for position, (name, interval, tolerance) in enumerate(plan.limits, start=2):
+        tat = reply[position]
+        remaining = max(0, (now_us + tolerance - tat) // interval)
+        next_us = tat - now_us + (remaining + 1) * interval - tolerance  # until it admits one more than that
+        if closest is None or remaining < closest[1] or (remaining == closest[1] and next_us > closest[2]):
+            closest = (name, remaining, next_us)
+    assert closest is not None  # every plan has at least its tier's limit
+    name, remaining, next_us = closest
     headers = {
         RATELIMIT_POLICY: plan.policy_field,
-        RATELIMIT: service_limit_item(plan.names[closest], remaining[closest], window_s),
+        RATELIMIT: service_limit_item(name, remaining, -(-next_us // _US_PER_S)),
     }
+    wait_us = reply[0]
     if wait_us == 0:
         return Decision(True, headers, None)
     retry_after_s = -(-wait_us // _US_PER_S)  # rounded up: a retry at that moment is admitted
