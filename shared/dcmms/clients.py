@@ -26,7 +26,8 @@ def redis_client(settings: Settings) -> redis.Redis:
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
         # No CLIENT SETINFO handshake: two round trips less on every new connection (cold starts).
-        driver_info=None,
+        lib_name=None,
+        lib_version=None,
     )
 
 
