@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
@@ -28,7 +30,7 @@ class _Req:
     ],
 )
 def test_if_match(header, version) -> None:
-    assert if_match(_Req(header)) == version  # type: ignore[arg-type]
+    assert asyncio.run(if_match(_Req(header))) == version  # type: ignore[arg-type]
 
 
 def _echo_app(limit: int) -> TestClient:

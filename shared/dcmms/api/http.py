@@ -27,7 +27,7 @@ class Paging(BaseModel):
     cursor: str | None
 
 
-def paging(
+async def paging(
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size, 1-1000.")] = 50,
     cursor: Annotated[str | None, Query(max_length=2048, description="next_cursor of the previous page.")] = None,
 ) -> Paging:
@@ -45,7 +45,7 @@ def _tags(header: str) -> list[str]:
     return [t.strip().removeprefix("W/") for t in header.split(",") if t.strip()]
 
 
-def if_match(request: Request) -> int | None:
+async def if_match(request: Request) -> int | None:
     """The version pinned by ``If-Match`` (None when absent or ``*``); unparseable pins match nothing."""
     header = request.headers.get("if-match")
     if header is None:

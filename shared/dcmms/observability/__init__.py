@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 from dcmms.config import get_settings
@@ -56,16 +56,18 @@ metrics = Metrics(namespace="dCMMS", service=SERVICE)
 
 
 def publish_cache_counts(counts: dict[str, tuple[int, int]]) -> None:
-    """Cache hits and misses of one invocation as EMF metrics, in total and per keyspace."""
+    """Cache hits and misses of one invocation, in total and per keyspace (``CacheHits:wo``).
+
+    Per-keyspace figures are metric names rather than a dimension so that one EMF document per
+    invocation carries everything (a dimension would need a separate document per keyspace).
+    """
     hits = sum(h for h, _ in counts.values())
     misses = sum(m for _, m in counts.values())
     metrics.add_metric(name="CacheHits", unit=MetricUnit.Count, value=hits)
     metrics.add_metric(name="CacheMisses", unit=MetricUnit.Count, value=misses)
     for keyspace, (h, m) in counts.items():
-        for name, value in (("CacheHits", h), ("CacheMisses", m)):
-            if value:
-                with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace="dCMMS") as metric:
-                    metric.add_dimension(name="keyspace", value=keyspace)
+        metrics.add_metric(name=f"CacheHits:{keyspace}", unit=MetricUnit.Count, value=h)
+        metrics.add_metric(name=f"CacheMisses:{keyspace}", unit=MetricUnit.Count, value=m)
 
 
 __all__ = ["SERVICE", "MetricUnit", "NoTracing", "logger", "metrics", "publish_cache_counts", "tracer"]
