@@ -1,4 +1,5 @@
-"""Telemetry: storage of time series readings (``pgstore`` for plain PostgreSQL).
+"""Telemetry: the record format and its validation (``records``), the metric catalogue
+(``catalogue``) and the PostgreSQL time-series store (``pgstore``).
 
 Submodules are imported by their users, so importing the package pulls in no database driver.
 """

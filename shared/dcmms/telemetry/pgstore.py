@@ -1,0 +1,378 @@
+"""Telemetry on plain PostgreSQL: a series dimension, raw readings partitioned by day, 1-minute/1-hour rollups.
+
+RDS and Aurora offer no TimescaleDB, so partitioning, de-duplication, rollups and retention use native
+features (docs/decisions.md). A stored reading is 24 bytes of payload (series id, timestamp, value) rather
+than three strings; the per-partition (series_id, ts) key makes a re-delivered Kinesis batch store nothing
+twice; the rollups are fed only the rows a write actually inserted, so a retry never counts twice; and
+retention drops whole daily partitions instead of deleting rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+RAW_TABLE = "telemetry_raw"
+ROLLUP_TABLES = {"1m": "telemetry_1m", "1h": "telemetry_1h"}
+PARTITIONED_TABLES = (RAW_TABLE, *ROLLUP_TABLES.values())
+# Series ids cached per process; a fleet has far fewer series, the bound only caps a pathological caller.
+SERIES_CACHE_MAX = 1_000_000
+# Free space in rollup pages: a bucket is rewritten by every write that touches it, and with room on its
+# page the update is HOT (no new index entry, pruned in place); measured ~15% cheaper upserts than 100.
+ROLLUP_FILLFACTOR = 70
+# DDL waits at most this long for a lock, so it never queues writers behind a long-running query for long.
+DDL_LOCK_TIMEOUT = "5s"
+
+_PARTITION_NAME = re.compile(r"^(telemetry_(?:raw|1m|1h))_p(\d{8})$")
+# Serialises DDL across processes: concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog.
+_DDL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('dcmms.telemetry.ddl'))"
+_ROLLUP_COLUMNS = """
+    series_id bigint NOT NULL,
+    bucket timestamptz NOT NULL,
+    count bigint NOT NULL,
+    sum double precision NOT NULL,
+    min double precision NOT NULL,
+    max double precision NOT NULL,
+    last double precision NOT NULL,
+    last_ts timestamptz NOT NULL,  -- when `last` was read, so that late data cannot overwrite a newer value
+    PRIMARY KEY (series_id, bucket)
+"""
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS telemetry_series (
+    series_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id text NOT NULL,
+    asset_id text NOT NULL,
+    metric text NOT NULL,
+    UNIQUE (tenant_id, asset_id, metric)
+);
+CREATE TABLE IF NOT EXISTS telemetry_raw (
+    series_id bigint NOT NULL,
+    ts timestamptz NOT NULL,
+    value double precision NOT NULL,
+    PRIMARY KEY (series_id, ts)
+) PARTITION BY RANGE (ts);
+-- autosummarize: new block ranges get summarised as they fill, not only at the next vacuum.
+CREATE INDEX IF NOT EXISTS telemetry_raw_ts_brin ON telemetry_raw USING brin (ts) WITH (autosummarize = on);
+CREATE TABLE IF NOT EXISTS telemetry_1m ({_ROLLUP_COLUMNS}) PARTITION BY RANGE (bucket);
+CREATE TABLE IF NOT EXISTS telemetry_1h ({_ROLLUP_COLUMNS}) PARTITION BY RANGE (bucket);
+"""
+_LIST_PARTITIONS = """
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = ANY (ARRAY['telemetry_raw', 'telemetry_1m', 'telemetry_1h']::regclass[])
+"""
+# One statement inserts what is missing and reads what exists; the NOT EXISTS keeps known series from
+# burning identity values, ON CONFLICT covers a concurrent writer creating the same series.
+_RESOLVE_SERIES = """
+WITH wanted AS (
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) AS w (tenant_id, asset_id, metric)
+), created AS (
+    INSERT INTO telemetry_series (tenant_id, asset_id, metric)
+    SELECT w.tenant_id, w.asset_id, w.metric FROM wanted w
+    WHERE NOT EXISTS (
+        SELECT 1 FROM telemetry_series s
+        WHERE (s.tenant_id, s.asset_id, s.metric) = (w.tenant_id, w.asset_id, w.metric)
+    )
+    ORDER BY 1, 2, 3
+    ON CONFLICT DO NOTHING
+    RETURNING series_id, tenant_id, asset_id, metric
+)
+SELECT series_id, tenant_id, asset_id, metric FROM created
+UNION ALL
+SELECT s.series_id, s.tenant_id, s.asset_id, s.metric FROM telemetry_series s JOIN wanted USING (tenant_id, asset_id, metric)
+"""
+_CREATE_STAGE = """
+CREATE TEMP TABLE telemetry_stage (series_id bigint, ts timestamptz, value double precision) ON COMMIT DELETE ROWS
+"""
+_COPY_STAGE = "COPY telemetry_stage (series_id, ts, value) FROM STDIN (FORMAT BINARY)"
+_STAGE_TYPES = ("int8", "timestamptz", "float8")
+_MERGE_ROLLUP = """
+ON CONFLICT (series_id, bucket) DO UPDATE SET
+    count = r.count + excluded.count,
+    sum = r.sum + excluded.sum,
+    min = least(r.min, excluded.min),
+    max = greatest(r.max, excluded.max),
+    last = CASE WHEN excluded.last_ts > r.last_ts THEN excluded.last ELSE r.last END,
+    last_ts = greatest(r.last_ts, excluded.last_ts)
+"""
+# UTC midnight: date_bin buckets from it are UTC minutes and hours, by integer arithmetic (date_trunc
+# with a time zone measured ~2x slower here).
+_BUCKET_ORIGIN = "'2000-01-01 00:00:00+00'"
+# The rollups aggregate the RETURNING rows, i.e. only the rows this statement inserted; `last` is joined
+# back by (series_id, last_ts), unique among them, which measured cheaper than array_agg(... ORDER BY).
+# ORDER BY gives concurrent writers one lock order (no deadlocks) and the B-trees sequential inserts.
+_INSERT_STAGED = f"""
+WITH new AS (
+    INSERT INTO telemetry_raw (series_id, ts, value)
+    SELECT series_id, ts, value FROM telemetry_stage ORDER BY series_id, ts
+    {{on_conflict}}
+    RETURNING series_id, ts, value
+), minute AS (
+    SELECT series_id, date_bin('1 minute', ts, {_BUCKET_ORIGIN}) AS bucket, count(*) AS count, sum(value) AS sum,
+           min(value) AS min, max(value) AS max, max(ts) AS last_ts
+    FROM new GROUP BY 1, 2
+), hour AS (
+    SELECT series_id, date_bin('1 hour', bucket, {_BUCKET_ORIGIN}) AS bucket, sum(count)::bigint AS count,
+           sum(sum) AS sum, min(min) AS min, max(max) AS max, max(last_ts) AS last_ts
+    FROM minute GROUP BY 1, 2
+), upsert_1m AS (
+    INSERT INTO telemetry_1m AS r (series_id, bucket, count, sum, min, max, last, last_ts)
+    SELECT m.series_id, m.bucket, m.count, m.sum, m.min, m.max, n.value, m.last_ts
+    FROM minute m JOIN new n ON n.series_id = m.series_id AND n.ts = m.last_ts ORDER BY 1, 2
+    {_MERGE_ROLLUP}
+), upsert_1h AS (
+    INSERT INTO telemetry_1h AS r (series_id, bucket, count, sum, min, max, last, last_ts)
+    SELECT h.series_id, h.bucket, h.count, h.sum, h.min, h.max, n.value, h.last_ts
+    FROM hour h JOIN new n ON n.series_id = h.series_id AND n.ts = h.last_ts ORDER BY 1, 2
+    {_MERGE_ROLLUP}
+)
+SELECT count(*) FROM new
+"""
+# Tried first, in a savepoint: a plain INSERT measured ~29 ms per 5,000 rows against ~45 ms for ON CONFLICT's
+# speculative insertion, and a batch seen before is rare (a Kinesis retry), so the fallback is paid only then.
+_INSERT_ALL_NEW = _INSERT_STAGED.format(on_conflict="")
+_INSERT_SKIPPING_STORED = _INSERT_STAGED.format(on_conflict="ON CONFLICT DO NOTHING")
+_SERIES_ID = "(SELECT series_id FROM telemetry_series WHERE tenant_id = %s AND asset_id = %s AND metric = %s)"
+_SERIES_QUERIES = {
+    "raw": f"SELECT ts, value FROM telemetry_raw WHERE series_id = {_SERIES_ID} AND ts >= %s AND ts < %s ORDER BY ts",
+    **{
+        resolution: f"SELECT bucket, sum / count FROM {table} WHERE series_id = {_SERIES_ID}"
+        " AND bucket >= %s AND bucket < %s ORDER BY bucket"
+        for resolution, table in ROLLUP_TABLES.items()
+    },
+}
+# The hour rollup keeps `last` for 90 days, so an asset that went quiet a week ago still has a latest value.
+_LATEST = """
+SELECT s.metric, l.last_ts, l.last
+FROM telemetry_series s
+CROSS JOIN LATERAL (
+    SELECT last_ts, last FROM telemetry_1h h WHERE h.series_id = s.series_id ORDER BY h.bucket DESC LIMIT 1
+) l
+WHERE s.tenant_id = %s AND s.asset_id = %s
+"""
+
+SeriesKey = tuple[str, str, str]
+Resolution = Literal["raw", "1m", "1h"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One metric value of one asset at one instant."""
+
+    tenant_id: str
+    asset_id: str
+    metric: str
+    ts: datetime  # timezone-aware UTC
+    value: float
+
+
+class TelemetryStore:
+    """The telemetry tables of one PostgreSQL database, through a connection pool opened on first use."""
+
+    def __init__(self, database_url: str, pool_size: int = 4) -> None:
+        # min_size 1: a Lambda execution environment serves one request at a time and should not open
+        # pool_size connections at cold start.
+        self._pool = ConnectionPool(
+            database_url, min_size=1, max_size=pool_size, open=False, configure=_configure_connection
+        )
+        self._series_ids: dict[SeriesKey, int] = {}
+        self._known_days: set[date] = set()
+
+    def migrate(self, now: datetime | None = None, days_ahead: int = 3) -> None:
+        """Create the tables (idempotent) and the partitions of today and ``days_ahead`` days after it.
+
+        Run it on deploy and daily, so that writes seldom need to create a partition themselves.
+        """
+        today = _utc(now).date()
+        with self._connection() as conn:
+            conn.execute(_DDL_LOCK)
+            conn.execute(_SCHEMA)
+        self._ensure_partitions({today + timedelta(days=n) for n in range(days_ahead + 1)})
+
+    def write(self, readings: Sequence[Reading]) -> int:
+        """Store the readings and return how many were new; rows already stored (same series and ts) are skipped.
+
+        One transaction: series ids, the raw rows and the 1m/1h rollups of the new rows commit together, so
+        a failed write can simply be retried. Partitions for the batch's days are created first if missing.
+        """
+        if not readings:
+            return 0
+        days = _utc_days({r.ts for r in readings})
+        self._ensure_partitions(days)
+        try:
+            return self._write_once(readings)
+        except psycopg.errors.CheckViolation:
+            # "no partition ... found for row": another process's retention dropped a day this one knew.
+            self._known_days.clear()
+            self._ensure_partitions(days)
+            return self._write_once(readings)
+
+    def series(
+        self,
+        tenant_id: str,
+        asset_id: str,
+        metric: str,
+        start: datetime,
+        end: datetime,
+        resolution: Resolution = "raw",
+    ) -> list[tuple[datetime, float]]:
+        """Readings with ``start <= ts < end``, or for a rollup the average of each bucket starting in that range."""
+        query = _SERIES_QUERIES.get(resolution)
+        if query is None:
+            raise ValueError(f"resolution must be one of {sorted(_SERIES_QUERIES)}, not {resolution!r}")
+        with self._connection() as conn:
+            rows = conn.execute(query, (tenant_id, asset_id, metric, _utc(start), _utc(end))).fetchall()
+        return [(ts, value) for ts, value in rows]
+
+    def latest(self, tenant_id: str, asset_id: str) -> dict[str, tuple[datetime, float]]:
+        """The most recent reading of each metric of the asset (within rollup retention)."""
+        with self._connection() as conn:
+            rows = conn.execute(_LATEST, (tenant_id, asset_id)).fetchall()
+        return {metric: (ts, value) for metric, ts, value in rows}
+
+    def apply_retention(self, now: datetime | None = None, raw_days: int = 7, rollup_days: int = 90) -> dict[str, int]:
+        """Drop the daily partitions that lie wholly before the cut-offs; returns partitions dropped per table.
+
+        Whole partitions only, so up to one extra day is kept: a DROP is instant and leaves no dead rows
+        to vacuum, where deleting a day of minute rollups would not.
+        """
+        now = _utc(now)
+        cutoffs = {
+            RAW_TABLE: now - timedelta(days=raw_days),
+            **{table: now - timedelta(days=rollup_days) for table in ROLLUP_TABLES.values()},
+        }
+        dropped = dict.fromkeys(PARTITIONED_TABLES, 0)
+        with self._connection() as conn:
+            partitions = _list_partitions(conn)
+        for table, day in sorted(partitions):
+            if _day_start(day + timedelta(days=1)) > cutoffs[table]:
+                continue
+            self._known_days.discard(day)
+            # One transaction per partition: each holds the parent's exclusive lock only briefly.
+            with self._connection() as conn:
+                conn.execute(f"SET LOCAL lock_timeout = '{DDL_LOCK_TIMEOUT}'")
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(_partition_name(table, day))))
+            dropped[table] += 1
+        return dropped
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _connection(self) -> AbstractContextManager[psycopg.Connection]:
+        """A pooled connection whose block is one transaction, committed on clean exit."""
+        self._pool.open()  # idempotent: the pool opens on first use, not at construction
+        return self._pool.connection()
+
+    def _write_once(self, readings: Sequence[Reading]) -> int:
+        keys = [(r.tenant_id, r.asset_id, r.metric) for r in readings]
+        with self._connection() as conn:
+            ids, created = self._resolve_series(conn, set(keys))
+            with conn.cursor() as cur:
+                with cur.copy(_COPY_STAGE) as copy:
+                    copy.set_types(_STAGE_TYPES)
+                    for key, reading in zip(keys, readings, strict=True):
+                        copy.write_row((ids[key], reading.ts, reading.value))
+                try:
+                    with conn.transaction():  # a savepoint: a duplicate undoes only the optimistic attempt
+                        row = cur.execute(_INSERT_ALL_NEW).fetchone()
+                except psycopg.errors.UniqueViolation:
+                    row = cur.execute(_INSERT_SKIPPING_STORED).fetchone()
+        # Cached only once committed: a rolled-back transaction takes its new series rows with it.
+        if len(self._series_ids) + len(created) > SERIES_CACHE_MAX:
+            self._series_ids.clear()
+        self._series_ids.update(created)
+        return int(row[0]) if row else 0
+
+    def _resolve_series(
+        self, conn: psycopg.Connection, keys: Collection[SeriesKey]
+    ) -> tuple[dict[SeriesKey, int], dict[SeriesKey, int]]:
+        """Ids of ``keys`` (creating missing series), and the part of them that was not cached."""
+        ids = {key: series_id for key in keys if (series_id := self._series_ids.get(key)) is not None}
+        missing = [key for key in keys if key not in ids]
+        resolved: dict[SeriesKey, int] = {}
+        # Two attempts: a series a concurrent transaction committed after this statement's snapshot is
+        # skipped by ON CONFLICT and invisible to its SELECT, but visible to the next statement.
+        for _ in range(2):
+            if not missing:
+                break
+            tenants, assets, metrics = (list(column) for column in zip(*missing, strict=True))
+            for series_id, *key in conn.execute(_RESOLVE_SERIES, (tenants, assets, metrics)):
+                resolved[(key[0], key[1], key[2])] = series_id
+            missing = [key for key in missing if key not in resolved]
+        if missing:
+            raise RuntimeError(f"could not resolve {len(missing)} telemetry series, e.g. {missing[0]}")
+        ids.update(resolved)
+        return ids, resolved
+
+    def _ensure_partitions(self, days: set[date]) -> None:
+        """Create the raw and rollup partitions of ``days`` that do not exist, in a short DDL transaction.
+
+        Separate from the write's transaction: creating a partition locks its parent exclusively, and
+        holding that for a whole write would stall every other writer and reader.
+        """
+        if days <= self._known_days:
+            return
+        with self._connection() as conn:
+            conn.execute(f"SET LOCAL lock_timeout = '{DDL_LOCK_TIMEOUT}'")
+            conn.execute(_DDL_LOCK)
+            existing = _list_partitions(conn)
+            for day in sorted(days - self._known_days):
+                for table in PARTITIONED_TABLES:
+                    if (table, day) not in existing:
+                        conn.execute(_partition_ddl(table, day))
+        complete = {day for _, day in existing if all((table, day) in existing for table in PARTITIONED_TABLES)}
+        self._known_days |= complete | days
+
+
+def _configure_connection(conn: psycopg.Connection) -> None:
+    """Per connection: UTC sessions (readings come back in UTC) and the session's own staging table."""
+    conn.execute("SET TimeZone = 'UTC'")
+    conn.execute(_CREATE_STAGE)
+    conn.commit()
+
+
+def _list_partitions(conn: psycopg.Connection) -> set[tuple[str, date]]:
+    found = set()
+    for (name,) in conn.execute(_LIST_PARTITIONS):
+        match = _PARTITION_NAME.match(name)
+        if match:
+            found.add((match[1], datetime.strptime(match[2], "%Y%m%d").date()))
+    return found
+
+
+def _partition_name(table: str, day: date) -> str:
+    return f"{table}_p{day:%Y%m%d}"
+
+
+def _partition_ddl(table: str, day: date) -> sql.Composed:
+    ddl = sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+        sql.Identifier(_partition_name(table, day)),
+        sql.Identifier(table),
+        sql.Literal(_day_start(day)),
+        sql.Literal(_day_start(day + timedelta(days=1))),
+    )
+    return ddl if table == RAW_TABLE else ddl + sql.SQL(f" WITH (fillfactor = {ROLLUP_FILLFACTOR})")
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def _utc(moment: datetime | None) -> datetime:
+    if moment is None:
+        return datetime.now(UTC)
+    if moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: telemetry times must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+def _utc_days(stamps: Iterable[datetime]) -> set[date]:
+    """The UTC days of ``stamps`` (the distinct ones: a batch repeats a few timestamps many times)."""
+    return {_utc(ts).date() for ts in stamps}
