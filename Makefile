@@ -31,9 +31,12 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
-## Cold start and warm invocation of the API Lambda beside a minimal FastAPI+Mangum app.
+## Benchmarks, each printed beside its reference floor measured in the same run:
+## API Lambda cold start / warm GET vs a minimal FastAPI+Mangum app, Redis-side costs vs a raw GET,
+## telemetry store writes vs a raw COPY.
 bench: $(STAMP)
 	$(PY) -m tests.bench.api_lambda
+	$(PY) -m tests.bench.telemetry_store
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check shared functions tests
