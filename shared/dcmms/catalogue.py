@@ -24,6 +24,9 @@ class FunctionSpec:
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     # API Gateway's integration timeout is 29 s; requests are expected to finish in milliseconds.
     FunctionSpec("api", "functions.api.handler.lambda_handler", "http", memory_mb=1769, timeout_s=29),
+    # Kinesis-triggered; batch window, retries, bisect and the on-failure destination are set by the
+    # ingest construct of the CDK stacks.
+    FunctionSpec("ingest", "functions.ingest.handler.lambda_handler", "kinesis", memory_mb=1024, timeout_s=60),
     # Single-flight by a Redis lock as well; reserved concurrency 1 keeps schedules from piling up.
     FunctionSpec(
         "warmer",

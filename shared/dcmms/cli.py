@@ -46,6 +46,40 @@ def _seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dlq(args: argparse.Namespace) -> int:
+    """List or replay the telemetry dead letters of the running local stack (or AWS, via settings)."""
+    from dcmms import clients
+    from dcmms.config import Settings
+    from dcmms.local.stack import use_emulated_aws
+    from dcmms.telemetry.ingest import S3DeadLetters
+
+    state_path = Path(args.state_file)
+    if state_path.exists():
+        use_emulated_aws()
+        settings = Settings(aws_endpoint_url=json.loads(state_path.read_text())["aws_endpoint_url"])
+    else:
+        settings = Settings.from_environ()
+    dead = S3DeadLetters(clients.aws_client("s3", settings), settings.dead_letter_bucket)
+    entries = dead.list(args.limit)
+    if args.action == "list":
+        for e in entries:
+            print(f"{e['arrived_at']}  {e['sequence_number']}  {e['reason']}")
+        print(f"{len(entries)} dead letter(s)")
+        return 0
+    kinesis = clients.aws_client("kinesis", settings)
+    for e in entries:  # back onto the stream; the entry goes only once Kinesis accepted the record
+        import base64
+
+        kinesis.put_record(
+            StreamName=settings.kinesis_stream,
+            Data=base64.b64decode(e["payload_b64"]),
+            PartitionKey=e["partition_key"] or e["sequence_number"],
+        )
+        dead.delete(e["key"])
+    print(f"replayed {len(entries)} record(s) to {settings.kinesis_stream}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dcmms", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--assets", type=int, default=50_000, help="spec scale: assets (default 50,000)")
     seed.add_argument("--work-orders", type=int, default=10_000, help="spec scale: active work orders")
     seed.set_defaults(func=_seed)
+    dlq = sub.add_parser("dlq", help="telemetry dead letters: list them, or replay them onto the stream")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("--limit", type=int, default=100)
+    dlq.add_argument("--state-file", default=".dcmms/local.json")
+    dlq.set_defaults(func=_dlq)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -32,6 +32,8 @@ class Settings(BaseModel):
     aws_endpoint_url: str | None = None
     table_prefix: str = "dcmms-"
     kinesis_stream: str = "dcmms-telemetry"
+    # Records that cannot be ingested, with payload and reason (S3; inspect with `dcmms dlq list`).
+    dead_letter_bucket: str = "dcmms-telemetry-dlq"
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_url: str = "postgresql://dcmms@127.0.0.1:5432/dcmms"
     # Every call to a dependency has a deadline: a slow Redis must not hold a request hostage.

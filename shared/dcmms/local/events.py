@@ -37,6 +37,29 @@ def api_gateway_event(method: str, url: str, headers: dict[str, str] | None = No
     return event
 
 
+def kinesis_event(
+    records: list[tuple[str, bytes]], first_sequence: int = 1, arrived: float | None = None
+) -> dict[str, Any]:
+    """A Kinesis event-source batch of ``(partition_key, data)`` records with increasing sequence numbers."""
+    import base64
+    import time
+
+    template = _template("kinesis_batch.json")["Records"][0]
+    out = []
+    for n, (key, data) in enumerate(records):
+        record = copy.deepcopy(template)
+        seq = f"{first_sequence + n:056d}"
+        record["kinesis"].update(
+            partitionKey=key,
+            sequenceNumber=seq,
+            data=base64.b64encode(data).decode(),
+            approximateArrivalTimestamp=arrived if arrived is not None else time.time(),
+        )
+        record["eventID"] = f"shardId-000000000000:{seq}"
+        out.append(record)
+    return {"Records": out}
+
+
 def scheduled_event() -> dict[str, Any]:
     """An EventBridge Scheduler invocation, as the schedules deliver it."""
     return copy.deepcopy(_template("eventbridge_scheduled.json"))

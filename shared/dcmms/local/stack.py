@@ -52,6 +52,9 @@ def prepare_aws(settings: Settings) -> None:
     kinesis = aws_client("kinesis", settings)
     with contextlib.suppress(kinesis.exceptions.ResourceInUseException):
         kinesis.create_stream(StreamName=settings.kinesis_stream, ShardCount=2)
+    s3 = aws_client("s3", settings)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=settings.dead_letter_bucket)
 
 
 @contextlib.contextmanager

@@ -157,6 +157,14 @@ class AssetRepository(EntityRepository[Asset]):
             plan = Plan("assets", m.query, m.id, [tenant_id], False, _all(filters))
         return self._list(plan, limit, cursor)
 
+    def locate(self, tenant_id: str, asset_id: str) -> tuple[str, str] | None:
+        """(site_id, type) of an asset, or None: what the ingest path checks records against."""
+        try:
+            item = AssetModel.get(tenant_id, asset_id, attributes_to_get=["site_key", "type"])
+        except DoesNotExist:
+            return None
+        return item.site_key.split("#", 1)[1], item.type
+
     def has_children(self, tenant_id: str, asset_id: str) -> bool:
         return any(True for _ in AssetModel.by_parent.query(f"{tenant_id}#{asset_id}", limit=1))
 

@@ -1,0 +1,147 @@
+"""Ingest of one Kinesis batch: validate every record, store the good ones in one write, keep the bad.
+
+The whole batch is decoded first and written with a single ``TelemetryStore.write`` (one COPY), then
+failures are mapped back to sequence numbers. A record that breaks a rule goes to the dead-letter store
+with its payload and reason and is reported failed; the good records beside it are stored. If the
+store itself fails, every good record is reported failed so Kinesis redelivers them; the store's
+natural key (asset, metric, ts) makes the redelivery store nothing twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import orjson
+
+from dcmms.observability import logger
+
+from .pgstore import Reading, TelemetryStore
+from .records import AssetLookup, AssetRef, DecodedRecord, RecordRejected, decode_record
+
+RAW_RETENTION = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    sequence_number: str
+    partition_key: str
+    data: bytes
+    arrived_at: datetime
+
+
+class DeadLetterStore(Protocol):
+    def put(self, record: StreamRecord, reason: str) -> str:
+        """Keep the record and why it failed; returns the entry's key. Idempotent per sequence number."""
+        ...
+
+
+class S3DeadLetters:
+    """Dead letters as one S3 object each: the payload (base64), the reason and where it came from."""
+
+    def __init__(self, s3_client: Any, bucket: str, prefix: str = "telemetry-dlq/") -> None:
+        self.s3 = s3_client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def _key(self, record: StreamRecord) -> str:
+        # Keyed by arrival day and sequence number: a retried batch overwrites, never duplicates.
+        return f"{self.prefix}{record.arrived_at:%Y/%m/%d}/{record.sequence_number}.json"
+
+    def put(self, record: StreamRecord, reason: str) -> str:
+        key = self._key(record)
+        body = orjson.dumps(
+            {
+                "sequence_number": record.sequence_number,
+                "partition_key": record.partition_key,
+                "arrived_at": record.arrived_at.isoformat(),
+                "reason": reason,
+                "payload_b64": base64.b64encode(record.data).decode(),
+            }
+        )
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+        return key
+
+    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The oldest ``limit`` dead letters with their reasons and payloads."""
+        out: list[dict[str, Any]] = []
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for obj in page.get("Contents", []):
+                entry = orjson.loads(self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read())
+                out.append({"key": obj["Key"], **entry})
+                if len(out) >= limit:
+                    return out
+        return out
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+
+class CachedAssetLookup:
+    """(tenant, asset) -> AssetRef through a per-process cache; unknown assets are remembered briefly
+    too, so a misconfigured gateway cannot turn every record into a DynamoDB read."""
+
+    def __init__(self, load: AssetLookup, ttl_s: float = 300.0, negative_ttl_s: float = 30.0) -> None:
+        self._load = load
+        self._ttl_s = ttl_s
+        self._negative_ttl_s = negative_ttl_s
+        self._cache: dict[tuple[str, str], tuple[float, AssetRef | None]] = {}
+
+    def __call__(self, tenant_id: str, asset_id: str) -> AssetRef | None:
+        now = time.monotonic()
+        hit = self._cache.get((tenant_id, asset_id))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        ref = self._load(tenant_id, asset_id)
+        self._cache[(tenant_id, asset_id)] = (now + (self._ttl_s if ref else self._negative_ttl_s), ref)
+        return ref
+
+
+def records_from_event(event: dict[str, Any]) -> list[StreamRecord]:
+    """The records of a Kinesis event-source batch, payloads decoded from base64."""
+    out = []
+    for raw in event.get("Records", []):
+        k = raw["kinesis"]
+        arrived = datetime.fromtimestamp(float(k.get("approximateArrivalTimestamp", 0)), UTC)
+        out.append(StreamRecord(k["sequenceNumber"], k.get("partitionKey", ""), base64.b64decode(k["data"]), arrived))
+    return out
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    failed: list[str]  # sequence numbers to report in batchItemFailures
+    stored_rows: int
+    records_ok: int
+    dead_lettered: int
+    events: int = 0  # metric values in the good records
+
+
+def ingest_batch(
+    records: Sequence[StreamRecord],
+    lookup: AssetLookup,
+    store: TelemetryStore,
+    dead_letters: DeadLetterStore,
+    now: datetime | None = None,
+) -> BatchOutcome:
+    now = now or datetime.now(UTC)
+    good: list[tuple[StreamRecord, DecodedRecord]] = []
+    failed: list[str] = []
+    for record in records:
+        try:
+            good.append((record, decode_record(record.data, lookup, now, RAW_RETENTION)))
+        except RecordRejected as exc:
+            dead_letters.put(record, exc.reason)
+            failed.append(record.sequence_number)
+    readings = [Reading(d.tenant_id, d.asset_id, s.metric, s.ts, s.value) for _, d in good for s in d.samples]
+    try:
+        stored = store.write(readings) if readings else 0
+    except Exception:
+        logger.exception("telemetry store write failed; the batch's good records will be redelivered")
+        failed += [record.sequence_number for record, _ in good]
+        return BatchOutcome(failed, 0, 0, len(records) - len(good))
+    return BatchOutcome(failed, stored, len(good), len(records) - len(good), len(readings))

@@ -1,0 +1,119 @@
+"""The ingest Lambda with a real PostgreSQL, moto S3 for dead letters and assets from the API."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import sys
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from dcmms import clients
+from dcmms.config import get_settings
+from dcmms.local.events import FakeLambdaContext, kinesis_event
+from dcmms.telemetry.ingest import S3DeadLetters
+from dcmms.telemetry.pgstore import TelemetryStore
+
+
+@pytest.fixture(scope="module")
+def ingest_handler(stack):
+    _, settings = stack
+    mp = pytest.MonkeyPatch()
+    for k, v in {
+        "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+        "DCMMS_REDIS_URL": settings.redis_url,
+        "DCMMS_DATABASE_URL": settings.database_url,
+    }.items():
+        mp.setenv(k, v)
+    get_settings.cache_clear()
+    TelemetryStore(settings.database_url).migrate()
+    sys.modules.pop("functions.ingest.handler", None)
+    yield importlib.import_module("functions.ingest.handler").lambda_handler
+    mp.undo()
+    get_settings.cache_clear()
+
+
+def _record(tenant: str, site: str, asset: str, ts: datetime, **metrics: float) -> bytes:
+    return orjson.dumps(
+        {
+            "v": 1,
+            "tenant_id": tenant,
+            "site_id": site,
+            "asset_id": asset,
+            "readings": [{"ts": ts.isoformat(), "metrics": metrics}],
+        }
+    )
+
+
+def test_bad_records_fail_alone_and_are_dead_lettered(ingest_handler, api, tenant, settings) -> None:
+    # given an inverter and a batch with good records around malformed ones
+    site = api.site()
+    inv = api.asset(site["id"], type="inverter")
+    t, now = tenant.tenant.id, datetime.now(UTC).replace(microsecond=0)
+    good1 = _record(t, site["id"], inv["id"], now - timedelta(minutes=2), ac_power_kw=800.0, heatsink_temp_c=55.0)
+    bad_json = b'{"v": 1, "tenant_id": '
+    bad_asset = _record(t, site["id"], "ast_unknown", now, ac_power_kw=1.0)
+    good2 = _record(t, site["id"], inv["id"], now - timedelta(minutes=1), ac_power_kw=810.0)
+    event = kinesis_event(
+        [(inv["id"], good1), (inv["id"], bad_json), ("x", bad_asset), (inv["id"], good2)], first_sequence=1000
+    )
+    # when the ingest function handles it
+    response = ingest_handler(event, FakeLambdaContext())
+    # then exactly the bad records are reported, by sequence number
+    failed = sorted(f["itemIdentifier"] for f in response["batchItemFailures"])
+    assert failed == [
+        event["Records"][1]["kinesis"]["sequenceNumber"],
+        event["Records"][2]["kinesis"]["sequenceNumber"],
+    ]
+    # and the good ones are stored
+    store = TelemetryStore(settings.database_url)
+    series = store.series(t, inv["id"], "ac_power_kw", now - timedelta(minutes=5), now + timedelta(minutes=1))
+    assert [v for _, v in series] == [800.0, 810.0]
+    # and the bad ones are kept with payload and reason
+    letters = {
+        e["sequence_number"]: e
+        for e in S3DeadLetters(clients.aws_client("s3", settings), settings.dead_letter_bucket).list(1000)
+    }
+    assert letters[event["Records"][1]["kinesis"]["sequenceNumber"]]["reason"] == "malformed JSON"
+    assert letters[event["Records"][2]["kinesis"]["sequenceNumber"]]["reason"] == "unknown tenant or asset"
+    assert base64.b64decode(letters[event["Records"][1]["kinesis"]["sequenceNumber"]]["payload_b64"]) == bad_json
+    # when the same batch is delivered again, nothing is stored twice
+    ingest_handler(event, FakeLambdaContext())
+    again = store.series(t, inv["id"], "ac_power_kw", now - timedelta(minutes=5), now + timedelta(minutes=1))
+    assert len(again) == 2
+    store.close()
+
+
+def test_store_outage_reports_the_good_records_for_redelivery(ingest_handler, api, tenant, monkeypatch) -> None:
+    site = api.site()
+    inv = api.asset(site["id"], type="inverter")
+    record = _record(tenant.tenant.id, site["id"], inv["id"], datetime.now(UTC), ac_power_kw=1.0)
+    module = sys.modules["functions.ingest.handler"]
+
+    def broken(readings):
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(module._store, "write", broken)
+    event = kinesis_event([(inv["id"], record)], first_sequence=5000)
+    response = ingest_handler(event, FakeLambdaContext())
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
+        event["Records"][0]["kinesis"]["sequenceNumber"]
+    ]
+
+
+def test_dlq_cli_lists_and_replays(ingest_handler, settings, tmp_path) -> None:
+    import json
+
+    from dcmms.cli import main
+
+    state = tmp_path / "local.json"
+    state.write_text(json.dumps({"aws_endpoint_url": settings.aws_endpoint_url}))
+    bad = b"not json at all"
+    ingest_handler(kinesis_event([("k", bad)], first_sequence=9000), FakeLambdaContext())
+    dead = S3DeadLetters(clients.aws_client("s3", settings), settings.dead_letter_bucket)
+    assert any(base64.b64decode(e["payload_b64"]) == bad for e in dead.list(1000))
+    assert main(["dlq", "list", "--state-file", str(state), "--limit", "1000"]) == 0
+    assert main(["dlq", "replay", "--state-file", str(state), "--limit", "1000"]) == 0
+    assert dead.list(1000) == []
