@@ -110,6 +110,46 @@ def test_seed_command_loads_the_running_stack(dev_stack) -> None:
         assert health["cache"]["redis_available"] is True
 
 
+def test_ingest_pipeline_stores_telemetry_put_on_kinesis(dev_stack) -> None:
+    from datetime import UTC, datetime
+
+    import boto3
+    import orjson
+
+    from dcmms.telemetry.pgstore import TelemetryStore
+
+    _, state, _ = dev_stack
+    key = state["api_keys"]["helios-solar"]["viewer"]
+    with httpx.Client(base_url=state["api_url"], timeout=10) as http:
+        inverter = http.get(
+            "/api/v1/assets", params={"type": "inverter", "limit": 1}, headers={"x-api-key": key}
+        ).json()["items"][0]
+    now = datetime.now(UTC).replace(microsecond=0)
+    record = {
+        "v": 1,
+        "tenant_id": inverter["tenant_id"],
+        "site_id": inverter["site_id"],
+        "asset_id": inverter["id"],
+        "readings": [{"ts": now.isoformat(), "metrics": {"ac_power_kw": 1234.5, "heatsink_temp_c": 48.0}}],
+    }
+    kinesis = boto3.client(
+        "kinesis",
+        endpoint_url=state["aws_endpoint_url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    kinesis.put_record(StreamName=state["kinesis_stream"], Data=orjson.dumps(record), PartitionKey=inverter["id"])
+    store = TelemetryStore(state["database_url"])
+    deadline = time.monotonic() + 30
+    latest = {}
+    while time.monotonic() < deadline and "ac_power_kw" not in latest:
+        time.sleep(0.5)
+        latest = store.latest(inverter["tenant_id"], inverter["id"])
+    store.close()
+    assert latest["ac_power_kw"] == (now, 1234.5)
+
+
 def test_ctrl_c_stops_everything(dev_stack) -> None:
     proc, state, state_file = dev_stack
     proc.send_signal(signal.SIGINT)

@@ -114,6 +114,76 @@ class LocalScheduler(threading.Thread):
         self._stop.set()
 
 
+class LocalKinesisPoller(threading.Thread):
+    """What the Kinesis event-source mapping does in AWS, for the local stack: read each shard in
+    batches, invoke the ingest function, and on partial failure retry from the first failed sequence
+    number; after ``max_retries`` the still-failing records go to the dead-letter store."""
+
+    def __init__(self, settings: Settings, handler: str, batch_size: int = 500, max_retries: int = 3) -> None:
+        super().__init__(name="local-kinesis-poller", daemon=True)
+        self.settings = settings
+        self.handler = handler
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self._stop = threading.Event()
+        self.batches = 0
+
+    def run(self) -> None:
+        kinesis = aws_client("kinesis", self.settings)
+        stream = self.settings.kinesis_stream
+        shards = [s["ShardId"] for s in kinesis.list_shards(StreamName=stream)["Shards"]]
+        iterators = {
+            shard: kinesis.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="LATEST")[
+                "ShardIterator"
+            ]
+            for shard in shards
+        }
+        while not self._stop.is_set():
+            busy = False
+            for shard in shards:
+                try:
+                    reply = kinesis.get_records(ShardIterator=iterators[shard], Limit=self.batch_size)
+                except Exception as exc:  # the emulator restarting or a transient error: poll again
+                    print(f"kinesis poll failed: {exc!r}", file=sys.stderr)
+                    continue
+                iterators[shard] = reply["NextShardIterator"]
+                if reply["Records"]:
+                    busy = True
+                    self._deliver(shard, reply["Records"])
+            if not busy:
+                self._stop.wait(0.5)
+
+    def _deliver(self, shard: str, records: list[dict[str, Any]]) -> None:
+        from dcmms.local.events import kinesis_event
+
+        pending = records
+        for _attempt in range(self.max_retries + 1):
+            event = kinesis_event([(r["PartitionKey"], r["Data"]) for r in pending])
+            for raw, rec in zip(event["Records"], pending, strict=True):
+                raw["kinesis"]["sequenceNumber"] = rec["SequenceNumber"]
+                raw["eventID"] = f"{shard}:{rec['SequenceNumber']}"
+            self.batches += 1
+            failed = {f["itemIdentifier"] for f in invoke(self.handler, event).get("batchItemFailures", [])}
+            if not failed:
+                return
+            first = min(i for i, r in enumerate(pending) if r["SequenceNumber"] in failed)
+            pending = pending[first:]  # as Kinesis does: redeliver from the first failure on
+        self._dead_letter(pending)
+
+    def _dead_letter(self, records: list[dict[str, Any]]) -> None:
+        from datetime import UTC, datetime
+
+        from dcmms.telemetry.ingest import S3DeadLetters, StreamRecord
+
+        dead = S3DeadLetters(aws_client("s3", self.settings), self.settings.dead_letter_bucket)
+        for r in records:
+            arrived = datetime.now(UTC)
+            dead.put(StreamRecord(r["SequenceNumber"], r["PartitionKey"], r["Data"], arrived), "retries exhausted")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -139,6 +209,7 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state
     from dcmms.api.app import create_app
     from dcmms.local.events import scheduled_event
     from dcmms.local.seed import seed_demo, seed_spec_scale
+    from dcmms.telemetry.pgstore import TelemetryStore
 
     started = time.monotonic()
     # SIGTERM (e.g. `timeout`, a process manager) unwinds like Ctrl-C, so the servers below are stopped.
@@ -158,6 +229,7 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state
             "docs_url": f"{api_url}/docs",
             "health_url": f"{api_url}/health",
             "aws_endpoint_url": settings.aws_endpoint_url,
+            "kinesis_stream": settings.kinesis_stream,
             "redis_url": settings.redis_url,
             "database_url": settings.database_url,
             "tenants": {t.tenant.id: {"name": t.tenant.name, "kind": t.kind.value} for t in tenants},
@@ -166,6 +238,7 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state
             "pid": os.getpid(),
         }
         export_settings(settings)
+        TelemetryStore(settings.database_url).migrate()
         warmed = invoke("functions.warmer.handler.lambda_handler", scheduled_event())
         write_state(state_file, state)
         _print_banner(state, time.monotonic() - started, state_file)
@@ -173,9 +246,12 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state
         app = create_app(settings)
         scheduler = LocalScheduler()
         scheduler.start()
+        poller = LocalKinesisPoller(settings, "functions.ingest.handler.lambda_handler")
+        poller.start()
         try:
             uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
         finally:
+            poller.stop()
             scheduler.stop()
             with contextlib.suppress(FileNotFoundError):
                 state_file.unlink()
