@@ -27,6 +27,16 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # Kinesis-triggered; batch window, retries, bisect and the on-failure destination are set by the
     # ingest construct of the CDK stacks.
     FunctionSpec("ingest", "functions.ingest.handler.lambda_handler", "kinesis", memory_mb=1024, timeout_s=60),
+    # Creates the next days' partitions and drops those past retention (raw 7 days, rollups 90 days).
+    FunctionSpec(
+        "telemetry-maintenance",
+        "functions.telemetry_maintenance.handler.lambda_handler",
+        "schedule",
+        memory_mb=512,
+        timeout_s=900,
+        reserved_concurrency=1,
+        schedule="rate(1 day)",
+    ),
     # Single-flight by a Redis lock as well; reserved concurrency 1 keeps schedules from piling up.
     FunctionSpec(
         "warmer",

@@ -117,3 +117,17 @@ def test_dlq_cli_lists_and_replays(ingest_handler, settings, tmp_path) -> None:
     assert main(["dlq", "list", "--state-file", str(state), "--limit", "1000"]) == 0
     assert main(["dlq", "replay", "--state-file", str(state), "--limit", "1000"]) == 0
     assert dead.list(1000) == []
+
+
+def test_telemetry_maintenance_lambda_keeps_partitions_ahead(ingest_handler, settings, monkeypatch) -> None:
+    import psycopg
+
+    sys.modules.pop("functions.telemetry_maintenance.handler", None)
+    handler = importlib.import_module("functions.telemetry_maintenance.handler").lambda_handler
+    from dcmms.local.events import scheduled_event
+
+    result = handler(scheduled_event(), FakeLambdaContext())
+    assert result["ran"] is True and "telemetry_raw" in result["dropped_partitions"]
+    ahead = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y%m%d")
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT to_regclass(%s)", (f"telemetry_raw_p{ahead}",)).fetchone()[0] is not None
