@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -15,23 +14,15 @@ from dcmms.config import get_settings
 from dcmms.local.events import FakeLambdaContext, kinesis_event
 from dcmms.telemetry.ingest import S3DeadLetters
 from dcmms.telemetry.pgstore import TelemetryStore
+from tests.support.handlers import import_handler
 
 
 @pytest.fixture(scope="module")
 def ingest_handler(stack):
-    _, settings = stack
-    mp = pytest.MonkeyPatch()
-    for k, v in {
-        "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-        "DCMMS_REDIS_URL": settings.redis_url,
-        "DCMMS_DATABASE_URL": settings.database_url,
-    }.items():
-        mp.setenv(k, v)
-    get_settings.cache_clear()
-    TelemetryStore(settings.database_url).migrate()
-    sys.modules.pop("functions.ingest.handler", None)
-    yield importlib.import_module("functions.ingest.handler").lambda_handler
-    mp.undo()
+    TelemetryStore(stack[1].database_url).migrate()
+    env = pytest.MonkeyPatch()
+    yield import_handler("functions.ingest.handler", stack[1], env)
+    env.undo()
     get_settings.cache_clear()
 
 
@@ -122,8 +113,7 @@ def test_dlq_cli_lists_and_replays(ingest_handler, settings, tmp_path) -> None:
 def test_telemetry_maintenance_lambda_keeps_partitions_ahead(ingest_handler, settings, monkeypatch) -> None:
     import psycopg
 
-    sys.modules.pop("functions.telemetry_maintenance.handler", None)
-    handler = importlib.import_module("functions.telemetry_maintenance.handler").lambda_handler
+    handler = import_handler("functions.telemetry_maintenance.handler", settings, monkeypatch)
     from dcmms.local.events import scheduled_event
 
     result = handler(scheduled_event(), FakeLambdaContext())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +12,7 @@ from dcmms.config import get_settings
 from dcmms.local.events import FakeLambdaContext, scheduled_event
 from dcmms.services.warming import warm_caches
 from tests.support.api import assert_problem
+from tests.support.handlers import import_handler
 
 
 def test_site_kpis_are_computed_and_memoized(api, http, other_tenant) -> None:
@@ -76,15 +75,7 @@ def test_warmer_is_single_flight(tenant, settings) -> None:
 
 @pytest.fixture
 def warmer_handler(settings, monkeypatch):
-    for k, v in {
-        "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-        "DCMMS_REDIS_URL": settings.redis_url,
-        "DCMMS_DATABASE_URL": settings.database_url,
-    }.items():
-        monkeypatch.setenv(k, v)
-    get_settings.cache_clear()
-    sys.modules.pop("functions.warmer.handler", None)
-    yield importlib.import_module("functions.warmer.handler").lambda_handler
+    yield import_handler("functions.warmer.handler", settings, monkeypatch)
     get_settings.cache_clear()
 
 

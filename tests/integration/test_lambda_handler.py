@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 
 import pytest
 
 from dcmms.config import get_settings
 from dcmms.local.events import FakeLambdaContext, api_gateway_event
+from tests.support.handlers import import_handler
 
 
 @pytest.fixture(scope="module")
 def handler(stack):
     """Import functions.api.handler as Lambda would: settings from the environment at cold start."""
-    _, settings = stack
-    env = {
-        "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-        "DCMMS_REDIS_URL": settings.redis_url,
-        "DCMMS_DATABASE_URL": settings.database_url,
-        "DCMMS_ENVIRONMENT": "test",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "dCMMS",
-    }
-    mp = pytest.MonkeyPatch()
-    for k, v in env.items():
-        mp.setenv(k, v)
-    get_settings.cache_clear()
-    sys.modules.pop("functions.api.handler", None)
-    module = importlib.import_module("functions.api.handler")
-    yield module.lambda_handler
-    mp.undo()
+    env = pytest.MonkeyPatch()
+    yield import_handler("functions.api.handler", stack[1], env)
+    env.undo()
     get_settings.cache_clear()
 
 
