@@ -80,6 +80,37 @@ def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    """Site-gateway simulator against the local stack (state file) or any API + Kinesis endpoint."""
+    from dcmms import clients
+    from dcmms.config import Settings
+    from dcmms.local.stack import use_emulated_aws
+    from dcmms.telemetry import simulator
+
+    state_path = Path(args.state_file)
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+        use_emulated_aws()
+        settings = Settings(aws_endpoint_url=state["aws_endpoint_url"])
+        api_url = args.api_url or state["api_url"]
+        api_key = args.api_key or state["api_keys"][args.tenant]["viewer"]
+    else:
+        settings, api_url, api_key = Settings.from_environ(), args.api_url, args.api_key
+    fleet = simulator.fleet_from_api(api_url, api_key, args.sites, args.assets)
+    model = simulator.FleetModel(fleet)
+    print(f"simulating {len(fleet)} assets -> {settings.kinesis_stream} for {args.duration} s", file=sys.stderr)
+    sent, failed = simulator.run(
+        model,
+        clients.aws_client("kinesis", settings),
+        settings.kinesis_stream,
+        args.duration,
+        args.interval,
+        report=lambda s, f: print(f"\r  records put: {s}  failed: {f}", end="", file=sys.stderr, flush=True),
+    )
+    print(f"\nput {sent} records ({failed} failed after retries)")
+    return 0 if failed == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dcmms", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     dlq.add_argument("--limit", type=int, default=100)
     dlq.add_argument("--state-file", default=".dcmms/local.json")
     dlq.set_defaults(func=_dlq)
+    sim = sub.add_parser("simulate", help="site-gateway simulator: plausible readings onto Kinesis")
+    sim.add_argument("--tenant", default="helios-solar", help="demo tenant whose viewer key reads the fleet")
+    sim.add_argument("--sites", type=int, default=3)
+    sim.add_argument("--assets", type=int, default=200, help="assets per site")
+    sim.add_argument("--duration", type=float, default=60.0, help="seconds")
+    sim.add_argument("--interval", type=float, default=1.0, help="seconds between readings per asset")
+    sim.add_argument("--api-url")
+    sim.add_argument("--api-key")
+    sim.add_argument("--state-file", default=".dcmms/local.json")
+    sim.set_defaults(func=_simulate)
     args = parser.parse_args(argv)
     return args.func(args)
 

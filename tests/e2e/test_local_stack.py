@@ -150,6 +150,57 @@ def test_ingest_pipeline_stores_telemetry_put_on_kinesis(dev_stack) -> None:
     assert latest["ac_power_kw"] == (now, 1234.5)
 
 
+def test_simulator_feeds_the_pipeline(dev_stack) -> None:
+    from dcmms.telemetry.pgstore import TelemetryStore
+
+    _, state, state_file = dev_stack
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dcmms.cli",
+            "simulate",
+            "--tenant",
+            "boreas-wind",
+            "--sites",
+            "1",
+            "--assets",
+            "20",
+            "--duration",
+            "2",
+            "--interval",
+            "1",
+            "--state-file",
+            str(state_file),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    sent = int(out.stdout.split("put ")[1].split()[0])
+    assert sent >= 12 and "(0 failed after retries)" in out.stdout  # 12 reporting assets x rounds
+    key = state["api_keys"]["boreas-wind"]["viewer"]
+    with httpx.Client(base_url=state["api_url"], timeout=10) as http:
+        site = http.get("/api/v1/sites", params={"limit": 1}, headers={"x-api-key": key}).json()["items"][0]
+        turbine = next(
+            a
+            for a in http.get(
+                "/api/v1/assets", params={"site_id": site["id"], "limit": 20}, headers={"x-api-key": key}
+            ).json()["items"]
+            if a["type"] == "turbine"
+        )
+    store = TelemetryStore(state["database_url"])
+    deadline = time.monotonic() + 30
+    latest = {}
+    while time.monotonic() < deadline and "wind_speed_ms" not in latest:
+        time.sleep(0.5)
+        latest = store.latest("boreas-wind", turbine["id"])
+    store.close()
+    assert {"wind_speed_ms", "ac_power_kw", "rotor_rpm", "nacelle_vibration_mms"} <= set(latest)
+
+
 def test_ctrl_c_stops_everything(dev_stack) -> None:
     proc, state, state_file = dev_stack
     proc.send_signal(signal.SIGINT)
