@@ -37,6 +37,29 @@ def _port_open(url: str) -> bool:
         return s.connect_ex((host.split("@")[-1], int(port))) == 0
 
 
+def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the dcmms command as a user would; fails the test on a non-zero exit."""
+    out = subprocess.run(
+        [sys.executable, "-m", "dcmms.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def _wait_for_latest(database_url: str, tenant: str, asset: str, metric: str) -> dict:
+    """The asset's latest readings once ``metric`` has arrived in PostgreSQL (through the pipeline)."""
+    from dcmms.telemetry.pgstore import TelemetryStore
+
+    store = TelemetryStore(database_url)
+    deadline = time.monotonic() + 30
+    latest: dict = {}
+    while time.monotonic() < deadline and metric not in latest:
+        time.sleep(0.5)
+        latest = store.latest(tenant, asset)
+    store.close()
+    return latest
+
+
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory):
     state_file = tmp_path_factory.mktemp("dev") / "local.json"
@@ -79,29 +102,19 @@ def test_dev_stack_serves_health_and_seeded_tenants(dev_stack) -> None:
 
 def test_seed_command_loads_the_running_stack(dev_stack) -> None:
     _, state, state_file = dev_stack
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dcmms.cli",
-            "seed",
-            "--scale",
-            "spec",
-            "--sites",
-            "2",
-            "--assets",
-            "100",
-            "--work-orders",
-            "40",
-            "--state-file",
-            str(state_file),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    _cli(
+        "seed",
+        "--scale",
+        "spec",
+        "--sites",
+        "2",
+        "--assets",
+        "100",
+        "--work-orders",
+        "40",
+        "--state-file",
+        str(state_file),
     )
-    assert out.returncode == 0, out.stderr
     keys = json.loads(state_file.read_text())["api_keys"]["spec-scale"]
     with httpx.Client(base_url=state["api_url"], timeout=10) as http:
         orders = http.get("/api/v1/work-orders", params={"limit": 100}, headers={"x-api-key": keys["viewer"]})
@@ -115,8 +128,6 @@ def test_ingest_pipeline_stores_telemetry_put_on_kinesis(dev_stack) -> None:
 
     import boto3
     import orjson
-
-    from dcmms.telemetry.pgstore import TelemetryStore
 
     _, state, _ = dev_stack
     key = state["api_keys"]["helios-solar"]["viewer"]
@@ -140,45 +151,28 @@ def test_ingest_pipeline_stores_telemetry_put_on_kinesis(dev_stack) -> None:
         aws_secret_access_key="testing",
     )
     kinesis.put_record(StreamName=state["kinesis_stream"], Data=orjson.dumps(record), PartitionKey=inverter["id"])
-    store = TelemetryStore(state["database_url"])
-    deadline = time.monotonic() + 30
-    latest = {}
-    while time.monotonic() < deadline and "ac_power_kw" not in latest:
-        time.sleep(0.5)
-        latest = store.latest(inverter["tenant_id"], inverter["id"])
-    store.close()
+    latest = _wait_for_latest(state["database_url"], inverter["tenant_id"], inverter["id"], "ac_power_kw")
     assert latest["ac_power_kw"] == (now, 1234.5)
 
 
 def test_simulator_feeds_the_pipeline(dev_stack) -> None:
-    from dcmms.telemetry.pgstore import TelemetryStore
-
     _, state, state_file = dev_stack
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dcmms.cli",
-            "simulate",
-            "--tenant",
-            "boreas-wind",
-            "--sites",
-            "1",
-            "--assets",
-            "20",
-            "--duration",
-            "2",
-            "--interval",
-            "1",
-            "--state-file",
-            str(state_file),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    out = _cli(
+        "simulate",
+        "--tenant",
+        "boreas-wind",
+        "--sites",
+        "1",
+        "--assets",
+        "20",
+        "--duration",
+        "2",
+        "--interval",
+        "1",
+        "--state-file",
+        str(state_file),
         timeout=60,
     )
-    assert out.returncode == 0, out.stderr
     sent = int(out.stdout.split("put ")[1].split()[0])
     assert sent >= 12 and "(0 failed after retries)" in out.stdout  # 12 reporting assets x rounds
     key = state["api_keys"]["boreas-wind"]["viewer"]
@@ -191,13 +185,7 @@ def test_simulator_feeds_the_pipeline(dev_stack) -> None:
             ).json()["items"]
             if a["type"] == "turbine"
         )
-    store = TelemetryStore(state["database_url"])
-    deadline = time.monotonic() + 30
-    latest = {}
-    while time.monotonic() < deadline and "wind_speed_ms" not in latest:
-        time.sleep(0.5)
-        latest = store.latest("boreas-wind", turbine["id"])
-    store.close()
+    latest = _wait_for_latest(state["database_url"], "boreas-wind", turbine["id"], "wind_speed_ms")
     assert {"wind_speed_ms", "ac_power_kw", "rotor_rpm", "nacelle_vibration_mms"} <= set(latest)
 
 
