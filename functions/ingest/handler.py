@@ -8,9 +8,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dcmms import clients
+from dcmms import clients, runtime
 from dcmms.config import get_settings
 from dcmms.observability import logger, metrics, tracer
+from dcmms.telemetry.alerting import RuleEvaluator
 from dcmms.telemetry.ingest import (
     CachedAssetLookup,
     S3DeadLetters,
@@ -26,6 +27,7 @@ _store = TelemetryStore(_settings.database_url)
 _dead_letters = S3DeadLetters(clients.aws_client("s3", _settings), _settings.dead_letter_bucket)
 # A batch whose every record failed is still answered with batchItemFailures (not an exception), so
 # Kinesis retries from the first failed sequence number exactly as for a partial failure.
+_evaluator = RuleEvaluator(runtime.maintenance(_settings), runtime.resilient_redis(_settings))
 _processor = BatchProcessor(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
 
 
@@ -48,12 +50,16 @@ class RecordFailed(Exception):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    outcome = ingest_batch(records_from_event(event), _lookup, _store, _dead_letters)
+    outcome = ingest_batch(records_from_event(event), _lookup, _store, _dead_letters, evaluator=_evaluator)
     failed = set(outcome.failed)
     metrics.add_metric(name="IngestRecords", unit=MetricUnit.Count, value=outcome.records_ok)
     metrics.add_metric(name="IngestEvents", unit=MetricUnit.Count, value=outcome.events)
     metrics.add_metric(name="IngestFailedRecords", unit=MetricUnit.Count, value=len(failed))
     metrics.add_metric(name="IngestDeadLettered", unit=MetricUnit.Count, value=outcome.dead_lettered)
+    if outcome.alerts is not None:
+        metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=outcome.alerts.raised)
+        metrics.add_metric(name="AlertsResolved", unit=MetricUnit.Count, value=outcome.alerts.resolved)
+        metrics.add_metric(name="RuleEvaluationSkipped", unit=MetricUnit.Count, value=int(outcome.alerts.skipped))
 
     def record_handler(record: KinesisStreamRecord) -> None:
         if record.kinesis.sequence_number in failed:

@@ -96,6 +96,10 @@ def test_dev_stack_serves_health_and_seeded_tenants(dev_stack) -> None:
             orders = http.get("/api/v1/work-orders", params={"limit": 1000}, headers=headers).json()["items"]
             assert len(orders) >= 200 and len({o["status"] for o in orders}) == 7
             assert http.get("/api/v1/alerts", headers=headers).json()["items"]
+            rules = http.get("/api/v1/alert-rules", headers=headers).json()["items"]
+            assert {"Inverter over-temperature", "Inverter fault state", "Turbine vibration high"} == {
+                r["name"] for r in rules
+            }
         tier_key = state["api_keys_by_tier"]["free"]
         assert http.get("/api/v1/sites", headers={"x-api-key": tier_key}).status_code == 200
 

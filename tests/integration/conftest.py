@@ -67,3 +67,17 @@ def api(http: TestClient, tenant: TenantSeed) -> ApiClient:
 @pytest.fixture
 def as_role(http: TestClient, tenant: TenantSeed):
     return lambda role: ApiClient(http, tenant.keys[role])
+
+
+@pytest.fixture(scope="session")
+def ingest_handler(stack):
+    """functions.ingest.handler imported with the stack's settings, its store migrated."""
+    from dcmms.config import get_settings
+    from dcmms.telemetry.pgstore import TelemetryStore
+    from tests.support.handlers import import_handler
+
+    TelemetryStore(stack[1].database_url).migrate()
+    env = pytest.MonkeyPatch()
+    yield import_handler("functions.ingest.handler", stack[1], env)
+    env.undo()
+    get_settings.cache_clear()

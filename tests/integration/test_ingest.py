@@ -7,23 +7,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import orjson
-import pytest
 
 from dcmms import clients
-from dcmms.config import get_settings
 from dcmms.local.events import FakeLambdaContext, kinesis_event
 from dcmms.telemetry.ingest import S3DeadLetters
 from dcmms.telemetry.pgstore import TelemetryStore
 from tests.support.handlers import import_handler
-
-
-@pytest.fixture(scope="module")
-def ingest_handler(stack):
-    TelemetryStore(stack[1].database_url).migrate()
-    env = pytest.MonkeyPatch()
-    yield import_handler("functions.ingest.handler", stack[1], env)
-    env.undo()
-    get_settings.cache_clear()
 
 
 def _record(tenant: str, site: str, asset: str, ts: datetime, **metrics: float) -> bytes:

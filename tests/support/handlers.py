@@ -25,3 +25,18 @@ def import_handler(module: str, settings: Settings, env: pytest.MonkeyPatch) -> 
     get_settings.cache_clear()
     sys.modules.pop(module, None)
     return importlib.import_module(module).lambda_handler
+
+
+def telemetry_record(tenant: str, site: str, asset: str, ts: Any, **metrics: float) -> bytes:
+    """One v1 telemetry record with a single reading."""
+    import orjson
+
+    return orjson.dumps(
+        {
+            "v": 1,
+            "tenant_id": tenant,
+            "site_id": site,
+            "asset_id": asset,
+            "readings": [{"ts": ts.isoformat(), "metrics": metrics}],
+        }
+    )

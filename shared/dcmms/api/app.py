@@ -18,7 +18,7 @@ from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
 from .http import DOCUMENTED_MODELS
 from .ratelimit_headers import RateLimitHeadersMiddleware
-from .routes import alerts, assets, health, sites, work_orders
+from .routes import alerts, assets, health, rules, sites, work_orders
 
 DESCRIPTION = """Maintenance management for solar and wind fleets: sites, assets, work orders and alerts.
 
@@ -45,7 +45,7 @@ def create_app(
     app.state.health = health_checker or HealthChecker(settings)
     app.state.rate_limiter = runtime.rate_limiter(settings) if rate_limiter is True else rate_limiter
     problems.install(app)
-    for router in (health.router, sites.router, assets.router, work_orders.router, alerts.router):
+    for router in (health.router, sites.router, assets.router, work_orders.router, alerts.router, rules.router):
         # The routers' routes already carry their full paths, tags and responses; reusing them skips
         # the second dependency analysis include_router would do (~20 ms of cold start).
         app.router.routes.extend(router.routes)

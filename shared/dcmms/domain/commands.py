@@ -18,6 +18,7 @@ from .model import (
     WorkOrderStatus,
     WorkOrderType,
 )
+from .rules import Condition
 
 Name = Field(min_length=1, max_length=200)
 Text = Field(default=None, max_length=10_000)
@@ -144,6 +145,31 @@ class AlertPatch(_Command):
 
 class AlertAction(_Command):
     note: str | None = Field(default=None, max_length=2_000)
+
+
+class AlertRuleCreate(_Command):
+    name: str = Name
+    asset_type: AssetType
+    metric: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    condition: Condition
+    threshold: float | None = None
+    values: list[float] | None = Field(default=None, min_length=1, max_length=50)
+    for_duration_s: int = Field(default=0, ge=0, le=86_400)
+    severity: AlertSeverity
+    auto_work_order: bool = False
+    resolve_on_clear: bool = True
+    enabled: bool = True
+
+
+class AlertRulePatch(_Command):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    threshold: float | None = None
+    values: list[float] | None = Field(default=None, min_length=1, max_length=50)
+    for_duration_s: int | None = Field(default=None, ge=0, le=86_400)
+    severity: AlertSeverity | None = None
+    auto_work_order: bool | None = None
+    resolve_on_clear: bool | None = None
+    enabled: bool | None = None
 
 
 def patch_fields(patch: BaseModel) -> dict[str, Any]:

@@ -37,8 +37,10 @@ from dcmms.domain.model import (
     iso,
     utcnow,
 )
+from dcmms.domain.rules import AlertRule
 from dcmms.store.repositories import (
     AlertRepository,
+    AlertRuleRepository,
     AssetRepository,
     DirectoryRepository,
     SiteRepository,
@@ -265,6 +267,51 @@ WIND_SITES = [
 ]
 
 
+DEFAULT_RULES = [
+    {
+        "name": "Inverter over-temperature",
+        "asset_type": "inverter",
+        "metric": "heatsink_temp_c",
+        "condition": ">",
+        "threshold": 75.0,
+        "for_duration_s": 300,
+        "severity": "major",
+        "auto_work_order": True,
+    },
+    {
+        "name": "Inverter fault state",
+        "asset_type": "inverter",
+        "metric": "inverter_state",
+        "condition": "in",
+        "values": [7.0],
+        "for_duration_s": 0,
+        "severity": "critical",
+        "auto_work_order": True,
+    },
+    {
+        "name": "Turbine vibration high",
+        "asset_type": "turbine",
+        "metric": "nacelle_vibration_mms",
+        "condition": ">",
+        "threshold": 8.0,
+        "for_duration_s": 120,
+        "severity": "major",
+        "auto_work_order": True,
+    },
+]
+
+
+def default_rules(tenant_id: str) -> list[AlertRule]:
+    """Sensible starting rules for a new operator (SunSpec fault state 7; ISO 10816-21 vibration zone)."""
+    now = utcnow()
+    return [
+        AlertRule.model_validate(
+            r | {"id": f"rule_{ulid()}", "tenant_id": tenant_id, "created_at": now, "updated_at": now}
+        )
+        for r in DEFAULT_RULES
+    ]
+
+
 def seed_demo(rng: random.Random | None = None) -> list[TenantSeed]:
     """The two demo tenants with their fleets, work orders, alerts and keys."""
     rng = rng or random.Random(2026)
@@ -283,6 +330,7 @@ def seed_demo(rng: random.Random | None = None) -> list[TenantSeed]:
         AssetRepository().batch_create(seed.assets)
         WorkOrderRepository().batch_create(list(work_orders_for(seed, seed.assets, 300, rng)))
         AlertRepository().batch_create(list(alerts_for(seed, seed.assets, 40, rng)))
+        AlertRuleRepository().batch_create(default_rules(tenant_id))
         out.append(seed)
     return out
 

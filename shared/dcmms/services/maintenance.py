@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,18 +23,23 @@ from dcmms.domain.model import (
     Asset,
     Entity,
     Principal,
+    Role,
     Site,
     StatusChange,
+    Tier,
     WorkOrder,
     WorkOrderStatus,
+    WorkOrderType,
     utcnow,
 )
+from dcmms.domain.rules import PRIORITY_FOR_SEVERITY, AlertRule
 from dcmms.domain.workflow import check_transition
 from dcmms.store.errors import StaleVersion
 
 if TYPE_CHECKING:
     from dcmms.store.repositories import (
         AlertRepository,
+        AlertRuleRepository,
         AssetRepository,
         EntityRepository,
         ListResult,
@@ -88,6 +94,7 @@ _KINDS = {
     "asset": ("asset", "assets"),
     "wo": ("work order", "work_orders"),
     "alert": ("alert", "alerts"),
+    "rule": ("alert rule", "rules"),
 }
 
 
@@ -125,6 +132,12 @@ class Maintenance:
         from dcmms.store.repositories import AlertRepository
 
         return AlertRepository()
+
+    @cached_property
+    def rules(self) -> AlertRuleRepository:
+        from dcmms.store.repositories import AlertRuleRepository
+
+        return AlertRuleRepository()
 
     # -- cache plumbing, shared by every read and write ----------------------------------------------
 
@@ -463,6 +476,131 @@ class Maintenance:
             }
 
         return self._mutate(self.alerts, p, alert_id, change, if_match)
+
+    # -- alert rules ---------------------------------------------------------------------------------
+
+    def create_rule(self, p: Principal, body: cmd.AlertRuleCreate) -> AlertRule:
+        _require_fleet(p)
+        now = utcnow()
+        fields = body.model_dump() | {
+            "id": new_id("rule"),
+            "tenant_id": p.tenant_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return self._create(self.rules, _revalidate(AlertRule, fields))
+
+    def read_rule(self, p: Principal, rule_id: str) -> Doc:
+        return self._read("rule", p, rule_id)
+
+    def list_rules(self, p: Principal, limit: int, cursor: str | None) -> bytes:
+        params = {"limit": limit, "cursor": cursor}
+        return self._page("rule", p, params, lambda: self.rules.list(p.tenant_id, limit, cursor))
+
+    def update_rule(self, p: Principal, rule_id: str, body: cmd.AlertRulePatch, if_match: int | None) -> AlertRule:
+        _require_fleet(p)
+        return self._mutate(self.rules, p, rule_id, lambda _: cmd.patch_fields(body), if_match)
+
+    def delete_rule(self, p: Principal, rule_id: str, if_match: int | None) -> None:
+        _require_fleet(p)
+        rule = self.rules.get(p.tenant_id, rule_id)
+        if if_match is not None and rule.version != if_match:
+            raise PreconditionFailed(f"The alert rule is at version {rule.version}, not {if_match}.")
+        self._delete(self.rules, rule)
+
+    # -- alerts raised by rules (ingest) -------------------------------------------------------------
+
+    def raise_rule_alert(
+        self, tenant_id: str, rule: AlertRule, asset_id: str, site_id: str, episode: str, at: datetime, value: float
+    ) -> tuple[Alert, WorkOrder | None]:
+        """The alert of one episode of ``rule`` on an asset, and its work order if the rule asks.
+
+        Ids derive from the episode, and creates are conditional, so a redelivered batch or a
+        concurrent evaluator creates each alert and each work order exactly once.
+        """
+        alert = Alert(
+            id=f"alr_{episode}",
+            tenant_id=tenant_id,
+            site_id=site_id,
+            asset_id=asset_id,
+            rule_id=rule.id,
+            severity=rule.severity,
+            message=f"{rule.name}: {rule.metric} = {value:g}",
+            raised_at=at,
+            created_at=at,
+            updated_at=at,
+        )
+        alert = self._create_once(self.alerts, alert)
+        work_order = None
+        if rule.auto_work_order:
+            work_order = WorkOrder(
+                id=f"wo_{episode}",
+                tenant_id=tenant_id,
+                site_id=site_id,
+                asset_id=asset_id,
+                title=f"{rule.name} on {asset_id}",
+                type=WorkOrderType.corrective,
+                priority=PRIORITY_FOR_SEVERITY[rule.severity],
+                status=WorkOrderStatus.open,
+                source_alert_id=alert.id,
+                created_by=f"rule:{rule.id}",
+                created_at=at,
+                updated_at=at,
+            )
+            work_order = self._create_once(self.work_orders, work_order)
+            if alert.work_order_id is None:
+                alert = self._mutate(
+                    self.alerts,
+                    _system(tenant_id),
+                    alert.id,
+                    lambda a: {} if a.work_order_id else {"work_order_id": work_order.id},
+                    None,
+                )
+        return alert, work_order
+
+    def resolve_rule_alert(self, tenant_id: str, alert_id: str) -> None:
+        """Resolve an alert whose condition cleared (no-op when a person already resolved it)."""
+        try:
+            self._mutate(
+                self.alerts,
+                _system(tenant_id),
+                alert_id,
+                lambda a: (
+                    {}
+                    if a.status is AlertStatus.resolved
+                    else {
+                        "status": AlertStatus.resolved,
+                        "resolved_at": utcnow(),
+                        "resolved_by": "system:rules",
+                        "resolution_note": "condition cleared",
+                    }
+                ),
+                None,
+            )
+        except NotFound:
+            return
+
+    def alert_status(self, tenant_id: str, alert_id: str) -> AlertStatus | None:
+        try:
+            return self.alerts.get(tenant_id, alert_id).status
+        except NotFound:
+            return None
+
+    def _create_once(self, repo: EntityRepository[E], entity: E) -> E:
+        from pynamodb.exceptions import PutError
+
+        try:
+            return self._create(repo, entity)
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return repo.get(entity.tenant_id, entity.id)
+
+
+def _system(tenant_id: str) -> Principal:
+    return Principal(
+        tenant_id=tenant_id, user_id="system:rules", role=Role.admin, tier=Tier.enterprise, key_id="system"
+    )
 
 
 __all__ = ["Maintenance"]

@@ -133,7 +133,12 @@ class AlertModel(_EntityBase):
     by_tenant_raised = _gsi("by_tenant_raised", "tenant_id", "raised_key")()
 
 
+class AlertRuleModel(_EntityBase):
+    base_name = "alert-rules"
+
+
 TABLES: tuple[type[_Base], ...] = (
+    AlertRuleModel,
     TenantModel,
     UserModel,
     ApiKeyModel,

@@ -28,9 +28,19 @@ from dcmms.domain.model import (
     WorkOrder,
     iso,
 )
+from dcmms.domain.rules import AlertRule
 
 from .errors import StaleVersion
-from .models import AlertModel, ApiKeyModel, AssetModel, SiteModel, TenantModel, UserModel, WorkOrderModel
+from .models import (
+    AlertModel,
+    AlertRuleModel,
+    ApiKeyModel,
+    AssetModel,
+    SiteModel,
+    TenantModel,
+    UserModel,
+    WorkOrderModel,
+)
 from .paging import Page, Plan, decode_cursor, encode_cursor, read_page
 
 E = TypeVar("E", bound=Entity)
@@ -334,6 +344,17 @@ class AlertRepository(EntityRepository[Alert]):
             plan = Plan("alerts:status", m.by_tenant_status.query, m.raised_key, parts, filter=sev)
         else:
             plan = Plan("alerts:tenant", m.by_tenant_raised.query, m.raised_key, [t], filter=sev)
+        return self._list(plan, limit, cursor)
+
+
+class AlertRuleRepository(EntityRepository[AlertRule]):
+    model, entity, kind, cache_kind = AlertRuleModel, AlertRule, "alert rule", "rule"
+
+    def _to_item(self, e: AlertRule) -> Any:
+        return self._base(e)
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[AlertRule]:
+        plan = Plan("rules", AlertRuleModel.query, AlertRuleModel.id, [tenant_id], descending=False)
         return self._list(plan, limit, cursor)
 
 

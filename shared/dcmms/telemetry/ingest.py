@@ -20,6 +20,7 @@ import orjson
 
 from dcmms.observability import logger
 
+from .alerting import EvaluationReport, RuleEvaluator
 from .pgstore import Reading, TelemetryStore
 from .records import AssetLookup, AssetRef, DecodedRecord, RecordRejected, decode_record
 
@@ -119,6 +120,7 @@ class BatchOutcome:
     records_ok: int
     dead_lettered: int
     events: int = 0  # metric values in the good records
+    alerts: EvaluationReport | None = None
 
 
 def ingest_batch(
@@ -127,7 +129,13 @@ def ingest_batch(
     store: TelemetryStore,
     dead_letters: DeadLetterStore,
     now: datetime | None = None,
+    evaluator: RuleEvaluator | None = None,
 ) -> BatchOutcome:
+    """Store the batch's good records, dead-letter the bad, then evaluate alert rules on what was stored.
+
+    A rule evaluation that fails on DynamoDB reports the good records failed, so the batch comes back
+    and is evaluated again (alerts are idempotent per episode); without Redis, evaluation is skipped.
+    """
     now = now or datetime.now(UTC)
     good: list[tuple[StreamRecord, DecodedRecord]] = []
     failed: list[str] = []
@@ -144,4 +152,13 @@ def ingest_batch(
         logger.exception("telemetry store write failed; the batch's good records will be redelivered")
         failed += [record.sequence_number for record, _ in good]
         return BatchOutcome(failed, 0, 0, len(records) - len(good))
-    return BatchOutcome(failed, stored, len(good), len(records) - len(good), len(readings))
+    alerts = None
+    if evaluator is not None and good:
+        try:
+            alerts = evaluator.evaluate([decoded for _, decoded in good])
+        except evaluator.redis.errors as exc:
+            evaluator.redis.report_failure(exc)
+        except Exception:
+            logger.exception("alert rule evaluation failed; the batch's good records will be redelivered")
+            failed += [record.sequence_number for record, _ in good]
+    return BatchOutcome(failed, stored, len(good), len(records) - len(good), len(readings), alerts)

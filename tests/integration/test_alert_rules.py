@@ -1,0 +1,74 @@
+"""Alert rules: the CRUD API, and evaluation on ingested telemetry (for-duration, once, clear)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from dcmms.local.events import FakeLambdaContext, kinesis_event
+from tests.support.api import assert_problem
+from tests.support.handlers import telemetry_record
+
+OVERTEMP = {
+    "name": "Inverter over-temperature",
+    "asset_type": "inverter",
+    "metric": "heatsink_temp_c",
+    "condition": ">",
+    "threshold": 80,
+    "for_duration_s": 60,
+    "severity": "major",
+    "auto_work_order": True,
+}
+
+
+def test_rule_crud_and_validation(api, as_role) -> None:
+    created = api.post("/api/v1/alert-rules", OVERTEMP)
+    assert created.status_code == 201 and created.headers["location"].startswith("/api/v1/alert-rules/rule_")
+    rule = created.json()
+    assert api.get(f"/api/v1/alert-rules/{rule['id']}").json()["threshold"] == 80
+    assert api.patch(f"/api/v1/alert-rules/{rule['id']}", {"threshold": 85}).json()["threshold"] == 85
+    assert [r["id"] for r in api.get("/api/v1/alert-rules").json()["items"]] == [rule["id"]]
+    assert_problem(api.post("/api/v1/alert-rules", OVERTEMP | {"condition": "in", "threshold": None}), 422)
+    assert_problem(api.post("/api/v1/alert-rules", OVERTEMP | {"condition": "~"}), 422, "body.condition")
+    assert_problem(as_role("technician").post("/api/v1/alert-rules", OVERTEMP), 403)
+    assert api.delete(f"/api/v1/alert-rules/{rule['id']}").status_code == 204
+    assert_problem(api.get(f"/api/v1/alert-rules/{rule['id']}"), 404)
+
+
+def test_rule_raises_once_after_its_duration_and_resolves_on_clear(api, tenant, ingest_handler) -> None:
+    # given an over-temperature rule and an inverter
+    rule = api.post("/api/v1/alert-rules", OVERTEMP).json()
+    site = api.site()
+    inv = api.asset(site["id"], type="inverter")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+    def send(offset_s: int, temp: float, seq: int) -> None:
+        data = telemetry_record(
+            tenant.tenant.id, site["id"], inv["id"], t0 + timedelta(seconds=offset_s), heatsink_temp_c=temp
+        )
+        response = ingest_handler(kinesis_event([(inv["id"], data)], first_sequence=seq), FakeLambdaContext())
+        assert response["batchItemFailures"] == []
+
+    def alerts() -> list[dict]:
+        return api.get("/api/v1/alerts", asset_id=inv["id"]).json()["items"]
+
+    # when it runs hot for 30 s: not yet due
+    send(0, 85, 20_000)
+    send(30, 86, 20_001)
+    assert alerts() == []
+    # when it is still hot after 70 s: one alert and one corrective work order
+    send(70, 87, 20_002)
+    send(90, 88, 20_003)
+    send(70, 87, 20_002)  # a redelivered record changes nothing
+    [alert] = alerts()
+    assert alert["rule_id"] == rule["id"] and alert["severity"] == "major" and alert["status"] == "active"
+    [wo] = api.get("/api/v1/work-orders", asset_id=inv["id"]).json()["items"]
+    assert wo["source_alert_id"] == alert["id"] and wo["priority"] == "high" and wo["type"] == "corrective"
+    assert api.get(f"/api/v1/alerts/{alert['id']}").json()["work_order_id"] == wo["id"]
+    # when it cools down, the alert resolves; the work order stays for the technician
+    send(120, 60, 20_004)
+    assert api.get(f"/api/v1/alerts/{alert['id']}").json()["status"] == "resolved"
+    assert len(api.get("/api/v1/work-orders", asset_id=inv["id"]).json()["items"]) == 1
+    # a new hot spell is a new episode: a second alert
+    send(150, 90, 20_005)
+    send(220, 91, 20_006)
+    assert len(alerts()) == 2
