@@ -20,6 +20,7 @@ from dcmms.telemetry.ingest import (
 )
 from dcmms.telemetry.pgstore import TelemetryStore
 from dcmms.telemetry.records import AssetRef
+from dcmms.telemetry.timestream import TimestreamSink
 
 _settings = get_settings()
 clients.configure_dynamodb(_settings)
@@ -27,6 +28,13 @@ _store = TelemetryStore(_settings.database_url)
 _dead_letters = S3DeadLetters(clients.aws_client("s3", _settings), _settings.dead_letter_bucket)
 # A batch whose every record failed is still answered with batchItemFailures (not an exception), so
 # Kinesis retries from the first failed sequence number exactly as for a partial failure.
+_timestream = (
+    TimestreamSink(
+        clients.aws_client("timestream-write", _settings), _settings.timestream_database, _settings.timestream_table
+    )
+    if _settings.timestream_database
+    else None
+)
 _evaluator = RuleEvaluator(runtime.maintenance(_settings), runtime.resilient_redis(_settings))
 _processor = BatchProcessor(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
 
@@ -50,7 +58,9 @@ class RecordFailed(Exception):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    outcome = ingest_batch(records_from_event(event), _lookup, _store, _dead_letters, evaluator=_evaluator)
+    outcome = ingest_batch(
+        records_from_event(event), _lookup, _store, _dead_letters, evaluator=_evaluator, timestream=_timestream
+    )
     failed = set(outcome.failed)
     metrics.add_metric(name="IngestRecords", unit=MetricUnit.Count, value=outcome.records_ok)
     metrics.add_metric(name="IngestEvents", unit=MetricUnit.Count, value=outcome.events)

@@ -34,6 +34,9 @@ class Settings(BaseModel):
     kinesis_stream: str = "dcmms-telemetry"
     # Records that cannot be ingested, with payload and reason (S3; inspect with `dcmms dlq list`).
     dead_letter_bucket: str = "dcmms-telemetry-dlq"
+    # Optional Timestream sink beside PostgreSQL, for accounts that already use Timestream.
+    timestream_database: str | None = None
+    timestream_table: str = "telemetry"
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_url: str = "postgresql://dcmms@127.0.0.1:5432/dcmms"
     # Every call to a dependency has a deadline: a slow Redis must not hold a request hostage.

@@ -23,6 +23,7 @@ from dcmms.observability import logger
 from .alerting import EvaluationReport, RuleEvaluator
 from .pgstore import Reading, TelemetryStore
 from .records import AssetLookup, AssetRef, DecodedRecord, RecordRejected, decode_record
+from .timestream import TimestreamSink
 
 RAW_RETENTION = timedelta(days=7)
 
@@ -130,6 +131,7 @@ def ingest_batch(
     dead_letters: DeadLetterStore,
     now: datetime | None = None,
     evaluator: RuleEvaluator | None = None,
+    timestream: TimestreamSink | None = None,
 ) -> BatchOutcome:
     """Store the batch's good records, dead-letter the bad, then evaluate alert rules on what was stored.
 
@@ -152,6 +154,11 @@ def ingest_batch(
         logger.exception("telemetry store write failed; the batch's good records will be redelivered")
         failed += [record.sequence_number for record, _ in good]
         return BatchOutcome(failed, 0, 0, len(records) - len(good))
+    if timestream is not None and good:
+        # PostgreSQL holds every good record already; Timestream's refusals are logged, not retried.
+        sunk = timestream.write([decoded for _, decoded in good])
+        if sunk.rejected:
+            logger.warning("timestream rejected records", extra={"rejected": sunk.rejected[:20]})
     alerts = None
     if evaluator is not None and good:
         try:
