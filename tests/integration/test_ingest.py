@@ -6,25 +6,11 @@ import base64
 import sys
 from datetime import UTC, datetime, timedelta
 
-import orjson
-
 from dcmms import clients
 from dcmms.local.events import FakeLambdaContext, kinesis_event
 from dcmms.telemetry.ingest import S3DeadLetters
 from dcmms.telemetry.pgstore import TelemetryStore
-from tests.support.handlers import import_handler
-
-
-def _record(tenant: str, site: str, asset: str, ts: datetime, **metrics: float) -> bytes:
-    return orjson.dumps(
-        {
-            "v": 1,
-            "tenant_id": tenant,
-            "site_id": site,
-            "asset_id": asset,
-            "readings": [{"ts": ts.isoformat(), "metrics": metrics}],
-        }
-    )
+from tests.support.handlers import import_handler, telemetry_record
 
 
 def test_bad_records_fail_alone_and_are_dead_lettered(ingest_handler, api, tenant, settings) -> None:
@@ -32,10 +18,12 @@ def test_bad_records_fail_alone_and_are_dead_lettered(ingest_handler, api, tenan
     site = api.site()
     inv = api.asset(site["id"], type="inverter")
     t, now = tenant.tenant.id, datetime.now(UTC).replace(microsecond=0)
-    good1 = _record(t, site["id"], inv["id"], now - timedelta(minutes=2), ac_power_kw=800.0, heatsink_temp_c=55.0)
+    good1 = telemetry_record(
+        t, site["id"], inv["id"], now - timedelta(minutes=2), ac_power_kw=800.0, heatsink_temp_c=55.0
+    )
     bad_json = b'{"v": 1, "tenant_id": '
-    bad_asset = _record(t, site["id"], "ast_unknown", now, ac_power_kw=1.0)
-    good2 = _record(t, site["id"], inv["id"], now - timedelta(minutes=1), ac_power_kw=810.0)
+    bad_asset = telemetry_record(t, site["id"], "ast_unknown", now, ac_power_kw=1.0)
+    good2 = telemetry_record(t, site["id"], inv["id"], now - timedelta(minutes=1), ac_power_kw=810.0)
     event = kinesis_event(
         [(inv["id"], good1), (inv["id"], bad_json), ("x", bad_asset), (inv["id"], good2)], first_sequence=1000
     )
@@ -69,7 +57,7 @@ def test_bad_records_fail_alone_and_are_dead_lettered(ingest_handler, api, tenan
 def test_store_outage_reports_the_good_records_for_redelivery(ingest_handler, api, tenant, monkeypatch) -> None:
     site = api.site()
     inv = api.asset(site["id"], type="inverter")
-    record = _record(tenant.tenant.id, site["id"], inv["id"], datetime.now(UTC), ac_power_kw=1.0)
+    record = telemetry_record(tenant.tenant.id, site["id"], inv["id"], datetime.now(UTC), ac_power_kw=1.0)
     module = sys.modules["functions.ingest.handler"]
 
     def broken(readings):

@@ -19,5 +19,6 @@ def ulid(now_ms: int | None = None) -> str:
     return "".join(reversed(chars))
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{ulid()}"
+def new_id(prefix: str, at_ms: int | None = None) -> str:
+    """``<prefix>_<ULID>``; ``at_ms`` dates the id (seeded history), default now."""
+    return f"{prefix}_{ulid(at_ms)}"

@@ -11,11 +11,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from dcmms.domain.apikeys import new_api_key
-from dcmms.domain.ids import ulid
+from dcmms.domain.ids import new_id, ulid
 from dcmms.domain.model import (
     ACTIVE_WORK_ORDER_STATUSES,
     Alert,
@@ -51,10 +51,6 @@ Progress = Callable[[str, int, int], None]
 
 # Role keys carry a tier too; the per-tier keys below are the ones for seeing rate limits work.
 ROLE_TIERS = {Role.admin: Tier.enterprise, Role.supervisor: Tier.pro, Role.technician: Tier.pro, Role.viewer: Tier.free}
-
-
-def _id(prefix: str, at: datetime, rng: random.Random) -> str:
-    return f"{prefix}_{ulid(int(at.timestamp() * 1000))[:10]}{ulid()[10:]}"
 
 
 @dataclass
@@ -213,7 +209,7 @@ def work_orders_for(
         created = now - timedelta(minutes=rng.randrange(60 * 24 * 90))
         done = status in (WorkOrderStatus.completed, WorkOrderStatus.closed)
         yield WorkOrder(
-            id=_id("wo", created, rng),
+            id=new_id("wo", int(created.timestamp() * 1000)),
             tenant_id=seed.tenant.id,
             site_id=asset.site_id,
             asset_id=asset.id,
@@ -238,7 +234,7 @@ def alerts_for(seed: TenantSeed, assets: list[Asset], count: int, rng: random.Ra
         raised = now - timedelta(minutes=rng.randrange(60 * 24 * 14))
         status = rng.choices(list(AlertStatus), weights=[40, 20, 40])[0]
         yield Alert(
-            id=_id("alr", raised, rng),
+            id=new_id("alr", int(raised.timestamp() * 1000)),
             tenant_id=seed.tenant.id,
             site_id=asset.site_id,
             asset_id=asset.id,
