@@ -36,3 +36,15 @@ def maintenance(settings: Settings) -> Maintenance:
     """The use cases with their Redis cache; DynamoDB is bound now and connected on first use."""
     clients.configure_dynamodb(settings)
     return Maintenance(RedisCache(resilient_redis(settings), CacheStats()))
+
+
+@lru_cache(maxsize=4)
+def telemetry_store(settings: Settings):  # -> TelemetryStore; psycopg is imported on first telemetry call
+    from dcmms.telemetry.pgstore import TelemetryStore
+
+    return TelemetryStore(settings.database_url)
+
+
+@lru_cache(maxsize=4)
+def kinesis(settings: Settings):  # -> botocore Kinesis client, created on first submitted record
+    return clients.aws_client("kinesis", settings)

@@ -6,15 +6,9 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from dcmms.domain.model import AssetType
+from dcmms.telemetry.producer import chunks, put_records
 from dcmms.telemetry.records import AssetRef, decode_record
-from dcmms.telemetry.simulator import (
-    FleetModel,
-    SimAsset,
-    chunks,
-    put_records,
-    solar_elevation_deg,
-    wind_power_kw,
-)
+from dcmms.telemetry.simulator import FleetModel, SimAsset, solar_elevation_deg, wind_power_kw
 
 NOON = datetime(2026, 6, 21, 12, 0, tzinfo=UTC)
 

@@ -12,13 +12,14 @@ from dcmms.config import Settings, get_settings
 from dcmms.health import HealthChecker
 from dcmms.ratelimit import RateLimiter
 from dcmms.services import Maintenance
+from dcmms.services.telemetry import TelemetryService
 
 from . import problems
 from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
 from .http import DOCUMENTED_MODELS
 from .ratelimit_headers import RateLimitHeadersMiddleware
-from .routes import alerts, assets, health, rules, sites, work_orders
+from .routes import alerts, assets, health, rules, sites, telemetry, work_orders
 
 DESCRIPTION = """Maintenance management for solar and wind fleets: sites, assets, work orders and alerts.
 
@@ -39,13 +40,21 @@ def create_app(
     app = FastAPI(title="dCMMS API", version="1.0.0", description=DESCRIPTION, redoc_url=None)
     app.state.settings = settings
     app.state.maintenance = maintenance or runtime.maintenance(settings)
+    # PostgreSQL and Kinesis are connected on the first telemetry request, not at cold start.
+    app.state.telemetry = TelemetryService(
+        app.state.maintenance,
+        lambda: runtime.telemetry_store(settings),
+        lambda: runtime.kinesis(settings),
+        settings.kinesis_stream,
+    )
     app.state.authenticator = authenticator or Authenticator(
         settings.principal_cache_ttl_s, runtime.resilient_redis(settings)
     )
     app.state.health = health_checker or HealthChecker(settings)
     app.state.rate_limiter = runtime.rate_limiter(settings) if rate_limiter is True else rate_limiter
     problems.install(app)
-    for router in (health.router, sites.router, assets.router, work_orders.router, alerts.router, rules.router):
+    routers = (health, sites, assets, work_orders, alerts, rules, telemetry)
+    for router in (module.router for module in routers):
         # The routers' routes already carry their full paths, tags and responses; reusing them skips
         # the second dependency analysis include_router would do (~20 ms of cold start).
         app.router.routes.extend(router.routes)

@@ -158,6 +158,26 @@ CROSS JOIN LATERAL (
 WHERE s.tenant_id = %s AND s.asset_id = %s
 """
 
+# Aggregations over the rollups: each interval is read from the coarsest rollup that divides it, and
+# each function combines the rollup's partial aggregates (an average is sum(sum) / sum(count), never an
+# average of averages).
+INTERVALS: dict[str, tuple[timedelta, str]] = {
+    "1m": (timedelta(minutes=1), "telemetry_1m"),
+    "5m": (timedelta(minutes=5), "telemetry_1m"),
+    "15m": (timedelta(minutes=15), "telemetry_1m"),
+    "1h": (timedelta(hours=1), "telemetry_1h"),
+    "1d": (timedelta(days=1), "telemetry_1h"),
+}
+AGGREGATES = {
+    "avg": "sum(sum) / sum(count)",
+    "min": "min(min)",
+    "max": "max(max)",
+    "sum": "sum(sum)",
+    "count": "sum(count)::double precision",
+    "last": "(array_agg(last ORDER BY last_ts DESC))[1]",
+}
+ANALYTICS_TIMEOUT = "60s"
+
 SeriesKey = tuple[str, str, str]
 Resolution = Literal["raw", "1m", "1h"]
 
@@ -229,6 +249,31 @@ class TelemetryStore:
             raise ValueError(f"resolution must be one of {sorted(_SERIES_QUERIES)}, not {resolution!r}")
         with self._connection() as conn:
             rows = conn.execute(query, (tenant_id, asset_id, metric, _utc(start), _utc(end))).fetchall()
+        return [(ts, value) for ts, value in rows]
+
+    def aggregate(
+        self,
+        tenant_id: str,
+        asset_id: str,
+        metric: str,
+        start: datetime,
+        end: datetime,
+        interval: str,
+        agg: str,
+    ) -> list[tuple[datetime, float]]:
+        """``agg`` of the metric per ``interval`` bucket (UTC-aligned) for buckets starting in ``[start, end)``.
+
+        Served from the rollups (1m for minute intervals, 1h for hours and days), under the analytics
+        statement timeout.
+        """
+        width, table = INTERVALS[interval]
+        query = sql.SQL(
+            "SELECT date_bin(%s, bucket, " + _BUCKET_ORIGIN + ") AS b, " + AGGREGATES[agg] + " FROM {table}"
+            f" WHERE series_id = {_SERIES_ID} AND bucket >= %s AND bucket < %s GROUP BY 1 ORDER BY 1"
+        ).format(table=sql.Identifier(table))
+        with self._connection() as conn:
+            conn.execute(f"SET LOCAL statement_timeout = '{ANALYTICS_TIMEOUT}'")
+            rows = conn.execute(query, (width, tenant_id, asset_id, metric, _utc(start), _utc(end))).fetchall()
         return [(ts, value) for ts, value in rows]
 
     def latest(self, tenant_id: str, asset_id: str) -> dict[str, tuple[datetime, float]]:

@@ -11,17 +11,15 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from .producer import chunks, put_records
 from .records import VERSION
-
-MAX_RECORDS_PER_CALL = 500  # Kinesis PutRecords limits
-MAX_BYTES_PER_CALL = 5 * 1024 * 1024
 
 
 @dataclass
@@ -171,40 +169,6 @@ def fleet_from_api(api_url: str, api_key: str, sites: int, assets_per_site: int)
                 )
             )
     return out
-
-
-def chunks(records: Iterable[tuple[str, bytes]]) -> Iterator[list[tuple[str, bytes]]]:
-    """PutRecords calls within the service limits: at most 500 records and 5 MiB each."""
-    batch: list[tuple[str, bytes]] = []
-    size = 0
-    for key, data in records:
-        record_size = len(key.encode()) + len(data)
-        if batch and (len(batch) == MAX_RECORDS_PER_CALL or size + record_size > MAX_BYTES_PER_CALL):
-            yield batch
-            batch, size = [], 0
-        batch.append((key, data))
-        size += record_size
-    if batch:
-        yield batch
-
-
-def put_records(
-    kinesis: Any,
-    stream: str,
-    batch: list[tuple[str, bytes]],
-    attempts: int = 5,
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    """PutRecords, retrying only the entries that failed (throttling), with backoff; returns the count
-    that could not be put after ``attempts``."""
-    pending = batch
-    for attempt in range(attempts):
-        reply = kinesis.put_records(StreamName=stream, Records=[{"PartitionKey": k, "Data": d} for k, d in pending])
-        if not reply.get("FailedRecordCount"):
-            return 0
-        pending = [rec for rec, res in zip(pending, reply["Records"], strict=True) if "ErrorCode" in res]
-        sleep(min(2.0, 0.05 * 2**attempt))
-    return len(pending)
 
 
 def run(
