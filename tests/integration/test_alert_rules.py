@@ -72,3 +72,35 @@ def test_rule_raises_once_after_its_duration_and_resolves_on_clear(api, tenant, 
     send(150, 90, 20_005)
     send(220, 91, 20_006)
     assert len(alerts()) == 2
+
+
+def test_episodes_within_one_batch_and_a_person_resolving_while_hot(api, tenant, ingest_handler) -> None:
+    # given an over-temperature rule and an inverter
+    api.post("/api/v1/alert-rules", OVERTEMP)
+    site = api.site()
+    inv = api.asset(site["id"], type="inverter")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+    def record(offset_s: int, temp: float) -> tuple[str, bytes]:
+        at = t0 + timedelta(seconds=offset_s)
+        return inv["id"], telemetry_record(tenant.tenant.id, site["id"], inv["id"], at, heatsink_temp_c=temp)
+
+    def alerts() -> list[dict]:
+        return sorted(api.get("/api/v1/alerts", asset_id=inv["id"]).json()["items"], key=lambda a: a["raised_at"])
+
+    # when one batch holds a whole episode (hot 70 s, cool) and the start of a second one (hot 80 s)
+    batch = kinesis_event(
+        [record(0, 85), record(70, 86), record(90, 60), record(100, 90), record(180, 91)], first_sequence=30_000
+    )
+    assert ingest_handler(batch, FakeLambdaContext())["batchItemFailures"] == []
+    # then the first alert is raised and resolved, the second is active
+    first, second = alerts()
+    assert (first["status"], second["status"]) == ("resolved", "active")
+    # and a redelivery of the batch raises nothing more
+    ingest_handler(batch, FakeLambdaContext())
+    assert len(alerts()) == 2
+    # when a person resolves the active alert while it is still hot, a later hot spell is a new episode
+    api.post(f"/api/v1/alerts/{second['id']}/resolve", {"note": "reset the fan"})
+    hot = kinesis_event([record(200, 92), record(230, 93), record(300, 94)], first_sequence=30_100)
+    ingest_handler(hot, FakeLambdaContext())
+    assert [a["status"] for a in alerts()] == ["resolved", "resolved", "active"]

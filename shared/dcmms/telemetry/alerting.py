@@ -59,45 +59,100 @@ class RuleEvaluator:
         return rules
 
     def evaluate(self, records: Sequence[DecodedRecord]) -> EvaluationReport:
+        """Walk each (rule, asset)'s samples of the batch in time order through its episode.
+
+        Redis is read once per batch (one pipeline of HMGETs) and written once (the episodes that
+        changed); only raising an alert claims its step at once. One asset's records reach one shard,
+        so one evaluator at a time; the claims keep a redelivered batch from raising twice.
+        """
         report = EvaluationReport()
         if not self.redis.available:
             report.skipped = True
             return report
+        work: dict[str, _Walk] = {}
         for record in records:
             for rule in self.rules_for(record.tenant_id):
                 if rule.asset_type is not record.asset_type:
                     continue
-                for sample in sorted((s for s in record.samples if s.metric == rule.metric), key=lambda s: s.ts):
-                    self._step(rule, record, sample.ts, sample.value, report)
+                samples = [(s.ts, s.value) for s in record.samples if s.metric == rule.metric]
+                if not samples:
+                    continue
+                key = f"dcmms:{{{record.tenant_id}}}:rule:{rule.id}:{record.asset_id}"
+                walk = work.get(key)
+                if walk is None:
+                    work[key] = _Walk(key, rule, record, samples)
+                else:
+                    walk.samples += samples
+        if not work:
+            return report
+        r = self.redis.client
+        reads = r.pipeline(transaction=False)
+        for key in work:
+            reads.hmget(key, "since", "alert")
+        writes = r.pipeline(transaction=False)
+        for walk, (since, alert) in zip(work.values(), reads.execute(), strict=True):
+            walk.stored = (since and since.decode(), alert and alert.decode())
+            state = self._walk(walk, report)
+            if state != walk.stored:
+                writes.delete(walk.key)
+                if state[0] is not None:
+                    writes.hset(walk.key, mapping={"since": state[0]} | ({"alert": state[1]} if state[1] else {}))
+        writes.execute()
         return report
 
-    def _step(
-        self, rule: AlertRule, record: DecodedRecord, at: datetime, value: float, report: EvaluationReport
-    ) -> None:
-        r = self.redis.client
-        key = f"dcmms:{{{record.tenant_id}}}:rule:{rule.id}:{record.asset_id}"
-        if rule.holds(value):
-            r.hsetnx(key, "since", at.isoformat())
-            since_raw, alert_id = r.hmget(key, "since", "alert")
-            since = datetime.fromisoformat(since_raw.decode())
-            if alert_id is not None:
-                # a person may have resolved it while the condition still holds: start a new episode
-                if self.maintenance.alert_status(record.tenant_id, alert_id.decode()) is AlertStatus.resolved:
-                    r.delete(key)
-                return
-            if rule.due(since, at):
-                episode = _episode(rule.id, record.asset_id, since_raw.decode())
-                if r.hsetnx(key, "alert", f"alr_{episode}"):
-                    _, work_order = self.maintenance.raise_rule_alert(
-                        record.tenant_id, rule, record.asset_id, record.site_id, episode, at, value
-                    )
-                    report.raised += 1
-                    report.work_orders += work_order is not None
-        else:
-            alert_id = r.hget(key, "alert")
-            if alert_id is None:
-                r.delete(key)  # the condition broke before it was due: no episode
+    def _walk(self, walk: _Walk, report: EvaluationReport) -> Episode:
+        """The episode (since, alert) after ``walk``'s samples, starting from what Redis holds."""
+        rule, record = walk.rule, walk.record
+        since, alert = walk.stored
+        status_checked = False
+        for at, value in sorted(walk.samples):
+            if rule.holds(value):
+                if since is None:
+                    since = at.isoformat()
+                if alert is not None:
+                    # a person may have resolved it while the condition still holds: start a new episode
+                    if not status_checked:
+                        status_checked = True
+                        if self.maintenance.alert_status(record.tenant_id, alert) is AlertStatus.resolved:
+                            since = alert = None
+                    continue
+                if rule.due(datetime.fromisoformat(since), at):
+                    since, alert = self._raise(walk, since, at, value, report)
+            elif alert is None:
+                since = None  # the condition broke before it was due: no episode
             elif rule.resolve_on_clear:
-                self.maintenance.resolve_rule_alert(record.tenant_id, alert_id.decode())
-                r.delete(key)
+                self.maintenance.resolve_rule_alert(record.tenant_id, alert)
                 report.resolved += 1
+                since = alert = None
+        return since, alert
+
+    def _raise(self, walk: _Walk, since: str, at: datetime, value: float, report: EvaluationReport) -> Episode:
+        """Claim the episode's alert in Redis now (HSETNX) and raise it once; the rare, costly step."""
+        r = self.redis.client
+        if walk.stored != (since, None):
+            r.delete(walk.key)  # the stored episode ended earlier in this batch
+        r.hsetnx(walk.key, "since", since)
+        claimed_since = r.hget(walk.key, "since").decode()
+        episode = _episode(walk.rule.id, walk.record.asset_id, claimed_since)
+        if r.hsetnx(walk.key, "alert", f"alr_{episode}"):
+            _, work_order = self.maintenance.raise_rule_alert(
+                walk.record.tenant_id, walk.rule, walk.record.asset_id, walk.record.site_id, episode, at, value
+            )
+            report.raised += 1
+            report.work_orders += work_order is not None
+        walk.stored = (claimed_since, r.hget(walk.key, "alert").decode())
+        return walk.stored
+
+
+Episode = tuple[str | None, str | None]  # (since, alert) of one (rule, asset)
+
+
+@dataclass
+class _Walk:
+    """One (rule, asset)'s samples in a batch, and its episode as Redis holds it."""
+
+    key: str
+    rule: AlertRule
+    record: DecodedRecord
+    samples: list[tuple[datetime, float]]
+    stored: Episode = (None, None)
