@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from dcmms.config import Settings
+from dcmms.observability.dynamodb_timing import observe_dynamodb_calls
 
 if TYPE_CHECKING:
     import redis
@@ -18,9 +19,9 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=4)
 def redis_client(settings: Settings) -> redis.Redis:
-    import redis
+    from dcmms.observability.redis_timing import TimedRedis  # redis.Redis, each command timed
 
-    return redis.Redis.from_url(
+    return TimedRedis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
@@ -60,6 +61,7 @@ def configure_dynamodb(settings: Settings) -> None:
     """
     global _dynamodb_settings
     _dynamodb_settings = settings
+    observe_dynamodb_calls()
     models = sys.modules.get("dcmms.store.models")
     if models is not None:
         models.bind(settings)

@@ -54,6 +54,8 @@ class Settings(BaseModel):
     rate_limits: str | None = None
     # X-Ray tracing through Powertools Tracer; off locally (no X-Ray daemon), on in AWS via the stacks.
     tracing: bool = False
+    # Bearer token GET /metrics requires outside the local stack (containers); unset there, /metrics is not served.
+    metrics_token: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:

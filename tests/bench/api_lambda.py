@@ -58,6 +58,7 @@ def main() -> None:
         site = maintenance.create_site(p, cmd.SiteCreate(name="Bench", kind="solar", capacity_mw=1, timezone="UTC"))
         wo = maintenance.create_work_order(p, cmd.WorkOrderCreate(site_id=site.id, title="Bench", type="inspection"))
         env = os.environ | {
+            "AWS_LAMBDA_FUNCTION_NAME": "dcmms-api",  # the Lambda path: EMF metrics, no Prometheus registry
             "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
             "DCMMS_REDIS_URL": settings.redis_url,
             "DCMMS_DATABASE_URL": settings.database_url,

@@ -14,7 +14,7 @@ from dcmms.ratelimit import RateLimiter
 from dcmms.services import Maintenance
 from dcmms.services.telemetry import TelemetryService
 
-from . import problems
+from . import observability, problems
 from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
 from .http import DOCUMENTED_MODELS
@@ -60,6 +60,7 @@ def create_app(
         app.router.routes.extend(router.routes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitHeadersMiddleware)
+    observability.install(app, settings)  # request metrics, correlation id, GET /metrics
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
