@@ -33,10 +33,12 @@ e2e: $(STAMP)
 
 ## Benchmarks, each printed beside its reference floor measured in the same run:
 ## API Lambda cold start / warm GET vs a minimal FastAPI+Mangum app, Redis-side costs vs a raw GET,
-## telemetry store writes vs a raw COPY.
+## telemetry store writes and ingest handler events/s vs a raw binary COPY, aggregation latency over ~10 M rows.
 bench: $(STAMP)
 	$(PY) -m tests.bench.api_lambda
 	$(PY) -m tests.bench.telemetry_store
+	$(PY) -m tests.bench.ingest
+	$(PY) -m tests.bench.telemetry_query
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check shared functions tests

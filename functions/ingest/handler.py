@@ -3,7 +3,6 @@
 Reports partial batch failures by sequence number (ReportBatchItemFailures), through Powertools.
 """
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -62,14 +61,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         records_from_event(event), _lookup, _store, _dead_letters, evaluator=_evaluator, timestream=_timestream
     )
     failed = set(outcome.failed)
-    metrics.add_metric(name="IngestRecords", unit=MetricUnit.Count, value=outcome.records_ok)
-    metrics.add_metric(name="IngestEvents", unit=MetricUnit.Count, value=outcome.events)
-    metrics.add_metric(name="IngestFailedRecords", unit=MetricUnit.Count, value=len(failed))
-    metrics.add_metric(name="IngestDeadLettered", unit=MetricUnit.Count, value=outcome.dead_lettered)
-    if outcome.alerts is not None:
-        metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=outcome.alerts.raised)
-        metrics.add_metric(name="AlertsResolved", unit=MetricUnit.Count, value=outcome.alerts.resolved)
-        metrics.add_metric(name="RuleEvaluationSkipped", unit=MetricUnit.Count, value=int(outcome.alerts.skipped))
 
     def record_handler(record: KinesisStreamRecord) -> None:
         if record.kinesis.sequence_number in failed:

@@ -63,7 +63,7 @@ def test_store_outage_reports_the_good_records_for_redelivery(ingest_handler, ap
     def broken(readings):
         raise OSError("database unreachable")
 
-    monkeypatch.setattr(module._store, "write", broken)
+    monkeypatch.setattr(module._store, "write_grouped", broken)
     event = kinesis_event([(inv["id"], record)], first_sequence=5000)
     response = ingest_handler(event, FakeLambdaContext())
     assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [

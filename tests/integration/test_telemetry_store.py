@@ -302,3 +302,10 @@ def test_a_reading_lands_in_the_partition_of_its_utc_day(
     ).fetchall()
     assert found == [("telemetry_raw_p20260320", ts)]
     assert store.latest(tenant, "inv-5")["power_kw"][0].tzinfo == UTC
+
+
+def test_store_statements_time_out_at_sixty_seconds(settings) -> None:
+    store = TelemetryStore(settings.database_url)
+    with store._connection() as conn:
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
+    store.close()

@@ -9,19 +9,18 @@ from botocore.stub import Stubber
 
 from dcmms import clients
 from dcmms.domain.model import AssetType
-from dcmms.telemetry.records import DecodedRecord, Sample
+from dcmms.telemetry.records import DecodedRecord
 from dcmms.telemetry.timestream import TimestreamSink, to_timestream_records
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def _record(n_timestamps: int, asset: str = "inv1") -> DecodedRecord:
-    samples = [
-        Sample(T0 + timedelta(seconds=i), m, float(i))
+    readings = [
+        (T0 + timedelta(seconds=i), {m: float(i) for m in ("ac_power_kw", "heatsink_temp_c")})
         for i in range(n_timestamps)
-        for m in ("ac_power_kw", "heatsink_temp_c")
     ]
-    return DecodedRecord("t1", "s1", asset, AssetType.inverter, samples)
+    return DecodedRecord("t1", "s1", asset, AssetType.inverter, readings)
 
 
 def test_multi_measure_records_one_per_asset_and_timestamp() -> None:

@@ -74,7 +74,8 @@ class RuleEvaluator:
             for rule in self.rules_for(record.tenant_id):
                 if rule.asset_type is not record.asset_type:
                     continue
-                samples = [(s.ts, s.value) for s in record.samples if s.metric == rule.metric]
+                metric = rule.metric
+                samples = [(ts, values[metric]) for ts, values in record.readings if metric in values]
                 if not samples:
                     continue
                 key = f"dcmms:{{{record.tenant_id}}}:rule:{rule.id}:{record.asset_id}"

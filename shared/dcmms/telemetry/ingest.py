@@ -19,9 +19,10 @@ from typing import Any, Protocol
 import orjson
 
 from dcmms.observability import logger
+from dcmms.observability.record import ingest_batch as record_ingest_batch
 
 from .alerting import EvaluationReport, RuleEvaluator
-from .pgstore import Reading, TelemetryStore
+from .pgstore import TelemetryStore
 from .records import AssetLookup, AssetRef, DecodedRecord, RecordRejected, decode_record
 from .timestream import TimestreamSink
 
@@ -147,13 +148,13 @@ def ingest_batch(
         except RecordRejected as exc:
             dead_letters.put(record, exc.reason)
             failed.append(record.sequence_number)
-    readings = [Reading(d.tenant_id, d.asset_id, s.metric, s.ts, s.value) for _, d in good for s in d.samples]
+    events = sum(d.events for _, d in good)
     try:
-        stored = store.write(readings) if readings else 0
+        stored = store.write_grouped([(d.tenant_id, d.asset_id, d.readings) for _, d in good]) if good else 0
     except Exception:
         logger.exception("telemetry store write failed; the batch's good records will be redelivered")
         failed += [record.sequence_number for record, _ in good]
-        return BatchOutcome(failed, 0, 0, len(records) - len(good))
+        return _recorded(BatchOutcome(failed, 0, 0, len(records) - len(good)), records)
     if timestream is not None and good:
         # PostgreSQL holds every good record already; Timestream's refusals are logged, not retried.
         sunk = timestream.write([decoded for _, decoded in good])
@@ -168,4 +169,11 @@ def ingest_batch(
         except Exception:
             logger.exception("alert rule evaluation failed; the batch's good records will be redelivered")
             failed += [record.sequence_number for record, _ in good]
-    return BatchOutcome(failed, stored, len(good), len(records) - len(good), len(readings), alerts)
+    return _recorded(BatchOutcome(failed, stored, len(good), len(records) - len(good), events, alerts), records)
+
+
+def _recorded(outcome: BatchOutcome, records: Sequence[StreamRecord]) -> BatchOutcome:
+    """Both exits of ingest_batch report the batch to the metrics, with the age of its oldest record."""
+    arrivals = [r.arrived_at.timestamp() for r in records if r.arrived_at.timestamp() > 0]
+    record_ingest_batch(outcome, min(arrivals, default=None))
+    return outcome

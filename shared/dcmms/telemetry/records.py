@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from math import isfinite
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -42,8 +43,9 @@ class AssetRef:
     type: AssetType
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
+    """One metric value at one instant (a tuple: a batch builds tens of thousands of them)."""
+
     ts: datetime
     metric: str
     value: float
@@ -51,11 +53,22 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class DecodedRecord:
+    """A valid record. ``readings`` keeps each reading's metrics object as decoded (validated, not copied):
+    a batch carries tens of thousands of values and the store takes them as they are."""
+
     tenant_id: str
     site_id: str
     asset_id: str
     asset_type: AssetType
-    samples: list[Sample]
+    readings: list[tuple[datetime, dict[str, float]]]
+
+    @property
+    def samples(self) -> list[Sample]:
+        return [Sample(ts, metric, float(value)) for ts, values in self.readings for metric, value in values.items()]
+
+    @property
+    def events(self) -> int:
+        return sum(len(values) for _, values in self.readings)
 
 
 AssetLookup = Callable[[str, str], AssetRef | None]
@@ -105,19 +118,21 @@ def decode_record(data: bytes, lookup: AssetLookup, now: datetime, retention: ti
         raise RecordRejected(f"more than {MAX_READINGS} readings")
     allowed = METRICS[asset.type]
     oldest, newest = now - retention, now + MAX_FUTURE
-    samples: list[Sample] = []
+    decoded: list[tuple[datetime, dict[str, float]]] = []
     for reading in readings:
-        if not isinstance(reading, dict) or not isinstance(reading.get("metrics"), dict):
+        if not isinstance(reading, dict) or not isinstance(values := reading.get("metrics"), dict):
             raise RecordRejected("a reading needs ts and a metrics object")
         ts = _timestamp(reading.get("ts"))
         if ts > newest:
             raise RecordRejected("ts more than 15 minutes in the future")
         if ts < oldest:
             raise RecordRejected("ts older than the raw retention")
-        for metric, value in reading["metrics"].items():
+        for metric, value in values.items():
             if metric not in allowed:
                 raise RecordRejected(f"unknown metric '{metric[:64]}' for {asset.type.value}")
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            # type() rather than isinstance: bool is an int subclass and must be refused
+            kind = type(value)
+            if not ((kind is float and isfinite(value)) or kind is int):
                 raise RecordRejected(f"{metric} is not a finite number")
-            samples.append(Sample(ts, metric, float(value)))
-    return DecodedRecord(tenant_id, site_id, asset_id, asset.type, samples)
+        decoded.append((ts, values))
+    return DecodedRecord(tenant_id, site_id, asset_id, asset.type, decoded)
