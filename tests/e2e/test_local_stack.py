@@ -90,16 +90,21 @@ def test_dev_stack_serves_health_and_seeded_tenants(dev_stack) -> None:
         assert health.status_code == 200 and health.json()["status"] == "healthy", health.text
         for tenant, keys in state["api_keys"].items():
             headers = {"x-api-key": keys["viewer"]}
-            assets = http.get("/api/v1/assets", params={"limit": 1000}, headers=headers).json()["items"]
+            listing = http.get("/api/v1/assets", params={"limit": 1000}, headers=headers)
+            assert listing.status_code == 200, listing.text
+            assets = listing.json()["items"]
             assert 450 <= len(assets) <= 550 and all(a["tenant_id"] == tenant for a in assets)
             assert any(a["parent_id"] for a in assets)
             orders = http.get("/api/v1/work-orders", params={"limit": 1000}, headers=headers).json()["items"]
             assert len(orders) >= 200 and len({o["status"] for o in orders}) == 7
             assert http.get("/api/v1/alerts", headers=headers).json()["items"]
             rules = http.get("/api/v1/alert-rules", headers=headers).json()["items"]
-            assert {"Inverter over-temperature", "Inverter fault state", "Turbine vibration high"} == {
-                r["name"] for r in rules
-            }
+            assert {
+                "Inverter over-temperature",
+                "Inverter fault state",
+                "Inverter without output in sunshine",
+                "Turbine vibration high",
+            } == {r["name"] for r in rules}
         tier_key = state["api_keys_by_tier"]["free"]
         assert http.get("/api/v1/sites", headers={"x-api-key": tier_key}).status_code == 200
 

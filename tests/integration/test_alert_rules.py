@@ -104,3 +104,54 @@ def test_episodes_within_one_batch_and_a_person_resolving_while_hot(api, tenant,
     hot = kinesis_event([record(200, 92), record(230, 93), record(300, 94)], first_sequence=30_100)
     ingest_handler(hot, FakeLambdaContext())
     assert [a["status"] for a in alerts()] == ["resolved", "resolved", "active"]
+
+
+NO_OUTPUT_IN_SUN = {
+    "name": "Inverter without output in sunshine",
+    "asset_type": "inverter",
+    "metric": "ac_power_kw",
+    "condition": "<",
+    "threshold": 1.0,
+    "while_site": {"metric": "poa_irradiance_wm2", "condition": ">", "threshold": 200.0},
+    "for_duration_s": 300,
+    "severity": "major",
+    "auto_work_order": True,
+}
+
+
+def test_site_condition_from_another_assets_readings(api, tenant, ingest_handler) -> None:
+    # given the no-output-in-sunshine rule, an inverter and the site's weather station
+    rule = api.post("/api/v1/alert-rules", NO_OUTPUT_IN_SUN)
+    assert rule.status_code == 201 and rule.json()["while_site"]["threshold"] == 200.0
+    site = api.site()
+    inv = api.asset(site["id"], type="inverter")
+    station = api.asset(site["id"], type="weather_station", name="WS-01")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    seq = iter(range(40_000, 41_000))
+
+    def send(asset: dict, offset_s: int, **metrics: float) -> None:
+        at = t0 + timedelta(seconds=offset_s)
+        data = telemetry_record(tenant.tenant.id, site["id"], asset["id"], at, **metrics)
+        event = kinesis_event([(asset["id"], data)], first_sequence=next(seq))
+        assert ingest_handler(event, FakeLambdaContext())["batchItemFailures"] == []
+
+    def alerts() -> list[dict]:
+        return api.get("/api/v1/alerts", asset_id=inv["id"]).json()["items"]
+
+    # when it is dark, an idle inverter is normal: no alert however long it lasts
+    send(station, 0, poa_irradiance_wm2=0.0)
+    for offset in (0, 200, 400):
+        send(inv, offset, ac_power_kw=0.0)
+    assert alerts() == []
+    # when the sun is up (seen on the weather station's records) and the inverter stays at zero for 5 min
+    for offset in (600, 800, 1000):
+        send(station, offset, poa_irradiance_wm2=650.0)
+        send(inv, offset + 10, ac_power_kw=0.0)
+    [alert] = alerts()
+    assert alert["rule_id"] == rule.json()["id"] and alert["status"] == "active"
+    # when it produces again, the alert resolves
+    send(inv, 1100, ac_power_kw=900.0)
+    assert api.get(f"/api/v1/alerts/{alert['id']}").json()["status"] == "resolved"
+    # a site condition only takes > and <
+    bad = NO_OUTPUT_IN_SUN | {"while_site": {"metric": "poa_irradiance_wm2", "condition": "in", "threshold": 1}}
+    assert_problem(api.post("/api/v1/alert-rules", bad), 422, "body.while_site.condition")

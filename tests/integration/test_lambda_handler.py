@@ -75,4 +75,4 @@ def test_errors_through_the_lambda_handler(handler, tenant) -> None:
 
 def test_health_through_the_lambda_handler(handler) -> None:
     status, _, body = _invoke(handler, "GET", "/health")
-    assert status == 200 and json.loads(body)["status"] == "healthy"
+    assert status == 200 and json.loads(body)["status"] == "healthy", body

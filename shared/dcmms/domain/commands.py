@@ -18,7 +18,7 @@ from .model import (
     WorkOrderStatus,
     WorkOrderType,
 )
-from .rules import Condition
+from .rules import Condition, SiteCondition
 
 Name = Field(min_length=1, max_length=200)
 Text = Field(default=None, max_length=10_000)
@@ -159,6 +159,7 @@ class AlertRuleCreate(_Command):
     auto_work_order: bool = False
     resolve_on_clear: bool = True
     enabled: bool = True
+    while_site: SiteCondition | None = None
 
 
 class AlertRulePatch(_Command):
@@ -170,6 +171,7 @@ class AlertRulePatch(_Command):
     auto_work_order: bool | None = None
     resolve_on_clear: bool | None = None
     enabled: bool | None = None
+    while_site: SiteCondition | None = None
 
 
 def patch_fields(patch: BaseModel) -> dict[str, Any]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .model import AlertSeverity, AssetType, Entity, Priority
 
@@ -15,6 +16,21 @@ class Condition(StrEnum):
     lt = "<"
     eq = "=="
     in_set = "in"
+
+
+class SiteCondition(BaseModel):
+    """A condition on the latest value of a site-level metric (reported by any asset of the site, e.g. the
+    weather station's irradiance), required for the rule's own condition to count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    condition: Literal[">", "<"]
+    threshold: float
+    max_age_s: int = Field(default=900, ge=1, le=86_400)  # older site values are treated as unknown
+
+    def holds(self, value: float) -> bool:
+        return value > self.threshold if self.condition == ">" else value < self.threshold
 
 
 class AlertRule(Entity):
@@ -29,6 +45,8 @@ class AlertRule(Entity):
     auto_work_order: bool = False
     resolve_on_clear: bool = True
     enabled: bool = True
+    # e.g. "no output while irradiance > 200 W/m²": ac_power_kw < 1 only counts while the site is sunny
+    while_site: SiteCondition | None = None
 
     @model_validator(mode="after")
     def _operand(self) -> AlertRule:

@@ -285,6 +285,17 @@ DEFAULT_RULES = [
         "auto_work_order": True,
     },
     {
+        "name": "Inverter without output in sunshine",
+        "asset_type": "inverter",
+        "metric": "ac_power_kw",
+        "condition": "<",
+        "threshold": 1.0,
+        "while_site": {"metric": "poa_irradiance_wm2", "condition": ">", "threshold": 200.0},
+        "for_duration_s": 900,
+        "severity": "major",
+        "auto_work_order": True,
+    },
+    {
         "name": "Turbine vibration high",
         "asset_type": "turbine",
         "metric": "nacelle_vibration_mms",

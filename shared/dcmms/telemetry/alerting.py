@@ -6,6 +6,11 @@ redelivered batches raise at most one alert per episode, and an asset has at mos
 per rule. Ids derive from (rule, asset, since), and creates are conditional, so the alert and its
 work order exist exactly once even if a claim is replayed. Without Redis the batch is stored but not
 evaluated (counted and logged by the caller); rules pick up again with the next batch.
+
+A rule may also require a site condition (``while_site``, e.g. irradiance > 200 W/m² for "no output in
+sunshine"). Site-level metrics reach the evaluator on other assets' records, possibly on other shards,
+so each site's latest value per such metric is kept in a Redis hash (``ts|value``), read and written with
+the batch's other state.
 """
 
 from __future__ import annotations
@@ -13,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dcmms.cache import ResilientRedis
 from dcmms.domain.model import AlertStatus
-from dcmms.domain.rules import AlertRule
+from dcmms.domain.rules import AlertRule, SiteCondition
 
 from .records import DecodedRecord
 
@@ -70,8 +75,16 @@ class RuleEvaluator:
             report.skipped = True
             return report
         work: dict[str, _Walk] = {}
+        site_news: dict[str, dict[str, tuple[datetime, float]]] = {}  # site key -> metric -> newest in batch
         for record in records:
-            for rule in self.rules_for(record.tenant_id):
+            rules = self.rules_for(record.tenant_id)
+            site_key = f"dcmms:{{{record.tenant_id}}}:site:{record.site_id}:latest"
+            for metric in {rule.while_site.metric for rule in rules if rule.while_site is not None}:
+                newest = max(((ts, values[metric]) for ts, values in record.readings if metric in values), default=None)
+                known = site_news.setdefault(site_key, {}).get(metric)
+                if newest is not None and (known is None or newest[0] > known[0]):
+                    site_news[site_key][metric] = newest
+            for rule in rules:
                 if rule.asset_type is not record.asset_type:
                     continue
                 metric = rule.metric
@@ -81,18 +94,24 @@ class RuleEvaluator:
                 key = f"dcmms:{{{record.tenant_id}}}:rule:{rule.id}:{record.asset_id}"
                 walk = work.get(key)
                 if walk is None:
-                    work[key] = _Walk(key, rule, record, samples)
+                    work[key] = _Walk(key, rule, record, samples, site_key if rule.while_site else None)
                 else:
                     walk.samples += samples
-        if not work:
+        if not work and not site_news:
             return report
         r = self.redis.client
         reads = r.pipeline(transaction=False)
         for key in work:
             reads.hmget(key, "since", "alert")
+        site_keys = sorted(set(site_news) | {w.site_key for w in work.values() if w.site_key})
+        for key in site_keys:
+            reads.hgetall(key)
+        replies = reads.execute()
         writes = r.pipeline(transaction=False)
-        for walk, (since, alert) in zip(work.values(), reads.execute(), strict=True):
+        sites = self._merge_sites(site_keys, replies[len(work) :], site_news, writes)
+        for walk, (since, alert) in zip(work.values(), replies[: len(work)], strict=True):
             walk.stored = (since and since.decode(), alert and alert.decode())
+            walk.site = sites.get(walk.site_key, {}) if walk.site_key else {}
             state = self._walk(walk, report)
             if state != walk.stored:
                 writes.delete(walk.key)
@@ -101,13 +120,35 @@ class RuleEvaluator:
         writes.execute()
         return report
 
+    @staticmethod
+    def _merge_sites(
+        keys: list[str],
+        stored: list[dict[bytes, bytes]],
+        news: dict[str, dict[str, tuple[datetime, float]]],
+        writes: Any,
+    ) -> dict[str, dict[str, tuple[datetime, float]]]:
+        """Each site's latest value per metric: the newer of what Redis holds and what this batch brought;
+        the batch's newer values are queued for writing (``ts|value``)."""
+        out: dict[str, dict[str, tuple[datetime, float]]] = {}
+        for key, held in zip(keys, stored, strict=True):
+            latest = {}
+            for metric, raw in held.items():
+                ts, _, value = raw.decode().partition("|")
+                latest[metric.decode()] = (datetime.fromisoformat(ts), float(value))
+            for metric, (ts, value) in news.get(key, {}).items():
+                if metric not in latest or ts > latest[metric][0]:
+                    latest[metric] = (ts, value)
+                    writes.hset(key, metric, f"{ts.isoformat()}|{value!r}")
+            out[key] = latest
+        return out
+
     def _walk(self, walk: _Walk, report: EvaluationReport) -> Episode:
         """The episode (since, alert) after ``walk``'s samples, starting from what Redis holds."""
         rule, record = walk.rule, walk.record
         since, alert = walk.stored
         status_checked = False
         for at, value in sorted(walk.samples):
-            if rule.holds(value):
+            if rule.holds(value) and (rule.while_site is None or _site_holds(rule.while_site, walk.site, at)):
                 if since is None:
                     since = at.isoformat()
                 if alert is not None:
@@ -148,6 +189,14 @@ class RuleEvaluator:
 Episode = tuple[str | None, str | None]  # (since, alert) of one (rule, asset)
 
 
+def _site_holds(condition: SiteCondition, site: dict[str, tuple[datetime, float]], at: datetime) -> bool:
+    """The site condition at ``at``, from the site's latest value; unknown or stale counts as not holding."""
+    latest = site.get(condition.metric)
+    if latest is None or abs((at - latest[0]).total_seconds()) > condition.max_age_s:
+        return False
+    return condition.holds(latest[1])
+
+
 @dataclass
 class _Walk:
     """One (rule, asset)'s samples in a batch, and its episode as Redis holds it."""
@@ -156,4 +205,6 @@ class _Walk:
     rule: AlertRule
     record: DecodedRecord
     samples: list[tuple[datetime, float]]
+    site_key: str | None = None  # the site's latest-values hash, for rules with a site condition
     stored: Episode = (None, None)
+    site: dict[str, tuple[datetime, float]] = field(default_factory=dict)
