@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit integration e2e bench lint clean
+.PHONY: install run test unit integration e2e infra bench synth lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ run: $(STAMP)
 
 ## Unit, integration and end-to-end tests (pytest's "no tests collected", exit 5, fails the target).
 test: $(STAMP)
-	$(PY) -m pytest tests/unit tests/integration tests/e2e
+	$(PY) -m pytest tests/unit tests/integration tests/e2e tests/infra
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
@@ -30,6 +30,15 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
+
+infra: $(STAMP)
+	$(PY) -m pytest tests/infra
+
+## CloudFormation templates for every stack (dev and prod, every region) into cdk.out/: builds the Lambda
+## layer (manylinux aarch64 wheels, no Docker), then synthesizes; cdk-nag fails it on any unacknowledged finding.
+synth: $(STAMP)
+	$(PY) -m layers.build
+	$(PY) -m cdk.app -c env=all --outdir cdk.out
 
 ## Benchmarks, each printed beside its reference floor measured in the same run:
 ## API Lambda cold start / warm GET vs a minimal FastAPI+Mangum app, Redis-side costs vs a raw GET,
@@ -41,8 +50,8 @@ bench: $(STAMP)
 	$(PY) -m tests.bench.telemetry_query
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check shared functions tests
-	$(VENV)/bin/ruff format --check shared functions tests
+	$(VENV)/bin/ruff check shared functions tests cdk layers tools
+	$(VENV)/bin/ruff format --check shared functions tests cdk layers tools
 
 clean:
 	rm -rf $(VENV) .dcmms .pytest_cache

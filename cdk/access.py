@@ -1,0 +1,80 @@
+"""What each catalogue function touches, so that each gets exactly those grants and settings.
+
+Read from the code (handlers, services, repositories), operation by operation: pynamodb ``get`` is
+GetItem, ``query`` (tables and GSIs) is Query, ``save`` is PutItem (conditional creates and versioned
+replaces), ``delete`` is DeleteItem, ``scan`` is Scan; nothing in the functions uses UpdateItem or batch
+writes (those are the seed's). A function missing here gets no data access and a synth warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+GET = "dynamodb:GetItem"
+QUERY = "dynamodb:Query"
+PUT = "dynamodb:PutItem"
+DELETE = "dynamodb:DeleteItem"
+SCAN = "dynamodb:Scan"
+
+READ = (GET, QUERY)
+READ_WRITE = (GET, QUERY, PUT)
+READ_WRITE_DELETE = (GET, QUERY, PUT, DELETE)
+
+
+@dataclass(frozen=True)
+class Access:
+    # table base name -> DynamoDB actions (Query also covers the table's GSIs)
+    tables: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    redis: bool = False
+    postgres: bool = False
+    kinesis_put: bool = False  # PutRecord/PutRecords on the telemetry stream, nothing else on Kinesis
+    kinesis_consume: bool = False  # the event-source mapping's reads, through the function's role
+    dead_letter_write: bool = False  # PutObject under the dead-letter prefix
+
+
+ACCESS: Mapping[str, Access] = {
+    # FastAPI app: API keys (auth), the fleet and work (CRUD; DELETE exists for sites, assets and rules),
+    # telemetry queries (PostgreSQL) and POST /api/v1/telemetry/ingest (Kinesis PutRecords).
+    "api": Access(
+        tables={
+            "api-keys": (GET,),
+            "sites": READ_WRITE_DELETE,
+            "assets": READ_WRITE_DELETE,
+            "work-orders": READ_WRITE,
+            "alerts": READ_WRITE,
+            "alert-rules": READ_WRITE_DELETE,
+        },
+        redis=True,
+        postgres=True,
+        kinesis_put=True,
+    ),
+    # Kinesis batch -> PostgreSQL; locates assets, reads the tenant's rules, raises alerts and their
+    # corrective work orders (conditional creates, versioned updates), dead-letters refused records to S3.
+    "ingest": Access(
+        tables={
+            "assets": (GET,),
+            "alert-rules": (QUERY,),
+            "alerts": (GET, PUT),
+            "work-orders": (GET, PUT),
+        },
+        redis=True,
+        postgres=True,
+        kinesis_consume=True,
+        dead_letter_write=True,
+    ),
+    # Partitions ahead and retention in PostgreSQL, single-flight by a Redis lock.
+    "telemetry-maintenance": Access(redis=True, postgres=True),
+    # Every tenant (a scan of the small tenants table), their sites, KPIs (assets, active work orders,
+    # unresolved alerts by GSI) and the most-read work orders, into Redis.
+    "warmer": Access(
+        tables={
+            "tenants": (SCAN,),
+            "sites": READ,
+            "assets": (QUERY,),
+            "work-orders": READ,
+            "alerts": (QUERY,),
+        },
+        redis=True,
+    ),
+}

@@ -1,0 +1,359 @@
+"""Deployment settings: the ``dcmms`` block of the ``cdk.json`` context, validated into frozen dataclasses.
+
+``defaults`` apply to every environment; ``environments.<name>`` overrides them key by key; the context keys
+``dcmms:overrides`` (every environment) and ``dcmms:overrides:<name>`` (one), a dict or JSON text from ``-c``,
+override both, which is how tests and one-off synths change a value without editing ``cdk.json``. Between the
+two, ``dcmms:capacity`` / ``dcmms:capacity:<name>`` (the path of a ``dcmms capacity --json`` plan) set the sizes
+the capacity planner computed. Unknown keys are errors, so a typo never silently deploys a
+default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CDK_JSON = REPO_ROOT / "cdk.json"
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """The cdk.json context (or a -c override) does not describe a deployable environment."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    cidr: str
+    max_azs: int
+    # 0: no NAT at all; functions reach AWS through gateway and interface endpoints only.
+    nat_gateways: int
+    flow_log_retention_days: int
+
+
+@dataclass(frozen=True)
+class KinesisConfig:
+    mode: Literal["provisioned", "on_demand"]
+    # Provisioned: the shard count. On demand: the most shards expected, which sizes the ingest concurrency.
+    shards: int
+    retention_hours: int
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    batch_size: int
+    max_batching_window_s: int
+    parallelization_factor: int
+    retry_attempts: int
+    max_record_age_s: int
+    starting_position: Literal["TRIM_HORIZON", "LATEST"]
+    # None: exactly shards x parallelization factor, the most batches Lambda runs at once.
+    reserved_concurrency: int | None
+    on_failure_retention_days: int
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    node_type: str
+    engine_version: str
+    cluster_mode: bool
+    shards: int
+    replicas_per_shard: int
+    port: int
+    snapshot_retention_days: int
+
+
+@dataclass(frozen=True)
+class TelemetryDbConfig:
+    # "rds": an RDS PostgreSQL instance behind RDS Proxy; "external": a Timescale (or any PostgreSQL)
+    # endpoint whose host/port/username/password/dbname live in an existing Secrets Manager secret.
+    mode: Literal["rds", "external"]
+    engine_version: str
+    instance_type: str
+    allocated_storage_gb: int
+    max_allocated_storage_gb: int
+    multi_az: bool
+    backup_retention_days: int
+    port: int
+    database_name: str
+    external_secret_name: str | None
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    stage_name: str
+    reserved_concurrency: int
+    provisioned_min: int
+    provisioned_max: int
+    utilization_target: float
+    stage_rate_limit: float
+    stage_burst_limit: int
+    # The account-level API Gateway burst (5,000 by default); a tier above it is flagged at synth.
+    account_burst_limit: int
+    waf: bool
+    waf_rate_limit_per_5min: int
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    domain_names: tuple[str, ...]
+    # An ACM certificate in us-east-1 for domain_names; without one CloudFront serves *.cloudfront.net.
+    certificate_arn: str | None
+    # A CLOUDFRONT-scope WAFv2 web ACL (it must live in us-east-1); None: the API stage's regional WAF only.
+    web_acl_arn: str | None
+    price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"]
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    alarm_emails: tuple[str, ...]
+    lambda_insights: bool
+    api_p95_latency_ms: int
+    api_5xx_rate: float
+    cache_hit_rate: float
+    memory_utilization: float
+    iterator_age_ms: int
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """Everything one environment in one region needs; built by ``load``."""
+
+    env_name: str
+    region: str
+    account: str | None
+    production: bool
+    log_retention_days: int
+    dead_letter_retention_days: int
+    network: NetworkConfig
+    kinesis: KinesisConfig
+    ingest: IngestConfig
+    redis: RedisConfig
+    telemetry_db: TelemetryDbConfig
+    api: ApiConfig
+    edge: EdgeConfig
+    monitoring: MonitoringConfig
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        """Names of physical resources: ``dcmms-prod-...``."""
+        return f"dcmms-{self.env_name}"
+
+    @property
+    def table_prefix(self) -> str:
+        """``DCMMS_TABLE_PREFIX``: the code names a table ``table_prefix + base_name``."""
+        return f"{self.prefix}-"
+
+    @property
+    def ingest_concurrency(self) -> int:
+        """Reserved concurrency of the ingest function: at least one per concurrent batch."""
+        floor = self.kinesis.shards * self.ingest.parallelization_factor
+        configured = self.ingest.reserved_concurrency
+        return floor if configured is None else configured
+
+
+CAPACITY_SCHEMA = "dcmms.capacity/1"
+
+
+def capacity_overrides(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings from a ``dcmms capacity --json`` plan (docs/capacity.md): the sizes it computes, nothing else.
+
+    Read replicas and DynamoDB warm throughput in the plan are not deployed by these stacks.
+    """
+    if plan.get("schema") != CAPACITY_SCHEMA:
+        raise ConfigError(f"capacity plan: expected schema {CAPACITY_SCHEMA!r}, got {plan.get('schema')!r}")
+    api, ingest = plan["lambda"]["api"], plan["lambda"]["ingest"]
+    redis, pg = plan["redis"], plan["postgresql"]
+    out: dict[str, Any] = {
+        "kinesis": {"mode": "provisioned", "shards": plan["kinesis"]["shards"]},
+        "api": {
+            "reserved_concurrency": api["reserved_concurrency"],
+            "provisioned_min": api["provisioned_min"],
+            "provisioned_max": api["provisioned_max"],
+            "utilization_target": api["provisioned_utilization_target"],
+        },
+        "ingest": {
+            "parallelization_factor": ingest["parallelization_factor"],
+            "batch_size": ingest["batch_size"],
+            "reserved_concurrency": ingest["concurrency"],
+        },
+        "redis": {
+            "node_type": redis["node_type"],
+            "cluster_mode": True,
+            "shards": redis["shards"],
+            "replicas_per_shard": redis["replicas_per_shard"],
+        },
+        "telemetry_db": {
+            "instance_type": str(pg["instance"]).removeprefix("db."),
+            "allocated_storage_gb": pg["allocated_gb"],
+            "max_allocated_storage_gb": 2 * pg["allocated_gb"],  # storage autoscaling ceiling: twice the plan
+            "multi_az": pg["multi_az"],
+        },
+    }
+    if pg.get("burst_drain_s"):
+        out["monitoring"] = {"iterator_age_ms": int(pg["burst_drain_s"] * 1000)}
+    return out
+
+
+def read_cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
+    """The ``context`` block of cdk.json (the CDK CLI passes it itself; ``python -m cdk.app`` needs it read)."""
+    return json.loads(path.read_text())["context"]
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, where)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_convert(args[0], v, f"{where}[]") for v in value)
+    if origin in (Mapping, dict):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected an object, got {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and isinstance(value, tp):
+        return value
+    raise ConfigError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _optional(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+
+
+def _build(cls: type[T], raw: Any, where: str) -> T:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected an object, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(raw) - set(fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    values = {}
+    for name, f in fields.items():
+        if name not in raw:
+            # A JSON null does not survive the trip through the CDK context (jsii drops it): absent = None.
+            if _optional(hints[name]):
+                values[name] = None
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}.{name}: missing")
+            continue
+        values[name] = _convert(hints[name], raw[name], f"{where}.{name}")
+    return cls(**values)
+
+
+# dcmms.config.Settings.environment accepts these (plus local/test, which never deploy).
+DEPLOYABLE_ENVIRONMENTS = ("dev", "prod")
+
+
+def _validate(cfg: DeploymentConfig) -> None:
+    api, ingest = cfg.api, cfg.ingest
+    if cfg.env_name not in DEPLOYABLE_ENVIRONMENTS:
+        raise ConfigError(f"environment {cfg.env_name!r}: the application accepts only {DEPLOYABLE_ENVIRONMENTS}")
+    if not 1 <= api.provisioned_min <= api.provisioned_max:
+        raise ConfigError("api: need 1 <= provisioned_min <= provisioned_max")
+    if api.reserved_concurrency < api.provisioned_max:
+        raise ConfigError("api.reserved_concurrency must cover provisioned_max (provisioned runs inside it)")
+    if not 0.1 <= api.utilization_target <= 0.9:
+        raise ConfigError("api.utilization_target is a fraction between 0.1 and 0.9")
+    if not 1 <= ingest.batch_size <= 10_000:
+        raise ConfigError("ingest.batch_size must be 1..10000 (Lambda's Kinesis maximum)")
+    if not 1 <= ingest.parallelization_factor <= 10:
+        raise ConfigError("ingest.parallelization_factor must be 1..10")
+    if not 0 <= ingest.retry_attempts <= 10_000:
+        raise ConfigError("ingest.retry_attempts must be finite (0..10000): never ship Kinesis' infinite default")
+    if not 60 <= ingest.max_record_age_s <= 604_800:
+        raise ConfigError("ingest.max_record_age_s must be 60..604800 seconds")
+    if cfg.ingest_concurrency < cfg.kinesis.shards * ingest.parallelization_factor:
+        raise ConfigError(
+            f"ingest.reserved_concurrency {cfg.ingest_concurrency} is below shards x parallelization factor "
+            f"({cfg.kinesis.shards} x {ingest.parallelization_factor}): batches would be throttled"
+        )
+    if cfg.redis.replicas_per_shard < 1:
+        raise ConfigError("redis.replicas_per_shard must be >= 1 (multi-AZ failover needs a replica)")
+    if cfg.redis.shards > 1 and not cfg.redis.cluster_mode:
+        raise ConfigError("redis.shards > 1 needs redis.cluster_mode")
+    db = cfg.telemetry_db
+    if db.max_allocated_storage_gb < db.allocated_storage_gb:
+        raise ConfigError("telemetry_db.max_allocated_storage_gb is below allocated_storage_gb")
+    if db.mode == "external" and not db.external_secret_name:
+        raise ConfigError("telemetry_db.mode 'external' needs telemetry_db.external_secret_name")
+    if bool(cfg.edge.domain_names) != bool(cfg.edge.certificate_arn):
+        raise ConfigError("edge.domain_names and edge.certificate_arn go together")
+
+
+def resolve_regions(dcmms: Mapping[str, Any], env_name: str, region: str | None) -> list[str]:
+    """The regions to synthesize: the environment's list, one region (code or spec alias), or ``all``."""
+    aliases: Mapping[str, str] = dcmms["regions"]
+    known = list(aliases.values())
+    if region in (None, ""):
+        env = dcmms["environments"][env_name]
+        regions = env.get("regions", dcmms["defaults"].get("regions", known))
+    elif region == "all":
+        regions = known
+    else:
+        regions = [aliases.get(region, region)]
+    for r in regions:
+        if r not in known:
+            raise ConfigError(f"region {r!r} is not one of the spec's regions: {', '.join(known)}")
+    return list(regions)
+
+
+def load(context: Mapping[str, Any], env_name: str, region: str, account: str | None = None) -> DeploymentConfig:
+    """The settings of ``env_name`` in ``region`` from a CDK context (cdk.json plus any -c values)."""
+    dcmms = context.get("dcmms")
+    if not isinstance(dcmms, Mapping):
+        raise ConfigError("the CDK context has no 'dcmms' block (is cdk.json's context loaded?)")
+    envs = dcmms.get("environments", {})
+    if env_name not in envs:
+        raise ConfigError(f"unknown environment {env_name!r}; cdk.json defines {', '.join(envs)}")
+    raw = _merge(dcmms["defaults"], envs[env_name])
+    for key in ("dcmms:capacity", f"dcmms:capacity:{env_name}"):
+        plan = context.get(key)
+        if plan:
+            # a path to `dcmms capacity --json` output, or the plan itself
+            document = json.loads(Path(plan).read_text()) if isinstance(plan, str) else plan
+            raw = _merge(raw, capacity_overrides(document))
+    for key in ("dcmms:overrides", f"dcmms:overrides:{env_name}"):
+        overrides = context.get(key)
+        if isinstance(overrides, str):
+            overrides = json.loads(overrides)
+        if overrides:
+            raw = _merge(raw, overrides)
+    raw.pop("regions", None)
+    raw = {**raw, "env_name": env_name, "region": region, "account": account}
+    cfg = _build(DeploymentConfig, raw, f"dcmms.environments.{env_name}")
+    _validate(cfg)
+    return cfg

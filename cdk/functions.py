@@ -1,0 +1,189 @@
+"""Functions: every entry of ``dcmms.catalogue.FUNCTIONS`` as a Lambda function, with only its own grants.
+
+Runtime: Python 3.12 on arm64 (Graviton: ~20% cheaper per GB-second than x86_64 and at least as fast for
+this pure-Python/orjson/pydantic-core workload); the layer is built for exactly that (layers/build.py).
+Each function has its own role, its own log group, and the environment variables of what it uses
+(``cdk.access``): a function that never opens PostgreSQL does not carry the database URL.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk import nag
+from cdk.access import ACCESS, QUERY, Access
+from cdk.assets import CodeAssets
+from cdk.config import DeploymentConfig
+from cdk.data import DataRefs
+from cdk.network import Network, retention
+from dcmms.catalogue import FUNCTIONS, FunctionSpec
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+LAYER_PYTHON_VERSION = "3.12"  # layers/build.py builds wheels for this interpreter
+INSIGHTS = lambda_.LambdaInsightsVersion.VERSION_1_0_498_0
+VPC_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
+INSIGHTS_POLICY = "CloudWatchLambdaInsightsExecutionRolePolicy"
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cfg: DeploymentConfig,
+        network: Network,
+        data: DataRefs,
+        code: CodeAssets,
+    ) -> None:
+        super().__init__(scope, id)
+        self.cfg, self.network, self.data = cfg, network, data
+        if code.layer_is_placeholder:
+            Annotations.of(self).add_warning_v2(
+                "dcmms:placeholder-layer",
+                "The dependency layer is a PLACEHOLDER holding only dcmms (layers/build/ is not built). "
+                "Run `python -m layers.build` (or `make synth`) before deploying.",
+            )
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=code.layer,
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="dcmms and its runtime dependencies (manylinux aarch64 wheels, boto3 from the runtime)",
+        )
+        self.specs: dict[str, FunctionSpec] = {s.name: s for s in FUNCTIONS}
+        self.functions: dict[str, lambda_.Function] = {
+            spec.name: self._build_function(spec, code.functions) for spec in FUNCTIONS
+        }
+
+    def reserved_concurrency(self, spec: FunctionSpec) -> int | None:
+        """The API's and ingest's come from configuration (they scale with the environment); others from the catalogue."""
+        if spec.trigger == "http":
+            return self.cfg.api.reserved_concurrency
+        if spec.trigger == "kinesis":
+            return self.cfg.ingest_concurrency
+        return spec.reserved_concurrency
+
+    def _access(self, spec: FunctionSpec) -> Access:
+        access = ACCESS.get(spec.name)
+        if access is None:
+            Annotations.of(self).add_warning_v2(
+                f"dcmms:no-access-{spec.name}",
+                f"Catalogue function '{spec.name}' has no entry in cdk/access.py: it is deployed without data access.",
+            )
+            return Access()
+        return access
+
+    def _environment(self, spec: FunctionSpec, access: Access) -> dict[str, str]:
+        env = {
+            "DCMMS_ENVIRONMENT": self.cfg.env_name,
+            "DCMMS_AWS_REGION": Stack.of(self).region,
+            "DCMMS_TABLE_PREFIX": self.cfg.table_prefix,
+            "DCMMS_TRACING": "true",
+            "DCMMS_MEMORY_LIMIT_MB": str(spec.memory_mb),
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        if access.redis:
+            env["DCMMS_REDIS_URL"] = self.data.redis_url
+        if access.postgres:
+            env["DCMMS_DATABASE_URL"] = self.data.database_url
+        if access.kinesis_put:
+            env["DCMMS_KINESIS_STREAM"] = self.data.names.stream
+        if access.dead_letter_write:
+            env["DCMMS_DEAD_LETTER_BUCKET"] = self.data.dead_letter_bucket
+        return env | spec.environment
+
+    def _build_function(self, spec: FunctionSpec, code: lambda_.Code) -> lambda_.Function:
+        access = self._access(spec)
+        name = f"{self.cfg.prefix}-{spec.name}"
+        insights = self.cfg.monitoring.lambda_insights
+        managed = [iam.ManagedPolicy.from_aws_managed_policy_name(VPC_POLICY)]
+        if insights:
+            managed.append(iam.ManagedPolicy.from_aws_managed_policy_name(INSIGHTS_POLICY))
+        role = iam.Role(
+            self,
+            f"{spec.name}-Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            managed_policies=managed,
+            description=f"dCMMS {spec.name} function: only what it uses",
+        )
+        log_group = logs.LogGroup(
+            self,
+            f"{spec.name}-Logs",
+            log_group_name=f"/aws/lambda/{name}",
+            retention=retention(self.cfg.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if self.cfg.production else RemovalPolicy.DESTROY,
+        )
+        fn = lambda_.Function(
+            self,
+            spec.name,
+            function_name=name,
+            description=f"dCMMS {spec.name} ({spec.trigger})",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=spec.handler,
+            code=code,
+            layers=[self.layer],
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_s),
+            reserved_concurrent_executions=self.reserved_concurrency(spec),
+            environment=self._environment(spec, access),
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            insights_version=INSIGHTS if insights else None,
+            vpc=self.network.vpc,
+            vpc_subnets=self.network.app_subnets,
+            security_groups=[self.network.functions_sg],
+        )
+        self._grant(role, access)
+        nag.acknowledge(
+            fn,
+            "AwsSolutions-L1",
+            f"Pinned to Python {LAYER_PYTHON_VERSION}: the layer's wheels are built for exactly this interpreter "
+            "(layers/build.py), so runtime and layer are upgraded together, deliberately.",
+        )
+        nag.acknowledge(
+            role, f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{VPC_POLICY}]", nag.VPC_LAMBDA_POLICY
+        )
+        if insights:
+            nag.acknowledge(
+                role,
+                f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{INSIGHTS_POLICY}]",
+                "The AWS-maintained policy the Lambda Insights extension needs to write its log group.",
+            )
+        nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.XRAY_WILDCARD)
+        return fn
+
+    def _grant(self, role: iam.Role, access: Access) -> None:
+        for base_name, actions in access.tables.items():
+            table_arn = self.data.tables[base_name].table_arn
+            item_actions = [a for a in actions if a != QUERY]
+            if item_actions:
+                role.add_to_policy(iam.PolicyStatement(actions=item_actions, resources=[table_arn]))
+            if QUERY in actions:
+                # Query on the table and on each of its GSIs by name: no index wildcard.
+                resources = [table_arn, *self.data.index_arns(base_name)]
+                role.add_to_policy(iam.PolicyStatement(actions=[QUERY], resources=resources))
+        if access.kinesis_put:
+            # The stream uses the aws/kinesis key, so producers need no KMS grant of their own.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kinesis:PutRecord", "kinesis:PutRecords"], resources=[self.data.stream.stream_arn]
+                )
+            )
+        if access.dead_letter_write:
+            objects = self.data.dead_letter_objects_arn()
+            role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[objects]))
+            nag.acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{nag.finding_resource(self, objects)}]",
+                "Dead letters are one object per record, keyed by day and sequence number; the grant is PutObject "
+                "under the dead-letter prefix of the one bucket.",
+            )

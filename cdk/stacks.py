@@ -1,0 +1,95 @@
+"""The two stacks of one environment in one region.
+
+``DataStack`` holds what keeps state (network, tables, stream, Redis, PostgreSQL, dead letters) and is
+deployed first and rarely; ``ServiceStack`` holds what can be replaced at any time (functions, API, event
+source, schedules, CloudFront, alarms) and is what most deploys change. The functions' security group
+lives with the network, so the data stores' ingress rules never point into the service stack.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Environment, Stack, Tags
+from constructs import Construct
+
+from cdk.api import Api
+from cdk.assets import CodeAssets
+from cdk.config import DeploymentConfig
+from cdk.data import Data, DataRefs
+from cdk.edge import Edge
+from cdk.functions import Functions
+from cdk.ingest import Ingest
+from cdk.monitoring import Monitoring, Sources
+from cdk.network import Network
+from cdk.schedules import Schedules
+
+
+def _environment(cfg: DeploymentConfig) -> Environment:
+    return Environment(account=cfg.account, region=cfg.region)
+
+
+def _tag(stack: Stack, cfg: DeploymentConfig) -> None:
+    # RDS Proxy target groups take no tags (CloudFormation rejects the property).
+    untaggable = ["AWS::RDS::DBProxyTargetGroup"]
+    for key, value in {**cfg.tags, "environment": cfg.env_name}.items():
+        Tags.of(stack).add(key, value, exclude_resource_types=untaggable)
+
+
+def stack_name(cfg: DeploymentConfig, part: str) -> str:
+    return f"dcmms-{cfg.env_name}-{cfg.region}-{part}"
+
+
+class DataStack(Stack):
+    def __init__(self, scope: Construct, cfg: DeploymentConfig) -> None:
+        super().__init__(
+            scope,
+            stack_name(cfg, "data"),
+            env=_environment(cfg),
+            description=f"dCMMS {cfg.env_name} state in {cfg.region}: network, tables, stream, Redis, PostgreSQL",
+            termination_protection=cfg.production,
+        )
+        _tag(self, cfg)
+        self.network = Network(self, "Network", cfg=cfg)
+        self.data = Data(self, "Data", cfg=cfg, network=self.network)
+        CfnOutput(self, "TablePrefix", value=cfg.table_prefix)
+        CfnOutput(self, "TelemetryStream", value=self.data.stream.stream_name)
+        CfnOutput(self, "DeadLetterBucket", value=self.data.dead_letters.bucket_name)
+
+
+class ServiceStack(Stack):
+    def __init__(self, scope: Construct, cfg: DeploymentConfig, data_stack: DataStack, code: CodeAssets) -> None:
+        super().__init__(
+            scope,
+            stack_name(cfg, "service"),
+            env=_environment(cfg),
+            description=f"dCMMS {cfg.env_name} service in {cfg.region}: functions, API, ingest, schedules, edge, alarms",
+        )
+        _tag(self, cfg)
+        self.add_stack_dependency(data_stack)
+        network = data_stack.network
+        data = DataRefs(self, "DataRefs", cfg=cfg, data=data_stack.data)
+        self.functions = Functions(self, "Functions", cfg=cfg, network=network, data=data, code=code)
+        fns = self.functions.functions
+        api_name, ingest_name = self._single("http"), self._single("kinesis")
+        self.api = Api(self, "Api", cfg=cfg, function=fns[api_name])
+        self.ingest = Ingest(self, "Ingest", cfg=cfg, function=fns[ingest_name], stream=data.stream)
+        self.schedules = Schedules(self, "Schedules", cfg=cfg, functions=fns)
+        self.edge = Edge(self, "Edge", cfg=cfg, rest_api=self.api.rest_api)
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            cfg=cfg,
+            sources=Sources(
+                data=data,
+                api=self.api,
+                functions=fns,
+                ingest_function=ingest_name,
+                dead_letter_queues={"ingest": self.ingest.on_failure, "schedules": self.schedules.dead_letters},
+            ),
+        )
+
+    def _single(self, trigger: str) -> str:
+        """The one catalogue function with this trigger (one API behind the gateway, one stream consumer)."""
+        names = [name for name, spec in self.functions.specs.items() if spec.trigger == trigger]
+        if len(names) != 1:
+            raise ValueError(f"expected exactly one catalogue function with trigger {trigger!r}, found {names}")
+        return names[0]

@@ -1,0 +1,1 @@
+"""Builds the Lambda dependency layer (see build.py)."""

@@ -1,0 +1,199 @@
+"""Tables, stream, Redis, PostgreSQL and the dead-letter bucket as deployed."""
+
+from __future__ import annotations
+
+import pytest
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute
+
+from cdk import data as data_module
+from dcmms.store.models import table_definitions
+from tests.infra.conftest import Synthesis, only, resources
+
+ENVS = ("dev", "prod")
+
+
+def _key(schema: list[dict[str, str]]) -> dict[str, str]:
+    return {k["KeyType"]: k["AttributeName"] for k in schema}
+
+
+def _deployed_tables(synthesis: Synthesis, env: str) -> dict[str, dict]:
+    prefix = f"dcmms-{env}-"
+    out = {}
+    for res in resources(synthesis.template(env, "data"), "AWS::DynamoDB::Table").values():
+        name = res["Properties"]["TableName"]
+        assert name.startswith(prefix), name
+        out[name.removeprefix(prefix)] = res["Properties"]
+    return out
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_table_key_schemas_are_the_ones_the_code_uses(synthesis: Synthesis, env: str) -> None:
+    # given the pynamodb definitions the repositories and the local stack use
+    code = {d["base_name"]: d for d in table_definitions()}
+    # when the deployed tables are read back from the template
+    deployed = _deployed_tables(synthesis, env)
+    # then the same tables, keys, attribute types and indexes exist, and nothing else
+    assert set(deployed) == set(code)
+    for base, definition in code.items():
+        table = deployed[base]
+        assert _key(table["KeySchema"]) == _key(definition["key_schema"]), base
+        types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+        code_types = {a["AttributeName"]: a["AttributeType"] for a in definition["attribute_definitions"]}
+        for gsi in definition["global_secondary_indexes"]:
+            code_types |= {a["AttributeName"]: a["AttributeType"] for a in gsi["attribute_definitions"]}
+        assert types == code_types, base
+        deployed_gsis = {g["IndexName"]: g for g in table.get("GlobalSecondaryIndexes", [])}
+        code_gsis = {g["index_name"]: g for g in definition["global_secondary_indexes"]}
+        assert set(deployed_gsis) == set(code_gsis), base
+        for name, gsi in code_gsis.items():
+            assert _key(deployed_gsis[name]["KeySchema"]) == _key(gsi["key_schema"]), (base, name)
+            assert deployed_gsis[name]["Projection"]["ProjectionType"] == gsi["projection"]["ProjectionType"]
+        assert "LocalSecondaryIndexes" not in table
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_tables_are_on_demand_with_point_in_time_recovery(synthesis: Synthesis, env: str) -> None:
+    for base, table in _deployed_tables(synthesis, env).items():
+        assert table["BillingMode"] == "PAY_PER_REQUEST", base
+        assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, base
+        assert table["DeletionProtectionEnabled"] is (env == "prod"), base
+        # no model declares a TTLAttribute today, so no table expires items
+        assert "TimeToLiveSpecification" not in table, base
+
+
+def test_production_tables_are_retained_on_stack_deletion(synthesis: Synthesis) -> None:
+    for res in resources(synthesis.template("prod", "data"), "AWS::DynamoDB::Table").values():
+        assert res["DeletionPolicy"] == "Retain"
+    for res in resources(synthesis.template("dev", "data"), "AWS::DynamoDB::Table").values():
+        assert res["DeletionPolicy"] == "Delete"
+
+
+def test_a_ttl_attribute_on_a_model_becomes_the_tables_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a model with a pynamodb TTLAttribute among the tables
+    from dcmms.store import models
+
+    class Expiring(models._Base):
+        base_name = "expiring"
+        id = UnicodeAttribute(hash_key=True)
+        expires = TTLAttribute(attr_name="expires_at")
+
+    monkeypatch.setattr(models, "TABLES", (*models.TABLES, Expiring))
+    # when the CDK reads the table specs
+    specs = {s.base_name: s for s in data_module.table_specs()}
+    # then that table (only) gets its TTL attribute
+    assert specs["expiring"].ttl_attribute == "expires_at"
+    assert specs["work-orders"].ttl_attribute is None
+
+
+def test_stream_takes_mode_and_shards_from_configuration_and_is_encrypted(synthesis: Synthesis) -> None:
+    dev = only(synthesis.template("dev", "data"), "AWS::Kinesis::Stream")["Properties"]
+    prod = only(synthesis.template("prod", "data"), "AWS::Kinesis::Stream")["Properties"]
+    assert (dev["ShardCount"], prod["ShardCount"]) == (1, 72)
+    assert prod["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
+    assert prod["RetentionPeriodHours"] == 168
+    assert prod["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
+
+
+def test_redis_is_clustered_multi_az_tls_with_auth_and_admits_only_the_functions(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "data")
+    redis = only(template, "AWS::ElastiCache::ReplicationGroup")["Properties"]
+    assert redis["ClusterMode"] == "enabled" and redis["NumNodeGroups"] == 3
+    assert redis["ReplicasPerNodeGroup"] == 1
+    assert redis["MultiAZEnabled"] is True and redis["AutomaticFailoverEnabled"] is True
+    assert redis["TransitEncryptionEnabled"] is True and redis["TransitEncryptionMode"] == "required"
+    assert redis["AtRestEncryptionEnabled"] is True
+    assert "{{resolve:secretsmanager:" in str(redis["AuthToken"])
+    # the only ingress to Redis' security group is from the functions' security group, on the Redis port
+    (redis_sg,) = redis["SecurityGroupIds"]
+    ingress = [
+        r["Properties"]
+        for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == redis_sg
+    ]
+    assert len(ingress) == 1
+    assert ingress[0]["SourceSecurityGroupId"]["Fn::GetAtt"][0].startswith("NetworkFunctionsSg")
+    assert ingress[0]["FromPort"] == ingress[0]["ToPort"] == redis["Port"]
+
+
+def test_postgres_sits_behind_rds_proxy_reachable_only_from_the_functions(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "data")
+    db = only(template, "AWS::RDS::DBInstance")["Properties"]
+    assert db["Engine"] == "postgres" and db["StorageEncrypted"] is True
+    assert db["MultiAZ"] is True and db["DeletionProtection"] is True and db["PubliclyAccessible"] is False
+    proxy = only(template, "AWS::RDS::DBProxy")["Properties"]
+    assert proxy["EngineFamily"] == "POSTGRESQL" and proxy["RequireTLS"] is True
+    (proxy_sg,) = proxy["VpcSecurityGroupIds"]
+    sources = {
+        json_key(r["Properties"].get("SourceSecurityGroupId"))
+        for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == proxy_sg
+    }
+    assert len(sources) == 1 and next(iter(sources)).startswith("NetworkFunctionsSg")
+    # the instance itself admits only the proxy
+    (db_sg,) = db["VPCSecurityGroups"]
+    db_sources = {
+        json_key(r["Properties"].get("SourceSecurityGroupId"))
+        for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == db_sg
+    }
+    assert db_sources == {proxy_sg["Fn::GetAtt"][0]}
+
+
+def json_key(value: dict | None) -> str:
+    return value["Fn::GetAtt"][0] if value else ""
+
+
+def test_external_timescale_mode_uses_the_configured_secret_without_rds() -> None:
+    from cdk import config
+
+    context = {
+        "dcmms": config.read_cdk_json_context()["dcmms"],
+        "dcmms:overrides": {"telemetry_db": {"mode": "external", "external_secret_name": "dcmms/timescale"}},
+    }
+    cfg = config.load(context, "dev", "eu-west-1")
+    assert cfg.telemetry_db.mode == "external"
+    with pytest.raises(config.ConfigError, match="external_secret_name"):
+        config.load(
+            {**context, "dcmms:overrides": {"telemetry_db": {"mode": "external", "external_secret_name": None}}},
+            "dev",
+            "eu-west-1",
+        )
+
+
+def test_dead_letter_bucket_is_private_tls_only_and_expires_entries(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "data")
+    buckets = resources(template, "AWS::S3::Bucket")
+    dead_letters = next(b for k, b in buckets.items() if k.startswith("DataDeadLetters"))["Properties"]
+    assert dead_letters["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert dead_letters["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 90
+    assert "LoggingConfiguration" in dead_letters
+    policy = next(
+        p["Properties"]["PolicyDocument"]
+        for k, p in resources(template, "AWS::S3::BucketPolicy").items()
+        if k.startswith("DataDeadLetters")
+    )
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy["Statement"]
+    )
+
+
+def test_functions_reach_aws_through_endpoints_without_nat(synthesis: Synthesis) -> None:
+    template = synthesis.template("dev", "data")
+    assert not resources(template, "AWS::EC2::NatGateway")
+    assert not resources(template, "AWS::EC2::InternetGateway")
+    endpoints = [e["Properties"] for e in resources(template, "AWS::EC2::VPCEndpoint").values()]
+    services = {json_service(e["ServiceName"]) for e in endpoints}
+    assert {"dynamodb", "s3", "kinesis-streams"} <= services
+    gateway = {json_service(e["ServiceName"]) for e in endpoints if e.get("VpcEndpointType", "Gateway") == "Gateway"}
+    assert gateway == {"dynamodb", "s3"}
+
+
+def json_service(name: object) -> str:
+    text = name if isinstance(name, str) else str(name)
+    return text.rsplit(".", 1)[-1].rstrip("\"']}")

@@ -1,0 +1,99 @@
+"""The Kinesis event source's failure handling, and the schedules built from the catalogue."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdk.schedules import max_event_age_s
+from dcmms.catalogue import FUNCTIONS
+from tests.infra.conftest import Synthesis, function_by_name, only, render, resources
+
+
+@pytest.mark.parametrize(("env", "batch", "retries", "age"), [("dev", 500, 3, 3600), ("prod", 1000, 5, 21600)])
+def test_event_source_never_ships_kinesis_defaults(
+    synthesis: Synthesis, env: str, batch: int, retries: int, age: int
+) -> None:
+    template = synthesis.template(env, "service")
+    mapping = only(template, "AWS::Lambda::EventSourceMapping")["Properties"]
+    ingest_id, _ = function_by_name(template, "ingest")
+    assert mapping["FunctionName"] == {"Ref": ingest_id}
+    assert render(mapping["EventSourceArn"]).endswith(f":stream/dcmms-{env}-telemetry")
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["MaximumRetryAttempts"] == retries  # finite (the default, -1, retries until expiry)
+    assert mapping["MaximumRecordAgeInSeconds"] == age  # bounded (the default, -1, is the stream's retention)
+    assert mapping["BatchSize"] == batch
+    assert mapping["MaximumBatchingWindowInSeconds"] == 1
+    assert mapping["ParallelizationFactor"] == 2
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    (queue_id,) = [k for k in resources(template, "AWS::SQS::Queue") if k.startswith("IngestOnFailure")]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+
+
+@pytest.mark.parametrize(("env", "shards"), [("dev", 1), ("prod", 72)])
+def test_ingest_reserved_concurrency_covers_every_concurrent_batch(synthesis: Synthesis, env: str, shards: int) -> None:
+    template = synthesis.template(env, "service")
+    _, fn = function_by_name(template, "ingest")
+    factor = only(template, "AWS::Lambda::EventSourceMapping")["Properties"]["ParallelizationFactor"]
+    stream = only(synthesis.template(env, "data"), "AWS::Kinesis::Stream")["Properties"]
+    assert stream["ShardCount"] == shards
+    assert fn["Properties"]["ReservedConcurrentExecutions"] >= shards * factor
+
+
+def test_on_failure_queue_is_encrypted_tls_only_and_kept_for_14_days(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "service")
+    (queue,) = [q for k, q in resources(template, "AWS::SQS::Queue").items() if k.startswith("IngestOnFailure")]
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_scheduled_catalogue_function_has_its_schedule(synthesis: Synthesis, env: str) -> None:
+    template = synthesis.template(env, "service")
+    schedules = {
+        s["Properties"]["Name"]: s["Properties"] for s in resources(template, "AWS::Scheduler::Schedule").values()
+    }
+    scheduled = [spec for spec in FUNCTIONS if spec.trigger == "schedule"]
+    assert set(schedules) == {f"dcmms-{env}-{spec.name}" for spec in scheduled}
+    (dlq_id,) = [k for k in resources(template, "AWS::SQS::Queue") if k.startswith("SchedulesMissedInvocations")]
+    for spec in scheduled:
+        schedule = schedules[f"dcmms-{env}-{spec.name}"]
+        fn_id, _ = function_by_name(template, spec.name)
+        assert schedule["ScheduleExpression"] == spec.schedule
+        assert schedule["State"] == "ENABLED"
+        assert schedule["Target"]["Arn"] == {"Fn::GetAtt": [fn_id, "Arn"]}
+        assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 2
+        assert schedule["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+
+
+def test_scheduler_may_invoke_exactly_the_scheduled_functions(synthesis: Synthesis) -> None:
+    from tests.infra.conftest import role_grants
+
+    template = synthesis.template("prod", "service")
+    (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith("SchedulesRole")]
+    grants = role_grants(template, role_id)
+    expected = {f"<{function_by_name(template, s.name)[0]}.Arn>" for s in FUNCTIONS if s.trigger == "schedule"}
+    assert grants["lambda:InvokeFunction"] == expected
+    assert set(grants) == {"lambda:InvokeFunction", "sqs:SendMessage"}
+
+
+def test_cache_is_warmed_after_deployment_without_blocking_it(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "service")
+    trigger = only(template, "Custom::Trigger")["Properties"]
+    warmer_id, _ = function_by_name(template, "warmer")
+    # the warmer's current version: a new version (changed code or settings) runs it again
+    (version_id,) = [
+        k
+        for k, v in resources(template, "AWS::Lambda::Version").items()
+        if v["Properties"]["FunctionName"] == {"Ref": warmer_id}
+    ]
+    assert render(trigger["HandlerArn"]) == f"<{version_id}>"
+    assert trigger["InvocationType"] == "Event"
+
+
+def test_missed_runs_are_retried_for_at_most_one_interval() -> None:
+    assert max_event_age_s("rate(15 minutes)") == 900
+    assert max_event_age_s("rate(5 minutes)") == 300
+    assert max_event_age_s("rate(1 day)") == 86_400
+    assert max_event_age_s("rate(7 days)") == 86_400  # Scheduler's ceiling
+    assert max_event_age_s("cron(0 6 * * ? *)") == 3600

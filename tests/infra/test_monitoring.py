@@ -1,0 +1,130 @@
+"""Alarms equivalent to the spec's §9.3 rules, the serverless ones, and the dashboard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from dcmms.catalogue import FUNCTIONS
+from tests.infra.conftest import Synthesis, only, render, resources
+
+
+def _alarms(synthesis: Synthesis, env: str = "prod") -> dict[str, dict[str, Any]]:
+    template = synthesis.template(env, "service")
+    return {
+        a["Properties"]["AlarmName"]: a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()
+    }
+
+
+def _metric(alarm: dict[str, Any], metric_id: str) -> dict[str, Any]:
+    return next(m for m in alarm["Metrics"] if m["Id"] == metric_id)["MetricStat"]
+
+
+def test_api_p95_latency_above_one_second_for_five_minutes(synthesis: Synthesis) -> None:
+    alarm = _alarms(synthesis)["dcmms-prod-api-p95-latency"]
+    assert alarm["MetricName"] == "Latency" and alarm["Namespace"] == "AWS/ApiGateway"
+    assert alarm["ExtendedStatistic"] == "p95"
+    assert alarm["Threshold"] == 1000 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert (
+        alarm["Period"] * alarm["EvaluationPeriods"] == 300 and alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
+    )
+
+
+def test_api_5xx_share_above_five_percent_for_five_minutes(synthesis: Synthesis) -> None:
+    alarm = _alarms(synthesis)["dcmms-prod-api-5xx-rate"]
+    assert alarm["MetricName"] == "5XXError" and alarm["Statistic"] == "Average"
+    assert alarm["Threshold"] == 0.05 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Period"] * alarm["EvaluationPeriods"] == 300
+
+
+def test_cache_hit_rate_below_80_percent_for_ten_minutes_from_the_apps_emf_metrics(synthesis: Synthesis) -> None:
+    alarm = _alarms(synthesis)["dcmms-prod-cache-hit-rate"]
+    assert alarm["Threshold"] == 0.8 and alarm["ComparisonOperator"] == "LessThanThreshold"
+    expression = next(m for m in alarm["Metrics"] if "Expression" in m)
+    assert expression["Expression"] == "IF((h + m) > 0, h / (h + m), 1)"
+    for metric_id, name in (("h", "CacheHits"), ("m", "CacheMisses")):
+        stat = _metric(alarm, metric_id)
+        assert stat["Metric"]["Namespace"] == "dCMMS" and stat["Metric"]["MetricName"] == name
+        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "dcmms"}]
+        assert stat["Period"] == 300
+    assert alarm["EvaluationPeriods"] == 2  # 2 x 5 minutes
+
+
+def test_memory_above_90_percent(synthesis: Synthesis) -> None:
+    alarms = _alarms(synthesis)
+    redis = alarms["dcmms-prod-redis-memory"]
+    assert redis["Threshold"] == 90
+    nodes = {_metric(redis, m["Id"])["Metric"]["Dimensions"][0]["Value"] for m in redis["Metrics"] if "MetricStat" in m}
+    assert nodes == {f"dcmms-prod-cache-{s:04d}-{n:03d}" for s in (1, 2, 3) for n in (1, 2)}
+    for spec in FUNCTIONS:  # Lambda Insights is on in production
+        memory = alarms[f"dcmms-prod-{spec.name}-memory"]
+        assert memory["Namespace"] == "LambdaInsights" and memory["MetricName"] == "memory_utilization"
+        assert memory["Threshold"] == 90
+    assert not [name for name in _alarms(synthesis, "dev") if name.endswith("-memory") and "redis" not in name]
+
+
+def test_lambda_errors_and_throttles_per_function(synthesis: Synthesis) -> None:
+    alarms = _alarms(synthesis)
+    for spec in FUNCTIONS:
+        for kind, metric in (("errors", "Errors"), ("throttles", "Throttles")):
+            alarm = alarms[f"dcmms-prod-{spec.name}-{kind}"]
+            assert alarm["MetricName"] == metric and alarm["Threshold"] == 0
+            assert alarm["Dimensions"][0]["Name"] == "FunctionName"
+
+
+def test_stream_and_dead_letter_alarms(synthesis: Synthesis) -> None:
+    alarms = _alarms(synthesis)
+    age = alarms["dcmms-prod-ingest-iterator-age"]
+    assert age["MetricName"] == "IteratorAge" and age["Statistic"] == "Maximum" and age["Threshold"] == 60_000
+    for queue in ("ingest", "schedules"):
+        depth = alarms[f"dcmms-prod-{queue}-dead-letters"]
+        assert depth["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert depth["Threshold"] == 0 and depth["ComparisonOperator"] == "GreaterThanThreshold"
+    refused = alarms["dcmms-prod-ingest-refused-records"]
+    assert (refused["Namespace"], refused["MetricName"]) == ("dCMMS", "IngestDeadLettered")
+
+
+def test_dynamodb_throttles_per_table(synthesis: Synthesis) -> None:
+    alarms = _alarms(synthesis)
+    tables = [a for name, a in alarms.items() if name.startswith("dcmms-prod-table-")]
+    assert len(tables) == len(resources(synthesis.template("prod", "data"), "AWS::DynamoDB::Table"))
+    for alarm in tables:
+        names = {_metric(alarm, m)["Metric"]["MetricName"] for m in ("r", "w")}
+        assert names == {"ReadThrottleEvents", "WriteThrottleEvents"} and alarm["Threshold"] == 0
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_alarm_notifies_the_encrypted_topic(synthesis: Synthesis, env: str) -> None:
+    template = synthesis.template(env, "service")
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    topic = template["Resources"][topic_id]["Properties"]
+    assert "KmsMasterKeyId" in topic
+    for name, alarm in _alarms(synthesis, env).items():
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+    if env == "prod":
+        subscription = only(template, "AWS::SNS::Subscription")["Properties"]
+        assert subscription["Protocol"] == "email" and subscription["Endpoint"] == "oncall@dcmms.example.com"
+
+
+def test_dashboard_has_the_specs_five_sections(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "service")
+    body = json.loads(
+        render(only(template, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"])
+        .replace("<", "")
+        .replace(">", "")
+    )
+    texts = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
+    for section in (
+        "API performance",
+        "Database performance",
+        "Cache performance",
+        "Infrastructure",
+        "Business metrics",
+    ):
+        assert any(section in t for t in texts), section
+    metrics = json.dumps(body)
+    for name in ("Latency", "DatabaseConnections", "Evictions", "ConcurrentExecutions", "AlertsRaised"):
+        assert name in metrics, name
