@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit integration e2e infra bench synth lint clean
+.PHONY: install run test unit integration e2e infra bench load synth lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,14 @@ bench: $(STAMP)
 	$(PY) -m tests.bench.telemetry_store
 	$(PY) -m tests.bench.ingest
 	$(PY) -m tests.bench.telemetry_query
+
+SCENARIO ?= baseline
+FACTOR   ?= 0.02
+DATASET  ?= demo
+## Load test (spec §10.2) against the local stack (the running `make run` one, or one it starts) on 127.0.0.1:
+## SCENARIO=baseline|peak|stress|endurance, users/ramp/duration x FACTOR; writes reports/load/*.html and *.json.
+load: $(STAMP)
+	$(PY) -m tests.load --scenario $(SCENARIO) --factor $(FACTOR) --dataset $(DATASET)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check shared functions tests cdk layers tools

@@ -111,6 +111,16 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if failed == 0 else 1
 
 
+def _capacity(args: argparse.Namespace) -> int:
+    """Print the capacity plan for the spec's scale (or the figures given) as a table or as JSON."""
+    from dcmms import capacity
+
+    scale, assumptions = capacity.from_arguments(args)
+    plan = capacity.plan(scale, assumptions)
+    print(json.dumps(plan, indent=2, allow_nan=False) if args.json else capacity.format_table(plan))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dcmms", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--api-key")
     sim.add_argument("--state-file", default=".dcmms/local.json")
     sim.set_defaults(func=_simulate)
+    cap = sub.add_parser("capacity", help="capacity plan and monthly cost for the spec's scale (or the figures given)")
+    cap.add_argument("--json", action="store_true", help="the plan as JSON, for the CDK configuration")
+    from dcmms.capacity import add_arguments
+
+    add_arguments(cap)
+    cap.set_defaults(func=_capacity)
     args = parser.parse_args(argv)
     return args.func(args)
 
