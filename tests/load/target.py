@@ -9,7 +9,6 @@ written straight into the stack's DynamoDB, as ``dcmms seed`` does.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dcmms.local.servers import pid_alive
 from tests.load.scenarios import require_loopback
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,16 +56,6 @@ class Target:
         }
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _healthy(state: dict[str, Any]) -> bool:
     try:
         require_loopback(state["health_url"])
@@ -80,7 +70,7 @@ def find_running(state_file: Path) -> Target | None:
     if not state_file.exists():
         return None
     state = json.loads(state_file.read_text())
-    if _alive(int(state.get("pid", 0))) and _healthy(state):
+    if pid_alive(int(state.get("pid", 0))) and _healthy(state):
         return Target(state_file, state)
     return None
 

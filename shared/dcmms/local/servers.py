@@ -75,7 +75,7 @@ class RunningServer:
     def alive(self) -> bool:
         if self._process is not None:
             return self._process.poll() is None
-        return _pid_alive(self.pid)
+        return pid_alive(self.pid)
 
     def stop(self) -> None:
         """Stop gracefully, escalating to SIGKILL if the server ignores us; safe to call again."""
@@ -121,7 +121,7 @@ class RunningServer:
                 return False
             return True
         deadline = time.monotonic() + STOP_TIMEOUT
-        while _pid_alive(self.pid):
+        while pid_alive(self.pid):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
@@ -382,7 +382,7 @@ def _hand_to_postgres_user(workdir: Path, *owned: Path) -> None:
         os.chown(path, user.pw_uid, user.pw_gid)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process that is not our child still runs; a zombie (nobody reaped it) counts as gone."""
     try:
         os.kill(pid, 0)

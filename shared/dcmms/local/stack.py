@@ -239,7 +239,10 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state
         }
         export_settings(settings)
         TelemetryStore(settings.database_url).migrate()
-        warmed = invoke("functions.warmer.handler.lambda_handler", scheduled_event())
+        try:  # as on deploy; a cold cache is slower, not broken, so a failed warm-up does not stop the stack
+            warmed = invoke("functions.warmer.handler.lambda_handler", scheduled_event())
+        except Exception as exc:
+            warmed = f"failed ({exc!r}); the schedule warms again"
         write_state(state_file, state)
         _print_banner(state, time.monotonic() - started, state_file)
         print(f"  cache warmed: {warmed}", flush=True)
