@@ -42,9 +42,11 @@ def make_batches(batches: int, assets: int, metrics: int, stamps: int, start: da
     return out
 
 
-def copy_floor(conn: psycopg.Connection, rows: Sequence[tuple[int, datetime, float]]) -> None:
-    """One committed binary COPY of ``rows``: the reference the store is compared with."""
-    with conn.cursor() as cur, cur.copy("COPY copy_floor FROM STDIN (FORMAT BINARY)") as copy:
+def copy_floor(
+    conn: psycopg.Connection, rows: Sequence[tuple[int, datetime, float]], table: str = "copy_floor"
+) -> None:
+    """One committed binary COPY of ``rows`` into ``table``: the reference the store is compared with."""
+    with conn.cursor() as cur, cur.copy(f"COPY {table} (series_id, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(["int8", "timestamptz", "float8"])
         for row in rows:
             copy.write_row(row)

@@ -133,6 +133,30 @@ def test_write_counts_new_rows_and_a_redelivered_batch_changes_nothing(
     assert_rollups_match_raw(db, tenant)
 
 
+def test_a_batch_streamed_in_several_copy_chunks_that_hits_a_stored_row_early(
+    store: TelemetryStore, db: psycopg.Connection, tenant: str
+) -> None:
+    # given one stored reading, and a batch of 30,000 (several COPY chunks) whose first asset repeats it
+    stored = Reading(tenant, "inv-000", "power_kw", at(10, 0), 1.0)
+    assert store.write([stored]) == 1
+    batch = [stored] + [
+        Reading(tenant, f"inv-{a:03d}", metric, at(10, 0, s) + timedelta(minutes=m), float(a + s))
+        for a in range(50)
+        for metric in ("power_kw", "temp_c", "volt_v")
+        for m in range(4)
+        for s in range(0, 60, 1)
+        if (a, metric, m, s) != (0, "power_kw", 0, 0)
+    ]
+    assert len(batch) == 36_000
+    # when it is written: the straight COPY fails on the first chunk and the rest is still staged
+    # then every new row is stored once and the rollups agree with the raw rows
+    assert store.write(batch) == 35_999
+    assert db.execute(
+        "SELECT count(*) FROM telemetry_raw JOIN telemetry_series USING (series_id) WHERE tenant_id = %s", (tenant,)
+    ).fetchone() == (36_000,)
+    assert_rollups_match_raw(db, tenant)
+
+
 def test_series_averages_raw_minute_and_hour(store: TelemetryStore, db: psycopg.Connection, tenant: str) -> None:
     # given readings over two minutes of hour 10 and one of hour 11, written out of order in two batches
     readings = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, NamedTuple
@@ -93,6 +93,15 @@ SELECT s.series_id, s.tenant_id, s.asset_id, s.metric FROM telemetry_series s JO
 _CREATE_STAGE = """
 CREATE TEMP TABLE telemetry_stage (series_id bigint, ts timestamptz, value double precision) ON COMMIT DELETE ROWS
 """
+_CREATE_MINUTE_STAGE = """
+CREATE TEMP TABLE telemetry_minute_stage (
+    series_id bigint, bucket timestamptz, count bigint, sum double precision, min double precision,
+    max double precision, last_ts timestamptz, last double precision
+) ON COMMIT DELETE ROWS
+"""
+_COPY_MINUTE_STAGE = "COPY telemetry_minute_stage FROM STDIN (FORMAT BINARY)"
+_MINUTE_ROW = struct.Struct(">h" + "iq" * 3 + "id" * 3 + "iq" + "id")
+_MINUTE_US = 60_000_000
 _COPY_STAGE = "COPY telemetry_stage (series_id, ts, value) FROM STDIN (FORMAT BINARY)"
 _COPY_RAW = "COPY telemetry_raw (series_id, ts, value) FROM STDIN (FORMAT BINARY)"
 # PostgreSQL's binary COPY format, built once per write and sent to both COPYs: a row is 3 fields, each
@@ -114,18 +123,11 @@ ON CONFLICT (series_id, bucket) DO UPDATE SET
 # UTC midnight: date_bin buckets from it are UTC minutes and hours, by integer arithmetic (date_trunc
 # with a time zone measured ~2x slower here).
 _BUCKET_ORIGIN = "'2000-01-01 00:00:00+00'"
-# The rollups aggregate the rows this write inserted (`new`); a minute's `last` is joined back by (series_id,
-# last_ts), unique among them, which measured cheaper than array_agg(... ORDER BY); an hour's `last` comes
-# from its minutes, so the batch is sorted once, not twice. ORDER BY gives concurrent writers one lock
-# order (no deadlocks) and the B-trees sequential inserts.
-_ROLLUP_NEW = f"""
-minute_agg AS (
-    SELECT series_id, date_bin('1 minute', ts, {_BUCKET_ORIGIN}) AS bucket, count(*) AS count, sum(value) AS sum,
-           min(value) AS min, max(value) AS max, max(ts) AS last_ts
-    FROM new GROUP BY 1, 2
-), minute AS (
-    SELECT m.*, n.value AS last FROM minute_agg m JOIN new n ON n.series_id = m.series_id AND n.ts = m.last_ts
-), hour_agg AS (
+# The rollups are upserted from the minutes of the rows this write inserted; an hour's `last` comes from
+# its minutes. ORDER BY gives concurrent writers one lock order (no deadlocks) and the B-trees sequential
+# inserts.
+_ROLLUP_MINUTES = f"""
+hour_agg AS (
     SELECT series_id, date_bin('1 hour', bucket, {_BUCKET_ORIGIN}) AS bucket, sum(count)::bigint AS count,
            sum(sum) AS sum, min(min) AS min, max(max) AS max, max(last_ts) AS last_ts
     FROM minute GROUP BY 1, 2
@@ -140,18 +142,27 @@ minute_agg AS (
     SELECT * FROM hour ORDER BY 1, 2
     {_MERGE_ROLLUP}
 )
+"""
+# The usual write: every row was new and went straight into telemetry_raw; the client aggregated the
+# minutes while it built the COPY, so the server upserts ~2,000 minute rows instead of re-reading 50,000.
+_ROLLUP_FROM_CLIENT = "WITH minute AS (SELECT * FROM telemetry_minute_stage), " + _ROLLUP_MINUTES + "SELECT 1"
+# A batch seen before (a Kinesis retry, or a duplicate within the batch): insert what is missing from the
+# staged rows, and roll up only those (RETURNING), so a retry never counts twice. A minute's `last` is joined
+# back by (series_id, last_ts), unique among them; the minute join is hashed (enable_mergejoin off).
+_INSERT_SKIPPING_STORED = f"""
+WITH new AS (
+    INSERT INTO telemetry_raw (series_id, ts, value)
+    SELECT series_id, ts, value FROM telemetry_stage ORDER BY series_id, ts
+    ON CONFLICT DO NOTHING RETURNING series_id, ts, value
+), minute_agg AS (
+    SELECT series_id, date_bin('1 minute', ts, {_BUCKET_ORIGIN}) AS bucket, count(*) AS count, sum(value) AS sum,
+           min(value) AS min, max(value) AS max, max(ts) AS last_ts
+    FROM new GROUP BY 1, 2
+), minute AS (
+    SELECT m.*, n.value AS last FROM minute_agg m JOIN new n ON n.series_id = m.series_id AND n.ts = m.last_ts
+), {_ROLLUP_MINUTES}
 SELECT count(*) FROM new
 """
-# The usual write: every row was new, COPY took them all straight into telemetry_raw, and the rollups are
-# fed from the staged copy of the same rows.
-_ROLLUP_STAGED = "WITH new AS (SELECT series_id, ts, value FROM telemetry_stage), " + _ROLLUP_NEW
-# A batch seen before (a Kinesis retry, or a duplicate within the batch): insert what is missing, and roll
-# up only those rows (RETURNING), so a retry never counts twice.
-_INSERT_SKIPPING_STORED = (
-    "WITH new AS (INSERT INTO telemetry_raw (series_id, ts, value)"
-    " SELECT series_id, ts, value FROM telemetry_stage ORDER BY series_id, ts"
-    " ON CONFLICT DO NOTHING RETURNING series_id, ts, value), " + _ROLLUP_NEW
-)
 _SERIES_ID = "(SELECT series_id FROM telemetry_series WHERE tenant_id = %s AND asset_id = %s AND metric = %s)"
 _SERIES_QUERIES = {
     "raw": f"SELECT ts, value FROM telemetry_raw WHERE series_id = {_SERIES_ID} AND ts >= %s AND ts < %s ORDER BY ts",
@@ -347,24 +358,37 @@ class TelemetryStore:
         are inserted skipping the stored ones."""
         with self._connection() as conn:
             ids, created = self._resolve_series(conn, _series_keys(groups))
-            data = _copy_data(groups, ids)
+            minutes: dict[tuple[int, int], list[float]] = {}
+            chunks = _copy_chunks(groups, ids, minutes)
+            sent: list[bytes] = []
             with conn.cursor() as cur:
                 try:
+                    # Streamed: the server inserts one chunk while the next is being built.
                     with conn.transaction(), cur.copy(_COPY_RAW) as copy:  # a savepoint
-                        copy.write(data)
+                        for chunk in chunks:
+                            sent.append(chunk)
+                            copy.write(chunk)
                     all_new = True
                 except psycopg.errors.UniqueViolation:
                     all_new = False
-                with cur.copy(_COPY_STAGE) as copy:
-                    copy.write(data)
-                # The minutes' `last` is a join of ~2,000 minutes to ~50,000 rows: hashed, not sorted (~35 ms).
-                cur.execute("SET LOCAL enable_mergejoin = off")
-                row = cur.execute(_ROLLUP_STAGED if all_new else _INSERT_SKIPPING_STORED).fetchone()
+                if all_new:
+                    with cur.copy(_COPY_MINUTE_STAGE) as copy:
+                        copy.write(_minute_rows(minutes))
+                    cur.execute(_ROLLUP_FROM_CLIENT)
+                    stored = sum(len(values) for _, _, readings in groups for _, values in readings)
+                else:
+                    sent.extend(chunks)  # the rest, if the COPY stopped early
+                    with cur.copy(_COPY_STAGE) as copy:
+                        for chunk in sent:
+                            copy.write(chunk)
+                    # The minutes' `last` joins ~2,000 minutes to up to ~50,000 rows: hashed, not sorted.
+                    cur.execute("SET LOCAL enable_mergejoin = off")
+                    stored = cur.execute(_INSERT_SKIPPING_STORED).fetchone()[0]
         # Cached only once committed: a rolled-back transaction takes its new series rows with it.
         if len(self._series_ids) + len(created) > SERIES_CACHE_MAX:
             self._series_ids.clear()
         self._series_ids.update(created)
-        return int(row[0]) if row else 0
+        return int(stored)
 
     def _resolve_series(
         self, conn: psycopg.Connection, keys: Collection[SeriesKey]
@@ -417,9 +441,17 @@ def _series_keys(groups: Sequence[AssetReadings]) -> set[SeriesKey]:
     return keys
 
 
-def _copy_data(groups: Sequence[AssetReadings], ids: dict[SeriesKey, int]) -> bytes:
-    """The readings in binary COPY format. Each timestamp is converted once for all its metrics, and
-    each series id looked up once per asset."""
+def _copy_chunks(
+    groups: Sequence[AssetReadings],
+    ids: dict[SeriesKey, int],
+    minutes: dict[tuple[int, int], list[float]],
+    rows_per_chunk: int = 8192,
+) -> Iterator[bytes]:
+    """The readings in binary COPY format, in chunks of about ``rows_per_chunk`` rows, aggregating them
+    into ``minutes`` on the way: (series_id, minute) -> [count, sum, min, max, last_ts, last].
+
+    Each timestamp is converted once for all its metrics, and each series id looked up once per asset.
+    """
     pack = _COPY_ROW.pack
     parts = [_COPY_HEADER]
     append = parts.append
@@ -427,13 +459,39 @@ def _copy_data(groups: Sequence[AssetReadings], ids: dict[SeriesKey, int]) -> by
         series: dict[str, int] = {}
         for ts, values in readings:
             us = (ts - _PG_EPOCH) // _MICROSECOND
+            minute = us - us % _MINUTE_US
             for metric, value in values.items():
                 series_id = series.get(metric)
                 if series_id is None:
                     series_id = series[metric] = ids[(tenant_id, asset_id, metric)]
                 append(pack(3, 8, series_id, 8, us, 8, value))
+                agg = minutes.get((series_id, minute))
+                if agg is None:
+                    minutes[(series_id, minute)] = [1, value, value, value, us, value]
+                    continue
+                agg[0] += 1
+                agg[1] += value
+                if value < agg[2]:
+                    agg[2] = value
+                elif value > agg[3]:
+                    agg[3] = value
+                if us > agg[4]:
+                    agg[4], agg[5] = us, value
+        if len(parts) >= rows_per_chunk:
+            yield b"".join(parts)
+            parts.clear()
     append(_COPY_TRAILER)
-    return b"".join(parts)
+    yield b"".join(parts)
+
+
+def _minute_rows(minutes: dict[tuple[int, int], list[float]]) -> bytes:
+    """The client-side minute aggregates in binary COPY format, for ``telemetry_minute_stage``."""
+    pack = _MINUTE_ROW.pack
+    rows = [
+        pack(8, 8, series_id, 8, minute, 8, count, 8, total, 8, low, 8, high, 8, last_ts, 8, last)
+        for (series_id, minute), (count, total, low, high, last_ts, last) in sorted(minutes.items())
+    ]
+    return _COPY_HEADER + b"".join(rows) + _COPY_TRAILER
 
 
 def _configure_connection(conn: psycopg.Connection) -> None:
@@ -444,6 +502,7 @@ def _configure_connection(conn: psycopg.Connection) -> None:
     # A 50,000-row batch sorts in memory at this size; the 4 MB default spilled it to disk (~30 ms).
     conn.execute("SET work_mem = '32MB'")
     conn.execute(_CREATE_STAGE)
+    conn.execute(_CREATE_MINUTE_STAGE)
     conn.commit()
 
 
