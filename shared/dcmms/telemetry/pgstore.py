@@ -252,7 +252,10 @@ class TelemetryStore:
         One transaction: series ids, the raw rows and the 1m/1h rollups of the new rows commit together, so
         a failed write can simply be retried. Partitions for the batch's days are created first if missing.
         """
-        return self.write_grouped([(r.tenant_id, r.asset_id, [(r.ts, {r.metric: r.value})]) for r in readings])
+        by_asset: dict[tuple[str, str], dict[datetime, dict[str, float]]] = {}
+        for r in readings:  # a reading repeated within the batch is one reading
+            by_asset.setdefault((r.tenant_id, r.asset_id), {}).setdefault(r.ts, {})[r.metric] = r.value
+        return self.write_grouped([(t, a, list(stamps.items())) for (t, a), stamps in by_asset.items()])
 
     def write_grouped(self, groups: Sequence[AssetReadings]) -> int:
         """``write`` for readings as the ingest path holds them: per asset, (ts, {metric: value}) pairs.
