@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Start the whole local stack (moto, Redis, PostgreSQL, API) with a seeded demo.
+## SIMULATE=1 adds site gateways for the demo fleets, so live readings and rule alerts show up.
 run: $(STAMP)
-	$(VENV)/bin/dcmms dev
+	$(VENV)/bin/dcmms dev $(if $(SIMULATE),--simulate)
 
 ## Unit, integration and end-to-end tests (pytest's "no tests collected", exit 5, fails the target).
 test: $(STAMP)

@@ -12,7 +12,7 @@ from pathlib import Path
 def _dev(args: argparse.Namespace) -> int:
     from dcmms.local.stack import run_dev
 
-    run_dev(args.host, args.port, args.seed, Path(args.state_file))
+    run_dev(args.host, args.port, args.seed, Path(args.state_file), simulate=args.simulate)
     return 0
 
 
@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=["demo", "spec", "none"],
         default="demo",
         help="demo: two tenants; spec: demo plus the spec's scale (200 sites, 50k assets)",
+    )
+    dev.add_argument(
+        "--simulate", action="store_true", help="site gateways for the demo fleets send live readings (every 5 s)"
     )
     dev.add_argument("--state-file", default=".dcmms/local.json")
     dev.set_defaults(func=_dev)

@@ -202,7 +202,42 @@ def write_state(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state_file: Path = STATE_FILE) -> None:
+def start_simulator(settings: Settings, seeds: list[Any], interval_s: float = 5.0) -> threading.Thread:
+    """Site gateways for the seeded fleets, putting readings on the stream every ``interval_s`` until exit."""
+    from dcmms.telemetry.simulator import FleetModel, SimAsset, run
+
+    locations = {site.id: site.location for seed in seeds for site in seed.sites}
+    fleet = [
+        SimAsset(
+            a.tenant_id,
+            a.site_id,
+            a.id,
+            a.type.value,
+            a.rated_kw or 100.0,
+            locations[a.site_id].latitude if locations[a.site_id] else 0.0,
+            locations[a.site_id].longitude if locations[a.site_id] else 0.0,
+        )
+        for seed in seeds
+        for a in seed.assets
+    ]
+    kinesis = aws_client("kinesis", settings)
+    thread = threading.Thread(
+        target=run,
+        args=(FleetModel(fleet), kinesis, settings.kinesis_stream, float("inf"), interval_s),
+        name="local-simulator",
+        daemon=True,  # ends with the process; a gateway simply stops sending
+    )
+    thread.start()
+    return thread
+
+
+def run_dev(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    seed: str = "demo",
+    state_file: Path = STATE_FILE,
+    simulate: bool = False,
+) -> None:
     """Start everything, seed, write ``state_file``, serve until Ctrl-C, then stop what was started."""
     import uvicorn
 
@@ -251,6 +286,9 @@ def run_dev(host: str = "127.0.0.1", port: int = 8000, seed: str = "demo", state
         scheduler.start()
         poller = LocalKinesisPoller(settings, "functions.ingest.handler.lambda_handler")
         poller.start()
+        if simulate:
+            start_simulator(settings, [t for t in tenants if t.tenant.id in ("helios-solar", "boreas-wind")])
+            print("  simulator: the demo fleets send readings every 5 s (alerts follow the default rules)")
         try:
             uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
         finally:

@@ -57,8 +57,9 @@ class _EmfProvider(AmazonCloudWatchEMFProvider):
     """Powertools' EMF provider; its flush (``@metrics.log_metrics``) also writes the recording API's figures."""
 
     def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
-        if record.flush_emf() and not self.metric_set:
-            return  # figures were written; Powertools would only warn that it had none of its own
+        record.flush_emf()
+        if not self.metric_set and not raise_on_empty_metrics:
+            return  # none of Powertools' own: it would only warn (e.g. a warm-up run that had nothing to do)
         super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
 
 
