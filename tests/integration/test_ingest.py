@@ -6,6 +6,9 @@ import base64
 import sys
 from datetime import UTC, datetime, timedelta
 
+import orjson
+import psycopg
+
 from dcmms import clients
 from dcmms.local.events import FakeLambdaContext, kinesis_event
 from dcmms.telemetry.ingest import S3DeadLetters
@@ -98,3 +101,65 @@ def test_telemetry_maintenance_lambda_keeps_partitions_ahead(ingest_handler, set
     ahead = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y%m%d")
     with psycopg.connect(settings.database_url) as conn:
         assert conn.execute("SELECT to_regclass(%s)", (f"telemetry_raw_p{ahead}",)).fetchone()[0] is not None
+
+
+def test_one_percent_poison_in_a_500_record_batch(ingest_handler, api, tenant, settings) -> None:
+    # given 10 inverters and a batch of 500 records (5 readings x 3 metrics each), 5 of them poison
+    site = api.site()
+    inverters = [api.asset(site["id"], type="inverter", name=f"INV-{n}")["id"] for n in range(10)]
+    t, now = tenant.tenant.id, datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(hours=1)
+    poison = {
+        50: b"{not json",
+        150: telemetry_record(t, site["id"], "ast_missing", now, ac_power_kw=1.0),
+        250: telemetry_record(t, site["id"], inverters[0], now + timedelta(hours=1), ac_power_kw=1.0),
+        350: telemetry_record(t, site["id"], inverters[0], now - timedelta(days=8), ac_power_kw=1.0),
+        450: telemetry_record(t, site["id"], inverters[0], now, ac_power_kw="NaN"),  # type: ignore[arg-type]
+    }
+    entries = []
+    for n in range(500):
+        asset = inverters[n % 10]
+        if n in poison:
+            entries.append((asset, poison[n]))
+            continue
+        readings = [
+            {
+                "ts": (start + timedelta(seconds=n * 5 + k)).isoformat(),
+                "metrics": {"ac_power_kw": 100.0 + k, "heatsink_temp_c": 40.0, "dc_voltage_v": 900.0},
+            }
+            for k in range(5)
+        ]
+        entries.append(
+            (
+                asset,
+                orjson.dumps({"v": 1, "tenant_id": t, "site_id": site["id"], "asset_id": asset, "readings": readings}),
+            )
+        )
+    event = kinesis_event(entries, first_sequence=900_000)
+    sequence = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
+
+    def stored_events() -> int:
+        with psycopg.connect(settings.database_url) as conn:
+            return conn.execute(
+                "SELECT count(*) FROM telemetry_raw JOIN telemetry_series USING (series_id) WHERE tenant_id = %s", (t,)
+            ).fetchone()[0]
+
+    # when the ingest function handles it
+    response = ingest_handler(event, FakeLambdaContext())
+    # then exactly the poison records fail, every good event is stored, every bad record is kept with a reason
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == sorted(sequence[n] for n in poison)
+    assert stored_events() == 495 * 5 * 3
+    letters = {
+        e["sequence_number"]: e["reason"]
+        for e in S3DeadLetters(clients.aws_client("s3", settings), settings.dead_letter_bucket).list(10_000)
+    }
+    assert [letters[sequence[n]] for n in sorted(poison)] == [
+        "malformed JSON",
+        "unknown tenant or asset",
+        "ts more than 15 minutes in the future",
+        "ts older than the raw retention",
+        "ac_power_kw is not a finite number",
+    ]
+    # and replaying the batch adds no rows
+    ingest_handler(event, FakeLambdaContext())
+    assert stored_events() == 495 * 5 * 3
