@@ -91,6 +91,8 @@ class Functions(Construct):
         }
         if access.redis:
             env["DCMMS_REDIS_URL"] = self.data.redis_url
+            if self.cfg.redis.cluster_mode:  # the configuration endpoint: the client follows the slots
+                env["DCMMS_REDIS_CLUSTER"] = "true"
         if access.postgres:
             env["DCMMS_DATABASE_URL"] = self.data.database_url
         if access.kinesis_put:

@@ -19,17 +19,23 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=4)
 def redis_client(settings: Settings) -> redis.Redis:
-    from dcmms.observability.redis_timing import TimedRedis  # redis.Redis, each command timed
+    """One Redis client per environment; a cluster client when ``redis_cluster`` (ElastiCache cluster mode).
 
-    return TimedRedis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-        health_check_interval=30,
+    Every key an operation touches together carries the tenant hash tag, so scripts and pipelines work
+    the same on both (``cache/keys.py``).
+    """
+    from dcmms.observability.redis_timing import TimedRedis, TimedRedisCluster  # each command timed
+
+    options: dict[str, Any] = {
+        "socket_timeout": settings.redis_timeout_s,
+        "socket_connect_timeout": settings.redis_timeout_s,
         # No CLIENT SETINFO handshake: two round trips less on every new connection (cold starts).
-        lib_name=None,
-        lib_version=None,
-    )
+        "lib_name": None,
+        "lib_version": None,
+    }
+    if settings.redis_cluster:
+        return TimedRedisCluster.from_url(settings.redis_url, **options)  # type: ignore[return-value]
+    return TimedRedis.from_url(settings.redis_url, health_check_interval=30, **options)
 
 
 @lru_cache(maxsize=8)

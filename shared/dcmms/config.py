@@ -38,6 +38,8 @@ class Settings(BaseModel):
     timestream_database: str | None = None
     timestream_table: str = "telemetry"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # ElastiCache in cluster mode: redis_url is the configuration endpoint and the client follows the slots.
+    redis_cluster: bool = False
     database_url: str = "postgresql://dcmms@127.0.0.1:5432/dcmms"
     # Every call to a dependency has a deadline: a slow Redis must not hold a request hostage.
     redis_timeout_s: float = 0.25

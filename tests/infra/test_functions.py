@@ -41,12 +41,17 @@ def test_settings_reach_only_the_functions_that_use_them(synthesis: Synthesis) -
         env_vars = function_by_name(template, name)[1]["Properties"]["Environment"]["Variables"]
         assert ("DCMMS_DATABASE_URL" in env_vars) is access.postgres, name
         assert ("DCMMS_REDIS_URL" in env_vars) is access.redis, name
+        assert ("DCMMS_REDIS_CLUSTER" in env_vars) is access.redis, name
         assert ("DCMMS_KINESIS_STREAM" in env_vars) is access.kinesis_put, name
         assert ("DCMMS_DEAD_LETTER_BUCKET" in env_vars) is access.dead_letter_write, name
     api = function_by_name(template, "api")[1]["Properties"]["Environment"]["Variables"]
     assert api["DCMMS_KINESIS_STREAM"] == "dcmms-prod-telemetry"
     ingest = function_by_name(template, "ingest")[1]["Properties"]["Environment"]["Variables"]
     assert "dcmms-prod-us-west-2-dead-letters-" in str(ingest["DCMMS_DEAD_LETTER_BUCKET"])
+    # prod Redis is in cluster mode, and the functions' client is told so (dev's single node is not)
+    assert api["DCMMS_REDIS_CLUSTER"] == "true"
+    dev_api = function_by_name(synthesis.template("dev", "service"), "api")[1]["Properties"]["Environment"]
+    assert "DCMMS_REDIS_CLUSTER" not in dev_api["Variables"]
     # TLS to Redis and to PostgreSQL
     assert str(api["DCMMS_REDIS_URL"]).count("rediss://") == 1
     assert "sslmode=require" in str(api["DCMMS_DATABASE_URL"])

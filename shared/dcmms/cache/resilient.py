@@ -33,7 +33,12 @@ class ResilientRedis:
         import redis as redis_lib
 
         self.client = client
-        self.errors: tuple[type[BaseException], ...] = (redis_lib.RedisError, OSError)
+        # RedisClusterException (e.g. no node reachable at start) is not a RedisError.
+        self.errors: tuple[type[BaseException], ...] = (
+            redis_lib.RedisError,
+            redis_lib.exceptions.RedisClusterException,
+            OSError,
+        )
         self.retry_after_s = retry_after_s
         self.log_interval_s = log_interval_s
         self._open_until = 0.0
