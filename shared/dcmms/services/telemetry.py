@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 MAX_POINTS = 10_000
 MAX_RECORDS = 500  # one PutRecords call
 DEFAULT_SPAN = timedelta(hours=24)
-RAW_RETENTION = timedelta(days=7)
 
 
 def _field_error(field: str, message: str) -> ValidationFailed:
@@ -124,7 +123,7 @@ class TelemetryService:
         to work out which half of its batch was taken.
         """
         from dcmms.telemetry.producer import chunks, put_records
-        from dcmms.telemetry.records import RecordRejected, decode_record
+        from dcmms.telemetry.records import RAW_RETENTION, RecordRejected, decode_record
 
         _require_write(p)
         records = body.get("records", [body])

@@ -13,7 +13,7 @@ import base64
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -23,10 +23,8 @@ from dcmms.observability.record import ingest_batch as record_ingest_batch
 
 from .alerting import EvaluationReport, RuleEvaluator
 from .pgstore import TelemetryStore
-from .records import AssetLookup, AssetRef, DecodedRecord, RecordRejected, decode_record
+from .records import RAW_RETENTION, AssetLookup, AssetRef, DecodedRecord, RecordRejected, decode_record
 from .timestream import TimestreamSink
-
-RAW_RETENTION = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)

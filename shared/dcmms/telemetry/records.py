@@ -23,6 +23,7 @@ from .catalogue import METRICS
 VERSION = 1
 MAX_READINGS = 1_000
 MAX_FUTURE = timedelta(minutes=15)
+RAW_RETENTION = timedelta(days=7)  # readings older than the raw retention are refused (TelemetryStore keeps 7 days)
 _NUMBER_TYPES = frozenset({int, float})
 _ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
 
