@@ -24,7 +24,7 @@ def redis_client(settings: Settings) -> redis.Redis:
     Every key an operation touches together carries the tenant hash tag, so scripts and pipelines work
     the same on both (``cache/keys.py``).
     """
-    from dcmms.observability.redis_timing import TimedRedis, TimedRedisCluster  # each command timed
+    from dcmms.observability.redis_timing import LazyRedisCluster, TimedRedis  # each command timed
 
     options: dict[str, Any] = {
         "socket_timeout": settings.redis_timeout_s,
@@ -34,7 +34,8 @@ def redis_client(settings: Settings) -> redis.Redis:
         "lib_version": None,
     }
     if settings.redis_cluster:
-        return TimedRedisCluster.from_url(settings.redis_url, **options)  # type: ignore[return-value]
+        # slots discovered on first use, so an unreachable cluster trips the breaker instead of the cold start
+        return LazyRedisCluster(settings.redis_url, **options)  # type: ignore[return-value]
     return TimedRedis.from_url(settings.redis_url, health_check_interval=30, **options)
 
 

@@ -6,12 +6,16 @@ Every user of the client (cache, rate limiter, locks, scripts) is timed without 
 
 from __future__ import annotations
 
+import threading
 from time import perf_counter
 from typing import Any
 
 import redis
 from redis.client import Pipeline
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterPipeline, RedisCluster, TransactionStrategy
+from redis.commands.core import Script
+from redis.connection import Encoder
+from redis.exceptions import RedisClusterException
 
 from . import TRACING, record, tracer
 
@@ -43,7 +47,7 @@ class TimedRedis(redis.Redis):
 
 
 class TimedRedisCluster(RedisCluster):
-    """``RedisCluster`` with the same per-command figure (its pipelines go to the nodes directly, untimed)."""
+    """``RedisCluster`` with the same figures: one per command, one per pipeline (``PIPELINE``)."""
 
     def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         operation = _command(args)
@@ -55,6 +59,87 @@ class TimedRedisCluster(RedisCluster):
             return super().execute_command(*args, **kwargs)
         finally:
             record.db_query("redis", operation, perf_counter() - started)
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
+        """``RedisCluster.pipeline`` (redis-py 6.4), building the timed pipeline instead."""
+        if shard_hint:
+            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+        return TimedClusterPipeline(
+            nodes_manager=self.nodes_manager,
+            commands_parser=self.commands_parser,
+            startup_nodes=self.nodes_manager.startup_nodes,
+            result_callbacks=self.result_callbacks,
+            cluster_response_callbacks=self.cluster_response_callbacks,
+            read_from_replicas=self.read_from_replicas,
+            load_balancing_strategy=self.load_balancing_strategy,
+            reinitialize_steps=self.reinitialize_steps,
+            retry=self.retry,
+            lock=self._lock,
+            transaction=transaction,
+        )
+
+
+class TimedClusterPipeline(ClusterPipeline):
+    """One figure per pipeline, as on a single node, though its commands may go to several shards."""
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if not len(self):
+            return super().execute(raise_on_error)
+        operation = "MULTI" if isinstance(self._execution_strategy, TransactionStrategy) else "PIPELINE"
+        started = perf_counter()
+        try:
+            if TRACING:
+                with tracer.provider.in_subsegment(name=f"## redis {operation}"):
+                    return super().execute(raise_on_error)
+            return super().execute(raise_on_error)
+        finally:
+            record.db_query("redis", operation, perf_counter() - started)
+
+
+class LazyRedisCluster:
+    """A ``TimedRedisCluster`` built on first use: ``RedisCluster`` asks for CLUSTER SLOTS in its constructor.
+
+    Built at cold start, an unreachable cluster would fail the whole function instead of tripping the
+    cache's breaker (a single-node client connects on first command), and every cold start would pay the
+    round trip. Until discovery succeeds, each use tries it and raises ``RedisClusterException``.
+    Scripts are registered without connecting: their SHA needs only the encoder.
+    """
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self._url = url
+        self._options = options
+        self._cluster: TimedRedisCluster | None = None
+        self._building = threading.Lock()
+        self._encoder = Encoder(
+            options.get("encoding", "utf-8"),
+            options.get("encoding_errors", "strict"),
+            options.get("decode_responses", False),
+        )
+
+    @property
+    def cluster(self) -> TimedRedisCluster:
+        cluster = self._cluster
+        if cluster is None:
+            with self._building:
+                if self._cluster is None:
+                    self._cluster = TimedRedisCluster.from_url(self._url, **self._options)
+                cluster = self._cluster
+        return cluster
+
+    def get_encoder(self) -> Encoder:
+        return self._encoder
+
+    def register_script(self, script: str | bytes) -> Script:
+        return Script(self, script)  # its calls then go through this object, hence through the cluster
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # our own attributes, before __init__ has set them
+            raise AttributeError(name)
+        return getattr(self.cluster, name)
 
 
 class TimedPipeline(Pipeline):

@@ -130,7 +130,7 @@ class RateLimiter:
         self._client = redis_client
         self._on_redis_error = on_redis_error
         self._redis_available = redis_available
-        self._redis_error = redis_lib.RedisError
+        self._redis_error = (redis_lib.RedisError, redis_lib.exceptions.RedisClusterException)  # cluster outages
         self._no_script_error = redis_lib.exceptions.NoScriptError
         self._plans: dict[tuple[Tier, str, str], _Plan] = {}
 
