@@ -7,6 +7,7 @@ Every user of the client (cache, rate limiter, locks, scripts) is timed without 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
@@ -25,22 +26,23 @@ def _command(args: tuple[Any, ...]) -> str:
     return name.upper() if isinstance(name, str) else str(name)
 
 
+def _timed(operation: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)`` as one ``redis`` figure (and an X-Ray subsegment when tracing)."""
+    started = perf_counter()
+    try:
+        if TRACING:
+            with tracer.provider.in_subsegment(name=f"## redis {operation}"):
+                return call(*args, **kwargs)
+        return call(*args, **kwargs)
+    finally:
+        record.db_query("redis", operation, perf_counter() - started)
+
+
 class TimedRedis(redis.Redis):
     """``redis.Redis`` plus a ``database_query_duration_seconds{system="redis"}`` figure per command."""
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        operation = _command(args)
-        if TRACING:
-            with tracer.provider.in_subsegment(name=f"## redis {operation}"):
-                return self._timed(operation, args, options)
-        return self._timed(operation, args, options)
-
-    def _timed(self, operation: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        started = perf_counter()
-        try:
-            return super().execute_command(*args, **options)
-        finally:
-            record.db_query("redis", operation, perf_counter() - started)
+        return _timed(_command(args), super().execute_command, *args, **options)
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
         return TimedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
@@ -50,15 +52,7 @@ class TimedRedisCluster(RedisCluster):
     """``RedisCluster`` with the same figures: one per command, one per pipeline (``PIPELINE``)."""
 
     def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        operation = _command(args)
-        started = perf_counter()
-        try:
-            if TRACING:
-                with tracer.provider.in_subsegment(name=f"## redis {operation}"):
-                    return super().execute_command(*args, **kwargs)
-            return super().execute_command(*args, **kwargs)
-        finally:
-            record.db_query("redis", operation, perf_counter() - started)
+        return _timed(_command(args), super().execute_command, *args, **kwargs)
 
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
         """``RedisCluster.pipeline`` (redis-py 6.4), building the timed pipeline instead."""
@@ -86,14 +80,7 @@ class TimedClusterPipeline(ClusterPipeline):
         if not len(self):
             return super().execute(raise_on_error)
         operation = "MULTI" if isinstance(self._execution_strategy, TransactionStrategy) else "PIPELINE"
-        started = perf_counter()
-        try:
-            if TRACING:
-                with tracer.provider.in_subsegment(name=f"## redis {operation}"):
-                    return super().execute(raise_on_error)
-            return super().execute(raise_on_error)
-        finally:
-            record.db_query("redis", operation, perf_counter() - started)
+        return _timed(operation, super().execute, raise_on_error)
 
 
 class LazyRedisCluster:
@@ -149,11 +136,4 @@ class TimedPipeline(Pipeline):
         if not self.command_stack:
             return super().execute(raise_on_error)
         operation = "MULTI" if self.transaction or self.explicit_transaction else "PIPELINE"
-        started = perf_counter()
-        try:
-            if TRACING:
-                with tracer.provider.in_subsegment(name=f"## redis {operation}"):
-                    return super().execute(raise_on_error)
-            return super().execute(raise_on_error)
-        finally:
-            record.db_query("redis", operation, perf_counter() - started)
+        return _timed(operation, super().execute, raise_on_error)
