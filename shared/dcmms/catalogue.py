@@ -10,6 +10,21 @@ from typing import Literal
 
 
 @dataclass(frozen=True)
+class StreamSource:
+    """How a stream's event-source mapping delivers to its function. The CDK stacks deploy these settings
+    (per environment, from cdk.json; tests/infra holds development to these values) and the local stack's
+    poller delivers exactly so: batches of ``batch_size``, partial batch failures retried from the first
+    failed record ``retry_attempts`` times, a function error bisecting the batch, then the on-failure
+    destination."""
+
+    batch_size: int = 500
+    retry_attempts: int = 3
+    max_record_age_s: int = 3600
+    bisect_on_error: bool = True
+    report_batch_item_failures: bool = True
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     name: str
     handler: str  # "functions.api.handler.lambda_handler"
@@ -19,14 +34,22 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     schedule: str | None = None  # EventBridge Scheduler expression, for trigger == "schedule"
     environment: dict[str, str] = field(default_factory=dict)
+    stream: StreamSource | None = None  # for trigger == "kinesis"
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     # API Gateway's integration timeout is 29 s; requests are expected to finish in milliseconds.
     FunctionSpec("api", "functions.api.handler.lambda_handler", "http", memory_mb=1769, timeout_s=29),
-    # Kinesis-triggered; batch window, retries, bisect and the on-failure destination are set by the
-    # ingest construct of the CDK stacks.
-    FunctionSpec("ingest", "functions.ingest.handler.lambda_handler", "kinesis", memory_mb=1024, timeout_s=60),
+    # Kinesis-triggered; the ingest construct of the CDK stacks adds the batching window, parallelization
+    # and the on-failure destination to ``stream``.
+    FunctionSpec(
+        "ingest",
+        "functions.ingest.handler.lambda_handler",
+        "kinesis",
+        memory_mb=1024,
+        timeout_s=60,
+        stream=StreamSource(),
+    ),
     # Creates the next days' partitions and drops those past retention (raw 7 days, rollups 90 days).
     FunctionSpec(
         "telemetry-maintenance",

@@ -7,6 +7,74 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+NO_STACK = (
+    "no local stack ({state} not found): start it with `make run`, or set DCMMS_AWS_ENDPOINT_URL "
+    "(an AWS-compatible endpoint) or AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID) to use a deployed one"
+)
+
+
+class CliError(Exception):
+    """A one-line reason the command cannot go on; ``main`` prints it instead of a traceback."""
+
+
+def _target(state_file: str) -> tuple[Any, dict[str, Any] | None]:
+    """The settings of the running local stack (and its state), else of the environment's AWS.
+
+    Refuses, in one line, a state file whose stack has stopped and an environment with neither an
+    endpoint nor credentials, so no subcommand reaches botocore's credential chain and a traceback."""
+    from dcmms.config import Settings
+
+    state_path = Path(state_file)
+    if state_path.exists():
+        from dcmms.local.servers import pid_alive
+        from dcmms.local.stack import use_emulated_aws
+
+        state = json.loads(state_path.read_text())
+        if state.get("pid") and not pid_alive(int(state["pid"])):
+            raise CliError(
+                f"{state_path} belongs to a local stack that is no longer running (pid {state['pid']}): "
+                "start it again with `make run`"
+            )
+        use_emulated_aws()
+        return Settings(aws_endpoint_url=state["aws_endpoint_url"]), state
+    settings = Settings.from_environ()
+    if settings.aws_endpoint_url is None:
+        import boto3
+
+        if boto3.Session().get_credentials() is None:
+            raise CliError(NO_STACK.format(state=state_path))
+    return settings, None
+
+
+def _one_line(exc: Exception) -> str | None:
+    """One line for a failure to reach a service (AWS: unreachable, no credentials, a refused call; the
+    API: unreachable or refusing); None for anything else, which is a bug and keeps its traceback."""
+    import urllib.error
+    import urllib.parse
+
+    import botocore.exceptions as aws
+
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"the API answered {exc.code} for {exc.url}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"cannot reach the API ({exc.reason}): is the local stack running? start it with `make run`"
+    from dcmms.local.servers import MissingPrerequisite
+
+    if isinstance(exc, MissingPrerequisite):
+        return str(exc)
+    if isinstance(exc, aws.EndpointConnectionError):
+        where = urllib.parse.urlsplit(str(exc.kwargs.get("endpoint_url", "")))
+        return (
+            f"cannot reach AWS at {where.scheme}://{where.netloc}: is the local stack running? start it with `make run`"
+        )
+    if isinstance(exc, aws.ClientError):
+        error = exc.response.get("Error", {})
+        return f"AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}"
+    if isinstance(exc, aws.BotoCoreError):
+        return str(exc)
+    return None
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -18,18 +86,16 @@ def _dev(args: argparse.Namespace) -> int:
 
 def _seed(args: argparse.Namespace) -> int:
     """Seed a running local stack, found through its state file."""
-    from dcmms.config import Settings
     from dcmms.local.seed import seed_demo, seed_spec_scale
-    from dcmms.local.stack import _print_progress, use_emulated_aws
+    from dcmms.local.stack import _print_progress
     from dcmms.store.models import bind
 
     state_path = Path(args.state_file)
     if not state_path.exists():
-        print(f"{state_path} not found: start the local stack first (make run)", file=sys.stderr)
-        return 2
-    state = json.loads(state_path.read_text())
-    use_emulated_aws()
-    bind(Settings(aws_endpoint_url=state["aws_endpoint_url"]))
+        raise CliError(f"no local stack ({state_path} not found): start it with `make run`, then seed it")
+    settings, state = _target(args.state_file)
+    assert state is not None
+    bind(settings)
     started = time.monotonic()
     if args.scale == "spec":
         seed = seed_spec_scale(
@@ -48,28 +114,27 @@ def _seed(args: argparse.Namespace) -> int:
 
 def _dlq(args: argparse.Namespace) -> int:
     """List or replay the telemetry dead letters of the running local stack (or AWS, via settings)."""
+    import base64
+
     from dcmms import clients
-    from dcmms.config import Settings
-    from dcmms.local.stack import use_emulated_aws
     from dcmms.telemetry.ingest import S3DeadLetters
 
-    state_path = Path(args.state_file)
-    if state_path.exists():
-        use_emulated_aws()
-        settings = Settings(aws_endpoint_url=json.loads(state_path.read_text())["aws_endpoint_url"])
-    else:
-        settings = Settings.from_environ()
+    settings, _ = _target(args.state_file)
     dead = S3DeadLetters(clients.aws_client("s3", settings), settings.dead_letter_bucket)
-    entries = dead.list(args.limit)
+    entries = [e for e in dead.list(args.limit) if args.reason is None or args.reason in e["reason"]]
     if args.action == "list":
+        if entries:
+            print(f"{'arrived (UTC)':<26}{'sequence number':<58}{'partition key':<24}{'reason':<40}payload")
         for e in entries:
-            print(f"{e['arrived_at']}  {e['sequence_number']}  {e['reason']}")
+            payload = base64.b64decode(e["payload_b64"])
+            print(
+                f"{e['arrived_at'][:25]:<26}{e['sequence_number']:<58}{_clip(e['partition_key'], 22):<24}"
+                f"{_clip(e['reason'], 38):<40}{_excerpt(payload)}"
+            )
         print(f"{len(entries)} dead letter(s)")
         return 0
     kinesis = clients.aws_client("kinesis", settings)
     for e in entries:  # back onto the stream; the entry goes only once Kinesis accepted the record
-        import base64
-
         kinesis.put_record(
             StreamName=settings.kinesis_stream,
             Data=base64.b64decode(e["payload_b64"]),
@@ -80,22 +145,32 @@ def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _excerpt(payload: bytes, width: int = 60) -> str:
+    """The start of a payload as one printable line: enough to tell records apart, never a control code."""
+    text = payload[: width * 4].decode("utf-8", errors="replace")
+    text = "".join(c if c.isprintable() else "·" for c in text)
+    return _clip(text, width) + f"  ({len(payload)} bytes)"
+
+
 def _simulate(args: argparse.Namespace) -> int:
     """Site-gateway simulator against the local stack (state file) or any API + Kinesis endpoint."""
     from dcmms import clients
-    from dcmms.config import Settings
-    from dcmms.local.stack import use_emulated_aws
     from dcmms.telemetry import simulator
 
-    state_path = Path(args.state_file)
-    if state_path.exists():
-        state = json.loads(state_path.read_text())
-        use_emulated_aws()
-        settings = Settings(aws_endpoint_url=state["aws_endpoint_url"])
+    settings, state = _target(args.state_file)
+    if state is not None:
+        if args.tenant not in state["api_keys"]:
+            raise CliError(f"tenant {args.tenant!r} is not in the local stack; it has {', '.join(state['api_keys'])}")
         api_url = args.api_url or state["api_url"]
         api_key = args.api_key or state["api_keys"][args.tenant]["viewer"]
     else:
-        settings, api_url, api_key = Settings.from_environ(), args.api_url, args.api_key
+        api_url, api_key = args.api_url, args.api_key
+        if not (api_url and api_key):
+            raise CliError("without a local stack, simulate needs --api-url and --api-key to read the fleet")
     fleet = simulator.fleet_from_api(api_url, api_key, args.sites, args.assets)
     model = simulator.FleetModel(fleet)
     print(f"simulating {len(fleet)} assets -> {settings.kinesis_stream} for {args.duration} s", file=sys.stderr)
@@ -148,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     dlq = sub.add_parser("dlq", help="telemetry dead letters: list them, or replay them onto the stream")
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("--limit", type=int, default=100)
+    dlq.add_argument("--reason", help="only the entries whose reason contains this, e.g. 'retries exhausted'")
     dlq.add_argument("--state-file", default=".dcmms/local.json")
     dlq.set_defaults(func=_dlq)
     sim = sub.add_parser("simulate", help="site-gateway simulator: plausible readings onto Kinesis")
@@ -167,7 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(cap)
     cap.set_defaults(func=_capacity)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"dcmms {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        problem = _one_line(exc)
+        if problem is None:
+            raise
+        print(f"dcmms {args.command}: {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ their rollups, alert rules evaluated on Redis. The floor is a binary ``COPY`` of
 (series_id, ts, value) rows into the same table (``telemetry_raw``, under series ids of their own),
 interleaved batch by batch so machine drift hits both alike. The handler runs in this one Python process (one core); the
 PostgreSQL server is a separate process. Run: ``python -m tests.bench.ingest``.
+
+Beside the clean batches, the same kind of batches with 1 % poison records (malformed JSON, an unknown
+asset, a reading from the future, ...; each dead-lettered to S3 on moto with its reason) are handled,
+interleaved with the clean ones: the figure is their good events/s as a share of the clean batches'.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ import orjson
 import psycopg
 import pytest
 
+from dcmms import clients
 from dcmms.domain.model import AssetType, SiteKind
 from dcmms.local.events import FakeLambdaContext, kinesis_event
 from dcmms.local.seed import _asset, _site, default_rules, provision_tenant
 from dcmms.local.stack import prepared_stack
 from dcmms.store.repositories import AlertRuleRepository, AssetRepository, SiteRepository
+from dcmms.telemetry.ingest import S3DeadLetters
 from dcmms.telemetry.pgstore import TelemetryStore
 from tests.bench.telemetry_store import copy_floor
 from tests.support.handlers import import_handler
@@ -63,11 +69,34 @@ def fleet(assets: int) -> tuple[str, list[str]]:
     return site.id, [a.id for a in inverters]
 
 
+POISON_EVERY = 100  # 1 %: record 50, 150, 250, ... of each poisoned batch
+
+
+def _poison(n: int, site_id: str, asset: str) -> bytes:
+    """A record each kind of validation refuses, in turn."""
+    kinds = [
+        b'{"v": 1, "tenant_id": "' + TENANT.encode() + b'", "readings": [',  # malformed JSON
+        orjson.dumps({"v": 1, "tenant_id": TENANT, "site_id": site_id, "asset_id": "ast_gone", "readings": []}),
+        orjson.dumps(
+            {
+                "v": 1,
+                "tenant_id": TENANT,
+                "site_id": site_id,
+                "asset_id": asset,
+                "readings": [{"ts": 4102444800000, "metrics": {"ac_power_kw": 1.0}}],
+            }
+        ),
+        orjson.dumps({"v": 9, "tenant_id": TENANT, "site_id": site_id, "asset_id": asset, "readings": []}),
+    ]
+    return kinds[n % len(kinds)]
+
+
 def events(
-    site_id: str, assets: list[str], batches: int, records: int, readings: int, start: datetime
+    site_id: str, assets: list[str], batches: int, records: int, readings: int, start: datetime, poisoned: bool = False
 ) -> list[tuple[dict, list[tuple[str, datetime, str, float]]]]:
     """Kinesis events of ``records`` records (round-robin over the assets) of ``readings`` x 10 metrics,
-    one second apart, never repeating a (asset, ts); with each event, its rows for the COPY floor."""
+    one second apart, never repeating a (asset, ts); with each event, its rows for the COPY floor.
+    ``poisoned``: every POISON_EVERY-th record (from the 50th) is one validation refuses, and has no rows."""
     out = []
     cursor = start
     for b in range(batches):
@@ -77,6 +106,9 @@ def events(
             if r and r % len(assets) == 0:
                 cursor += timedelta(seconds=readings)
             stamps = [cursor + timedelta(seconds=k) for k in range(readings)]
+            if poisoned and r % POISON_EVERY == POISON_EVERY // 2:
+                entries.append((asset, _poison(r // POISON_EVERY, site_id, asset)))
+                continue
             payload = []
             for k, ts in enumerate(stamps):
                 values = {m: round(base + (b + r + k) % 7 * 0.5, 2) for m, base in METRICS.items()}
@@ -91,6 +123,14 @@ def events(
     return out
 
 
+def _handle(handler, event: dict) -> tuple[float, float, dict]:
+    """Wall and CPU seconds of one invocation, and its response."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    with contextlib.redirect_stdout(io.StringIO()):  # the handler's EMF lines
+        response = handler(event, FakeLambdaContext())
+    return time.perf_counter() - t0, time.process_time() - c0, response
+
+
 def run(batches: int, assets: int, records: int, readings: int) -> dict[str, float]:
     env = pytest.MonkeyPatch()
     with tempfile.TemporaryDirectory(prefix="dcmms-bench-") as tmp, prepared_stack(Path(tmp)) as (_, settings):
@@ -98,44 +138,55 @@ def run(batches: int, assets: int, records: int, readings: int) -> dict[str, flo
         TelemetryStore(settings.database_url).migrate()
         handler = import_handler("functions.ingest.handler", settings, env)
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-        work = events(site_id, asset_ids, batches + 1, records, readings, start)
-        (warmup, _), work = work[0], work[1:]
-        with contextlib.redirect_stdout(io.StringIO()):
-            handler(warmup, FakeLambdaContext())  # series ids, asset and rule caches: steady state from here
+        (warmup, warm_rows), *work = events(site_id, asset_ids, batches + 1, records, readings, start)
+        # The poisoned batches come after the clean ones in time, so the two never write the same rows.
+        later = start + timedelta(seconds=(batches + 2) * (records // assets + 1) * readings)
+        (warm_poison, warm_poison_rows), *poisoned = events(
+            site_id, asset_ids, batches + 1, records, readings, later, poisoned=True
+        )
+        # series ids, asset and rule caches, the dead-letter writers: steady state from here
+        _handle(handler, warmup)
+        _handle(handler, warm_poison)
         with psycopg.connect(settings.database_url) as conn:
             ids = dict(
                 conn.execute(
                     "SELECT asset_id || '/' || metric, series_id FROM telemetry_series WHERE tenant_id = %s", (TENANT,)
                 )
             )
-            handler_s = handler_cpu_s = floor_s = 0.0
-            events_in = 0
-            for event, rows in work:
+            handler_s = handler_cpu_s = floor_s = poisoned_s = 0.0
+            events_in = poisoned_events = 0
+            for (event, rows), (bad_event, bad_rows) in zip(work, poisoned, strict=True):
                 floor_rows = [(FLOOR_SERIES_OFFSET + ids[f"{a}/{m}"], ts, v) for a, ts, m, v in rows]
-                t0, c0 = time.perf_counter(), time.process_time()
-                with contextlib.redirect_stdout(io.StringIO()):  # the handler's EMF lines
-                    response = handler(event, FakeLambdaContext())
-                t1, c1 = time.perf_counter(), time.process_time()
+                wall, cpu, response = _handle(handler, event)
+                t1 = time.perf_counter()
                 copy_floor(conn, floor_rows, "telemetry_raw")
-                t2 = time.perf_counter()
-                if response["batchItemFailures"]:
-                    raise AssertionError(f"{len(response['batchItemFailures'])} records failed")
-                handler_s, handler_cpu_s, floor_s = handler_s + t1 - t0, handler_cpu_s + c1 - c0, floor_s + t2 - t1
+                floor_s += time.perf_counter() - t1
+                bad_wall, _, bad_response = _handle(handler, bad_event)
+                if response["batchItemFailures"] or bad_response["batchItemFailures"]:
+                    raise AssertionError("records were reported failed: nothing here is transient")
+                handler_s, handler_cpu_s, poisoned_s = handler_s + wall, handler_cpu_s + cpu, poisoned_s + bad_wall
                 events_in += len(rows)
+                poisoned_events += len(bad_rows)
             stored = conn.execute(
                 "SELECT count(*) FROM telemetry_raw r JOIN telemetry_series s USING (series_id) WHERE s.tenant_id = %s",
                 (TENANT,),
             ).fetchone()[0]
+        dead = S3DeadLetters(clients.aws_client("s3", settings), settings.dead_letter_bucket).list(100_000)
     env.undo()
-    expected = events_in + len(warmup["Records"]) * readings * len(METRICS)
+    expected = events_in + poisoned_events + len(warm_rows) + len(warm_poison_rows)
     if stored != expected:
         raise AssertionError(f"stored {stored} of {expected} events")
+    poison_records = (batches + 1) * len(range(POISON_EVERY // 2, records, POISON_EVERY))
+    if len(dead) != poison_records:
+        raise AssertionError(f"{len(dead)} dead letters for {poison_records} poison records")
     return {
         "events": events_in,
         "per_batch": events_in / batches,
         "records": records,
         "handler": events_in / handler_s,
         "handler_cpu": handler_cpu_s / handler_s,
+        "poisoned": poisoned_events / poisoned_s,
+        "poison_records": poison_records,
         "floor": events_in / floor_s,
     }
 
@@ -158,6 +209,11 @@ def main() -> None:
         ("raw binary COPY of the same rows", "floor"),
     ]:
         print(f"{label:44}{result[key]:>12,.0f}{result[key] / result['floor']:>10.2f}")
+    ratio = result["poisoned"] / result["handler"]
+    print(
+        f"{'same batches with 1 % poison records':44}{result['poisoned']:>12,.0f}{result['poisoned'] / result['floor']:>10.2f}"
+        f"   {ratio:.2f} of the clean batches (goal >= 0.9); {result['poison_records']} dead letters, none redelivered"
+    )
     print(f"handler process CPU while handling: {result['handler_cpu']:.2f} of one core (goal: >= 100,000 events/s)")
 
 

@@ -97,3 +97,17 @@ def test_missed_runs_are_retried_for_at_most_one_interval() -> None:
     assert max_event_age_s("rate(1 day)") == 86_400
     assert max_event_age_s("rate(7 days)") == 86_400  # Scheduler's ceiling
     assert max_event_age_s("cron(0 6 * * ? *)") == 3600
+
+
+def test_development_delivers_as_the_local_poller_does(synthesis: Synthesis) -> None:
+    """The local stack's poller mirrors the catalogue's StreamSource; development deploys the same."""
+    from dcmms.catalogue import by_name
+
+    source = by_name("ingest").stream
+    assert source is not None
+    mapping = only(synthesis.template("dev", "service"), "AWS::Lambda::EventSourceMapping")["Properties"]
+    assert mapping["BatchSize"] == source.batch_size
+    assert mapping["MaximumRetryAttempts"] == source.retry_attempts
+    assert mapping["MaximumRecordAgeInSeconds"] == source.max_record_age_s
+    assert mapping["BisectBatchOnFunctionError"] is source.bisect_on_error
+    assert (mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]) is source.report_batch_item_failures

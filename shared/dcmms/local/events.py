@@ -60,6 +60,26 @@ def kinesis_event(
     return {"Records": out}
 
 
+def kinesis_event_from_shard(shard_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event Lambda's event-source mapping builds from a shard's ``GetRecords`` records: their own
+    sequence numbers, partition keys and arrival times, so redelivering a record changes none of them."""
+    import base64
+
+    template = _template("kinesis_batch.json")["Records"][0]
+    out = []
+    for rec in records:
+        record = copy.deepcopy(template)
+        record["kinesis"].update(
+            partitionKey=rec["PartitionKey"],
+            sequenceNumber=rec["SequenceNumber"],
+            data=base64.b64encode(rec["Data"]).decode(),
+            approximateArrivalTimestamp=rec["ApproximateArrivalTimestamp"].timestamp(),
+        )
+        record["eventID"] = f"{shard_id}:{rec['SequenceNumber']}"
+        out.append(record)
+    return {"Records": out}
+
+
 def scheduled_event() -> dict[str, Any]:
     """An EventBridge Scheduler invocation, as the schedules deliver it."""
     return copy.deepcopy(_template("eventbridge_scheduled.json"))

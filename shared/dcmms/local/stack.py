@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dcmms.catalogue import StreamSource, by_name
 from dcmms.clients import aws_client
 from dcmms.config import Settings
 from dcmms.local.servers import LocalServers
@@ -92,7 +93,7 @@ class LocalScheduler(threading.Thread):
 
     def __init__(self) -> None:
         super().__init__(name="local-scheduler", daemon=True)
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         from dcmms.catalogue import FUNCTIONS, schedule_interval_s
@@ -100,7 +101,7 @@ class LocalScheduler(threading.Thread):
 
         due = {f.name: time.monotonic() + schedule_interval_s(f.schedule) for f in FUNCTIONS if f.schedule}
         specs = {f.name: f for f in FUNCTIONS}
-        while not self._stop.wait(1.0):
+        while not self._halt.wait(1.0):
             for name, at in due.items():
                 if time.monotonic() >= at:
                     spec = specs[name]
@@ -111,22 +112,31 @@ class LocalScheduler(threading.Thread):
                         print(f"scheduled {name} failed: {exc!r}", file=sys.stderr)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 class LocalKinesisPoller(threading.Thread):
-    """What the Kinesis event-source mapping does in AWS, for the local stack: read each shard in
-    batches, invoke the ingest function, and on partial failure retry from the first failed sequence
-    number; after ``max_retries`` the still-failing records go to the dead-letter store."""
+    """What the Kinesis event-source mapping does in AWS, for the local stack, with the catalogue's
+    ``StreamSource`` settings (the ones the CDK stacks deploy): read each shard in batches of
+    ``batch_size`` and invoke the function; on a partial batch failure redeliver from the first failed
+    record on, ``retry_attempts`` times; on a function error (an exception) bisect the batch, which costs
+    no retry; then hand the records that still failed to the on-failure destination, which locally is the
+    dead-letter store with their payloads (``retries exhausted``), so ``dcmms dlq replay`` can bring them
+    back. A record is dead-lettered there at most once, and never over the reason the function gave."""
 
-    def __init__(self, settings: Settings, handler: str, batch_size: int = 500, max_retries: int = 3) -> None:
+    def __init__(
+        self, settings: Settings, handler: str, source: StreamSource | None = None, max_retries: int | None = None
+    ) -> None:
         super().__init__(name="local-kinesis-poller", daemon=True)
         self.settings = settings
         self.handler = handler
-        self.batch_size = batch_size
-        self.max_retries = max_retries
-        self._stop = threading.Event()
-        self.batches = 0
+        self.source = source or StreamSource()
+        self.batch_size = self.source.batch_size
+        self.max_retries = self.source.retry_attempts if max_retries is None else max_retries
+        self._halt = threading.Event()
+        self.ready = threading.Event()  # set once every shard is read from LATEST: later puts are seen
+        self.batches = 0  # handler invocations
+        self.delivered = 0  # records handed to the handler, redeliveries included
 
     def run(self) -> None:
         kinesis = aws_client("kinesis", self.settings)
@@ -138,7 +148,8 @@ class LocalKinesisPoller(threading.Thread):
             ]
             for shard in shards
         }
-        while not self._stop.is_set():
+        self.ready.set()
+        while not self._halt.is_set():
             busy = False
             for shard in shards:
                 try:
@@ -149,39 +160,54 @@ class LocalKinesisPoller(threading.Thread):
                 iterators[shard] = reply["NextShardIterator"]
                 if reply["Records"]:
                     busy = True
-                    self._deliver(shard, reply["Records"])
+                    self.deliver(shard, reply["Records"])
             if not busy:
-                self._stop.wait(0.5)
+                self._halt.wait(0.5)
 
-    def _deliver(self, shard: str, records: list[dict[str, Any]]) -> None:
-        from dcmms.local.events import kinesis_event
+    def deliver(self, shard: str, records: list[dict[str, Any]]) -> None:
+        """One batch of a shard's records, to success or to the on-failure destination."""
+        gave_up = self._attempt(shard, records, self.max_retries)
+        if gave_up:
+            self._dead_letter(shard, gave_up)
+
+    def _attempt(self, shard: str, records: list[dict[str, Any]], retries: int) -> list[dict[str, Any]]:
+        """Deliver until nothing fails or the retries are spent; returns the records that still failed."""
+        from dcmms.local.events import kinesis_event_from_shard
 
         pending = records
-        for _attempt in range(self.max_retries + 1):
-            event = kinesis_event([(r["PartitionKey"], r["Data"]) for r in pending])
-            for raw, rec in zip(event["Records"], pending, strict=True):
-                raw["kinesis"]["sequenceNumber"] = rec["SequenceNumber"]
-                raw["eventID"] = f"{shard}:{rec['SequenceNumber']}"
+        while True:
             self.batches += 1
-            failed = {f["itemIdentifier"] for f in invoke(self.handler, event).get("batchItemFailures", [])}
+            self.delivered += len(pending)
+            try:
+                reply = invoke(self.handler, kinesis_event_from_shard(shard, pending)) or {}
+            except Exception as exc:  # a function error: the whole batch failed
+                print(f"ingest function error on {len(pending)} record(s): {exc!r}", file=sys.stderr)
+                if self.source.bisect_on_error and len(pending) > 1:
+                    half = len(pending) // 2
+                    return self._attempt(shard, pending[:half], retries) + self._attempt(shard, pending[half:], retries)
+                failed = {r["SequenceNumber"] for r in pending}
+            else:
+                failed = {f["itemIdentifier"] for f in reply.get("batchItemFailures") or []}
             if not failed:
-                return
+                return []
+            if retries == 0:
+                return [r for r in pending if r["SequenceNumber"] in failed]
+            retries -= 1
             first = min(i for i, r in enumerate(pending) if r["SequenceNumber"] in failed)
             pending = pending[first:]  # as Kinesis does: redeliver from the first failure on
-        self._dead_letter(pending)
 
-    def _dead_letter(self, records: list[dict[str, Any]]) -> None:
-        from datetime import UTC, datetime
-
+    def _dead_letter(self, shard: str, records: list[dict[str, Any]]) -> None:
         from dcmms.telemetry.ingest import S3DeadLetters, StreamRecord
 
         dead = S3DeadLetters(aws_client("s3", self.settings), self.settings.dead_letter_bucket)
         for r in records:
-            arrived = datetime.now(UTC)
-            dead.put(StreamRecord(r["SequenceNumber"], r["PartitionKey"], r["Data"], arrived), "retries exhausted")
+            arrived = r["ApproximateArrivalTimestamp"]
+            dead.put(
+                StreamRecord(r["SequenceNumber"], r["PartitionKey"], r["Data"], arrived, shard), "retries exhausted"
+            )
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -284,7 +310,8 @@ def run_dev(
         app = create_app(settings)
         scheduler = LocalScheduler()
         scheduler.start()
-        poller = LocalKinesisPoller(settings, "functions.ingest.handler.lambda_handler")
+        ingest = by_name("ingest")
+        poller = LocalKinesisPoller(settings, ingest.handler, ingest.stream)
         poller.start()
         if simulate:
             start_simulator(settings, [t for t in tenants if t.tenant.id in ("helios-solar", "boreas-wind")])

@@ -1,17 +1,22 @@
 """Ingest of one Kinesis batch: validate every record, store the good ones in one write, keep the bad.
 
 The whole batch is decoded first and written with a single ``TelemetryStore.write`` (one COPY), then
-failures are mapped back to sequence numbers. A record that breaks a rule goes to the dead-letter store
-with its payload and reason and is reported failed; the good records beside it are stored. If the
-store itself fails, every good record is reported failed so Kinesis redelivers them; the store's
-natural key (asset, metric, ts) makes the redelivery store nothing twice.
+failures are mapped back to sequence numbers. A record that breaks a rule is written to the dead-letter
+store with its payload and reason, and once that write is durable the record is done: it is *not*
+reported failed, because with ``ReportBatchItemFailures`` Kinesis would redeliver the batch from it on
+and one poison record would send every record behind it round again. Only what can still succeed on a
+retry is reported: a dead-letter write that failed, or every good record when the store (or rule
+evaluation on DynamoDB) fails; the store's natural key (asset, metric, ts) and the dead letters' first
+write winning make any redelivery store nothing twice.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -33,11 +38,15 @@ class StreamRecord:
     partition_key: str
     data: bytes
     arrived_at: datetime
+    # A sequence number is unique within its shard (emulators number each shard from 1), so a dead letter
+    # is named by both; the event-source mapping's eventID carries it ("shardId-...:<sequence number>").
+    shard_id: str = ""
 
 
 class DeadLetterStore(Protocol):
     def put(self, record: StreamRecord, reason: str) -> str:
-        """Keep the record and why it failed; returns the entry's key. Idempotent per sequence number."""
+        """Keep the record and why it failed, durably, before returning the entry's key; raise if it could
+        not. Per sequence number the first reason stays: a later put of the same record changes nothing."""
         ...
 
 
@@ -50,21 +59,31 @@ class S3DeadLetters:
         self.prefix = prefix
 
     def _key(self, record: StreamRecord) -> str:
-        # Keyed by arrival day and sequence number: a retried batch overwrites, never duplicates.
-        return f"{self.prefix}{record.arrived_at:%Y/%m/%d}/{record.sequence_number}.json"
+        # Arrival day, shard and sequence number: all three stay the same when a record is redelivered.
+        name = f"{record.shard_id}-{record.sequence_number}" if record.shard_id else record.sequence_number
+        return f"{self.prefix}{record.arrived_at:%Y/%m/%d}/{name}.json"
 
     def put(self, record: StreamRecord, reason: str) -> str:
+        """One conditional PutObject (``If-None-Match: *``): S3 answers only once the object is stored,
+        and a record that is already there keeps its first, real reason (412 is success here)."""
         key = self._key(record)
         body = orjson.dumps(
             {
                 "sequence_number": record.sequence_number,
+                "shard_id": record.shard_id,
                 "partition_key": record.partition_key,
                 "arrived_at": record.arrived_at.isoformat(),
                 "reason": reason,
                 "payload_b64": base64.b64encode(record.data).decode(),
             }
         )
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch="*")
+        except self.s3.exceptions.ClientError as exc:
+            # 412: a dead letter for this sequence number exists. 409: a concurrent conditional write
+            # of the same key is in flight, and S3 keeps exactly one of the two.
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") not in (409, 412):
+                raise
         return key
 
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -109,7 +128,10 @@ def records_from_event(event: dict[str, Any]) -> list[StreamRecord]:
     for raw in event.get("Records", []):
         k = raw["kinesis"]
         arrived = datetime.fromtimestamp(float(k.get("approximateArrivalTimestamp", 0)), UTC)
-        out.append(StreamRecord(k["sequenceNumber"], k.get("partitionKey", ""), base64.b64decode(k["data"]), arrived))
+        shard = str(raw.get("eventID", "")).partition(":")[0]
+        out.append(
+            StreamRecord(k["sequenceNumber"], k.get("partitionKey", ""), base64.b64decode(k["data"]), arrived, shard)
+        )
     return out
 
 
@@ -139,20 +161,37 @@ def ingest_batch(
     """
     now = now or datetime.now(UTC)
     good: list[tuple[StreamRecord, DecodedRecord]] = []
-    failed: list[str] = []
+    rejected: list[tuple[StreamRecord, str]] = []
     for record in records:
         try:
             good.append((record, decode_record(record.data, lookup, now, RAW_RETENTION)))
         except RecordRejected as exc:
-            dead_letters.put(record, exc.reason)
-            failed.append(record.sequence_number)
+            rejected.append((record, exc.reason))
+    # The dead letters are written while the good records are stored: both wait on the network.
+    pending = _dead_letter_async(dead_letters, rejected)
+    stored = _store_and_evaluate(good, store, evaluator, timestream)
+    undelivered = _await_dead_letters(pending)
+    dead_lettered = len(rejected) - len(undelivered)
+    return _recorded(
+        dataclasses.replace(stored, failed=stored.failed + undelivered, dead_lettered=dead_lettered), records
+    )
+
+
+def _store_and_evaluate(
+    good: list[tuple[StreamRecord, DecodedRecord]],
+    store: TelemetryStore,
+    evaluator: RuleEvaluator | None,
+    timestream: TimestreamSink | None,
+) -> BatchOutcome:
+    """Store the good records and evaluate rules on them; ``failed`` holds what a redelivery can still fix."""
+    failed: list[str] = []
     events = sum(d.events for _, d in good)
     try:
         stored = store.write_grouped([(d.tenant_id, d.asset_id, d.readings) for _, d in good]) if good else 0
     except Exception:
         logger.exception("telemetry store write failed; the batch's good records will be redelivered")
         failed += [record.sequence_number for record, _ in good]
-        return _recorded(BatchOutcome(failed, 0, 0, len(records) - len(good)), records)
+        return BatchOutcome(failed, 0, 0, 0)
     if timestream is not None and good:
         # PostgreSQL holds every good record already; Timestream's refusals are logged, not retried.
         sunk = timestream.write([decoded for _, decoded in good])
@@ -167,7 +206,37 @@ def ingest_batch(
         except Exception:
             logger.exception("alert rule evaluation failed; the batch's good records will be redelivered")
             failed += [record.sequence_number for record, _ in good]
-    return _recorded(BatchOutcome(failed, stored, len(good), len(records) - len(good), events, alerts), records)
+    return BatchOutcome(failed, stored, len(good), 0, events, alerts)
+
+
+_DEAD_LETTER_WRITERS = 8
+_pool: ThreadPoolExecutor | None = None
+
+
+def _dead_letter_async(
+    dead_letters: DeadLetterStore, rejected: list[tuple[StreamRecord, str]]
+) -> list[tuple[StreamRecord, Future[str]]]:
+    global _pool
+    if not rejected:
+        return []
+    if _pool is None:  # one per execution environment, created on the first poison record
+        _pool = ThreadPoolExecutor(_DEAD_LETTER_WRITERS, thread_name_prefix="dead-letter")
+    return [(record, _pool.submit(dead_letters.put, record, reason)) for record, reason in rejected]
+
+
+def _await_dead_letters(pending: list[tuple[StreamRecord, Future[str]]]) -> list[str]:
+    """The sequence numbers whose dead letter could not be written: those must come round again."""
+    undelivered = []
+    for record, future in pending:
+        try:
+            future.result()
+        except Exception:
+            logger.exception(
+                "dead-letter write failed; the record will be redelivered",
+                extra={"sequence_number": record.sequence_number},
+            )
+            undelivered.append(record.sequence_number)
+    return undelivered
 
 
 def _recorded(outcome: BatchOutcome, records: Sequence[StreamRecord]) -> BatchOutcome:
