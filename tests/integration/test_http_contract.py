@@ -1,11 +1,22 @@
-"""The HTTP contract shared by every route: problem+json, body limits, docs, health."""
+"""The HTTP contract shared by every route: problem+json, body limits, docs (the whole truth), health."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import uuid
+
+import jsonschema
+import pytest
+
 from dcmms.api.app import create_app
 from dcmms.health import HealthChecker
+from dcmms.local.seed import provision_tenant
 from dcmms.local.servers import free_port, start_redis
-from tests.support.api import assert_problem
+from dcmms.telemetry.pgstore import TelemetryStore
+from tests.support.api import PROBLEM, ApiClient, assert_problem
+
+JSON = "application/json"
 
 
 def test_malformed_json_is_422_naming_the_body(api) -> None:
@@ -78,3 +89,157 @@ def test_dynamodb_down_is_unhealthy_503_and_not_ready(settings) -> None:
         assert response.json()["checks"]["dynamodb"] == "unhealthy"
         ready = client.get("/ready")
         assert ready.status_code == 503 and ready.json() == {"status": "not_ready"}
+
+
+# -- the OpenAPI document tells the whole truth -----------------------------------------------------------
+
+PROBLEM_CONTENT = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+BODY_STATUSES = {"400", "413", "415", "422"}
+KEY_STATUSES = {"401", "429", "503"}
+
+
+@pytest.fixture(scope="module")
+def spec(http) -> dict:
+    return http.get("/openapi.json").json()
+
+
+def assert_documented(spec: dict, method: str, path: str, response) -> None:
+    """The answer is one the document lists for the operation: its status, its media type and, for a
+    problem, the Problem schema."""
+    documented = spec["paths"][path][method.lower()]["responses"]
+    status = str(response.status_code)
+    assert status in documented, f"{method} {path} answered {status}; documented: {sorted(documented)}"
+    media_type = response.headers["content-type"].split(";")[0]
+    assert media_type in documented[status].get("content", {}), (media_type, documented[status])
+    if media_type == PROBLEM:
+        jsonschema.validate(response.json(), spec["components"]["schemas"]["Problem"])
+
+
+def test_every_error_is_documented_as_a_problem_from_what_the_operation_does(spec) -> None:
+    assert {"type", "title", "status", "detail"} <= set(spec["components"]["schemas"]["Problem"]["required"])
+    assert "HTTPValidationError" not in spec["components"]["schemas"]  # FastAPI's 422 is not this API's
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            responses = set(op["responses"])
+            headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
+            for status in responses - {"200", "201", "202", "204", "304"}:
+                if path not in ("/health", "/ready"):  # their 503 is the health report itself
+                    assert op["responses"][status]["content"] == PROBLEM_CONTENT, (method, path, status)
+            # a JSON body: unreadable, too large, not JSON, invalid
+            assert (responses >= BODY_STATUSES) == ("requestBody" in op), (method, path)
+            if "requestBody" not in op:
+                assert not {"400", "413", "415"} & responses, (method, path)
+            if "security" in op:  # the key, then rate limits that may fail closed; writes check the role
+                assert responses >= KEY_STATUSES and (("403" in responses) == (method != "get")), (method, path)
+            elif path.startswith("/api/v1/"):
+                assert not (KEY_STATUSES | {"403"}) & responses, (method, path)
+            assert ("404" in responses) == ("{" in path or path == "/api/v1/telemetry"), (method, path)
+            assert {"409", "412"} <= responses if "If-Match" in headers else "412" not in responses, (method, path)
+            if method == "get" and path.startswith("/api/v1/"):
+                assert "304" in responses and "If-None-Match" in headers, path
+            if "429" in responses:
+                assert "Retry-After" in op["responses"]["429"]["headers"]
+    # and nothing more than it can answer
+    assert set(spec["paths"]["/api/v1/sites/{site_id}"]["get"]["responses"]) == {
+        "200",
+        "304",
+        "401",
+        "404",
+        "429",
+        "503",
+    }
+    assert set(spec["paths"]["/api/v1/sites"]["post"]["responses"]) == {"201"} | BODY_STATUSES | KEY_STATUSES | {"403"}
+
+
+def test_request_schemas_carry_the_validators_constraints(spec) -> None:
+    schemas = spec["components"]["schemas"]
+    timezone = schemas["SiteCreate"]["properties"]["timezone"]
+    assert "Europe/Madrid" in timezone["enum"] and "Mars/Olympus_Mons" not in timezone["enum"]
+    assert schemas["SitePatch"]["properties"]["timezone"]["enum"] == timezone["enum"]
+    assert schemas["SiteCreate"]["properties"]["name"]["pattern"] == r"\S"  # whitespace is stripped first
+    assert schemas["SitePatch"]["properties"]["name"]["type"] == "string"  # null would be refused
+    assert schemas["WorkOrderCreate"]["properties"]["status"]["enum"] == ["draft", "open"]
+    assert schemas["AlertRuleCreate"]["anyOf"]  # 'in' takes values, the other conditions a threshold
+    params = {p["name"]: p for p in spec["paths"]["/api/v1/sites"]["get"]["parameters"]}
+    assert params["limit"]["schema"]["minimum"] == 1 and params["limit"]["schema"]["maximum"] == 1000
+    telemetry = {p["name"]: p for p in spec["paths"]["/api/v1/telemetry"]["get"]["parameters"]}
+    assert "heatsink_temp_c" in telemetry["metric"]["schema"]["enum"]
+    assert schemas["StatusChange"]["required"][0] == "from_status"  # what a work order's history holds
+
+
+def test_the_statuses_fuzzing_rarely_meets_are_documented_answers(api, http, spec) -> None:
+    site_id = api.site()["id"]
+    headers = {"x-api-key": api.key}
+    # a body that is not UTF-8: 400; JSON that does not parse: 422
+    not_utf8 = http.post("/api/v1/sites", content=b'{"name": "\xff"}', headers=headers | {"content-type": JSON})
+    assert_problem(not_utf8, 400)
+    assert_documented(spec, "POST", "/api/v1/sites", not_utf8)
+    broken = http.post("/api/v1/sites", content=b"{not json", headers=headers | {"content-type": JSON})
+    assert_documented(spec, "POST", "/api/v1/sites", broken)
+    # a body that is not JSON, or says nothing of its type: 415
+    as_text = http.post("/api/v1/sites", content=b'{"name": "x"}', headers=headers | {"content-type": "text/plain"})
+    assert_problem(as_text, 415)
+    assert_documented(spec, "POST", "/api/v1/sites", as_text)
+    untyped = http.patch(f"/api/v1/sites/{site_id}", content=b'{"name": "x"}', headers=headers)
+    assert_problem(untyped, 415)
+    assert_documented(spec, "PATCH", "/api/v1/sites/{site_id}", untyped)
+    # while a JSON merge patch is JSON
+    merge_patch = {"content-type": "application/merge-patch+json"}
+    renamed = http.patch(f"/api/v1/sites/{site_id}", content=b'{"name": "Renamed"}', headers=headers | merge_patch)
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Renamed"
+    # too large: 413
+    too_large = api.post("/api/v1/alerts", {"asset_id": "a", "severity": "minor", "message": "m" * (1024 * 1024)})
+    assert_problem(too_large, 413)
+    assert_documented(spec, "POST", "/api/v1/alerts", too_large)
+
+
+def test_a_rate_limit_refusal_is_a_documented_answer(http, spec) -> None:
+    key = provision_tenant(f"t-429-{uuid.uuid4().hex[:8]}", "Busy operator", tier_keys=True).tier_keys["free"]
+    client = ApiClient(http, key)
+    assert all(client.get("/api/v1/sites").status_code == 200 for _ in range(100))  # the free burst
+    refused = client.post("/api/v1/work-orders", {"site_id": "s", "title": "t", "type": "inspection"})
+    assert_problem(refused, 429)
+    assert_documented(spec, "POST", "/api/v1/work-orders", refused)
+    assert int(refused.headers["retry-after"]) >= 1
+
+
+def test_every_get_documented_as_conditional_revalidates_to_304(api, settings, spec) -> None:
+    store = TelemetryStore(settings.database_url)
+    store.migrate()
+    store.close()
+    site = api.site()
+    asset = api.asset(site["id"])
+    ids = {
+        "site_id": site["id"],
+        "asset_id": asset["id"],
+        "work_order_id": api.work_order(site["id"])["id"],
+        "alert_id": api.alert(asset["id"])["id"],
+        "rule_id": api.post(
+            "/api/v1/alert-rules",
+            {"name": "Hot", "asset_type": "inverter", "metric": "heatsink_temp_c", "condition": ">", "threshold": 80}
+            | {"severity": "minor"},
+        ).json()["id"],
+    }
+    # (a series that ends "now" changes with every second; one with both ends given does not)
+    span = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
+    query = {"/api/v1/telemetry": {"asset_id": asset["id"], "metric": "heatsink_temp_c"} | span}
+    conditional = [p for p, ops in spec["paths"].items() if "304" in ops.get("get", {}).get("responses", {})]
+    assert "/api/v1/assets/{asset_id}/latest" in conditional and "/health" not in conditional
+    for template in conditional:
+        path = template.format(**ids)
+        first = api.get(path, **query.get(template, {}))
+        assert first.status_code == 200 and first.headers["etag"], (path, first.text)
+        again = api.get(path, headers={"if-none-match": first.headers["etag"]}, **query.get(template, {}))
+        assert again.status_code == 304 and not again.content, path
+        assert_documented(spec, "GET", template, first)
+
+
+def test_the_document_is_built_on_request_not_at_cold_start() -> None:
+    code = (
+        "import sys, functions.api.handler as h; "
+        "print(h.app.openapi_schema is None, "
+        "[m for m in ('dcmms.api.openapi', 'dcmms.telemetry.catalogue') if m in sys.modules])"
+    )
+    env = {"DCMMS_TRACING": "false", "PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip().endswith("True []"), out.stdout + out.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from dcmms import runtime
 from dcmms.config import Settings, get_settings
@@ -17,13 +16,13 @@ from dcmms.services.telemetry import TelemetryService
 from . import observability, problems
 from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
-from .http import DOCUMENTED_MODELS
 from .ratelimit_headers import RateLimitHeadersMiddleware
 from .routes import alerts, assets, health, rules, sites, telemetry, work_orders
 
 DESCRIPTION = """Maintenance management for solar and wind fleets: sites, assets, work orders and alerts.
 
-Authenticate with the `x-api-key` header. Errors are `application/problem+json` (RFC 9457).
+Authenticate with the `x-api-key` header. Errors are `application/problem+json` (RFC 9457); every status an
+operation can answer is listed with it.
 Lists page with `?limit=` (1-1000, default 50) and the opaque `next_cursor`.
 Updates take `If-Match` with the `ETag` of a GET for optimistic concurrency."""
 
@@ -66,13 +65,9 @@ def create_app(
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the response models, built only when the schema is first asked for."""
+    """The OpenAPI document (openapi.py), built only when it is first asked for."""
     if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name, model in DOCUMENTED_MODELS.items():
-            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(model_schema.pop("$defs", {}))
-            components[name] = model_schema
-        app.openapi_schema = schema
+        from .openapi import build
+
+        app.openapi_schema = build(app)
     return app.openapi_schema

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -45,8 +46,21 @@ def _tags(header: str) -> list[str]:
     return [t.strip().removeprefix("W/") for t in header.split(",") if t.strip()]
 
 
-async def if_match(request: Request) -> int | None:
-    """The version pinned by ``If-Match`` (None when absent or ``*``); unparseable pins match nothing."""
+async def if_match(
+    request: Request,
+    _documented: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description='The ETag of the version this change applies to, e.g. "v3"; another version is 412.',
+        ),
+    ] = None,
+) -> int | None:
+    """The version pinned by ``If-Match`` (None when absent or ``*``); unparseable pins match nothing.
+
+    The header parameter puts If-Match in the OpenAPI document of every operation that takes it (and so
+    412 among its answers); the value is read from the request, like every other conditional header.
+    """
     header = request.headers.get("if-match")
     if header is None:
         return None
@@ -93,19 +107,53 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
 
 
-# Models documented in OpenAPI but not built at import: their schemas are added when /openapi.json is
-# first generated (see app._openapi), which keeps pydantic schema building out of the cold start.
+# What the OpenAPI document refers to but import never builds: response models and plain JSON Schemas,
+# added as components when /openapi.json is first generated (see openapi.py), which keeps pydantic schema
+# building out of the cold start.
 DOCUMENTED_MODELS: dict[str, type[BaseModel]] = {}
+DOCUMENTED_SCHEMAS: dict[str, dict[str, Any] | Callable[[], dict[str, Any]]] = {}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def model_response(model: type[BaseModel], description: str = "The resource") -> dict[str, Any]:
     DOCUMENTED_MODELS[model.__name__] = model
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"description": description, "content": {JSON: {"schema": ref}}}
+    return {"description": description, "content": {JSON: {"schema": _ref(model.__name__)}}}
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for error statuses, all problem+json."""
-    from .problems import MEDIA_TYPE
+def page_response(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """A page of a listing (``list_response``): ``{"items": [<model>...], "next_cursor": ...}``."""
+    DOCUMENTED_MODELS[model.__name__] = model
+    page = {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": _ref(model.__name__)},
+            "next_cursor": {
+                "anyOf": [{"type": "string"}, {"type": "null"}],
+                "description": "Pass as ?cursor= for the next page; null on the last page.",
+            },
+        },
+    }
+    return {"description": description, "content": {JSON: {"schema": page}}}
 
-    return {s: {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)"} for s in statuses}
+
+def document_schema(name: str, schema: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, str]:
+    """Document a plain JSON Schema as the component ``name`` (a callable is called when the document is
+    built, for schemas that need modules the cold start does not load); returns a reference to it."""
+    DOCUMENTED_SCHEMAS[name] = schema
+    return _ref(name)
+
+
+def schema_response(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A JSON body described by a plain JSON Schema, documented as the component ``name``."""
+    return {"description": description, "content": {JSON: {"schema": document_schema(name, schema)}}}
+
+
+def problem_responses(*statuses: int, reason: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """Statuses a route answers beyond those its shape implies (openapi.py derives those: 401 for a key,
+    404 for a path id, 412 for If-Match, ...), e.g. a 409 from a reference check. ``reason`` replaces the
+    generic description. The problem+json content is filled in with the rest of the document."""
+    return {s: {"description": reason} if reason else {} for s in statuses}

@@ -19,6 +19,30 @@ from dcmms.observability import logger
 
 MEDIA_TYPE = "application/problem+json"
 
+# The JSON Schema of every problem body, as the OpenAPI document's "Problem" component. Members beyond these
+# are the problem's extensions (e.g. ``current_version`` on a 412, ``allowed`` on an invalid transition).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details. Further members are extensions particular to the problem.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "pattern": "^urn:dcmms:problem:", "description": "urn:dcmms:problem:<slug>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "The request path."},
+        "errors": {
+            "type": "array",
+            "description": "Validation problems (422): one per field, e.g. body.name or query.limit.",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}, "code": {"type": "string"}},
+            },
+        },
+    },
+}
+
 
 def problem_type(slug: str) -> str:
     return f"urn:dcmms:problem:{slug}"
@@ -45,6 +69,17 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> Response:
+    if isinstance(exc.body, bytes | bytearray) and exc.body:
+        # FastAPI parses a body only when its Content-Type is JSON; any other body, or one without a
+        # Content-Type, reaches validation as raw bytes, which no body model accepts: the media type is
+        # the problem (415), not the fields.
+        return problem_response(
+            415,
+            "Unsupported media type",
+            "Send the body as JSON, with Content-Type: application/json.",
+            "unsupported-media-type",
+            request.url.path,
+        )
     errors = [{"field": _field(e["loc"]), "message": e["msg"], "code": e["type"]} for e in exc.errors()]
     fields = ", ".join(sorted({e["field"] for e in errors}))
     return problem_response(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -20,11 +21,66 @@ from .model import (
 )
 from .rules import Condition, SiteCondition
 
-Name = Field(min_length=1, max_length=200)
+# The JSON Schema of each command says what its validators accept, so that a client (or a fuzzer) built from
+# the OpenAPI document sends what is accepted. What pydantic cannot derive is added by the json_schema_extra
+# callables below, which run only when the document is generated, never on the request path.
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """A merge patch's null clears a field; the resource needs this one, so null is refused (422)."""
+    (kept,) = [option for option in schema.pop("anyOf") if option.get("type") != "null"]
+    schema.update(kept)
+    schema.pop("default", None)  # not a value to send: absent is what leaves the field as it is
+
+
+def _visible(schema: dict[str, Any]) -> None:
+    """Surrounding whitespace is stripped before the length is checked: some character must be visible."""
+    schema["pattern"] = r"\S"
+
+
+def _timezone_names(schema: dict[str, Any]) -> None:
+    """The IANA names ``ZoneInfo`` accepts here (what ``_check_timezone`` asks of a value)."""
+    schema["enum"] = sorted(available_timezones())
+
+
+def _initial_statuses(schema: dict[str, Any]) -> None:
+    """What ``WorkOrderCreate._initial_status`` accepts."""
+    schema.pop("$ref", None)
+    schema.update({"type": "string", "enum": [WorkOrderStatus.draft.value, WorkOrderStatus.open.value]})
+
+
+# The operand a condition needs, as AlertRule._operand checks it: 'in' takes values, the others a threshold.
+_RULE_OPERAND = {
+    "anyOf": [
+        {
+            "properties": {"condition": {"const": Condition.in_set.value}, "values": {"type": "array"}},
+            "required": ["values"],
+        },
+        {
+            "properties": {
+                "condition": {"enum": [c.value for c in Condition if c is not Condition.in_set]},
+                "threshold": {"type": "number"},
+            },
+            "required": ["threshold"],
+        },
+    ]
+}
+
+Name = Field(min_length=1, max_length=200, json_schema_extra=_visible)
 Text = Field(default=None, max_length=10_000)
 Ref = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")
 OptionalRef = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")
 CustomFields = Field(default_factory=dict, max_length=100)
+
+
+def _required(*edits: Callable[[dict[str, Any]], None], **constraints: Any) -> Any:
+    """A patch field the resource cannot do without: absent leaves it as it is, null is refused."""
+
+    def schema_extra(schema: dict[str, Any]) -> None:
+        for edit in (_not_null, *edits):
+            edit(schema)
+
+    return Field(default=None, json_schema_extra=schema_extra, **constraints)
 
 
 class _Command(BaseModel):
@@ -45,17 +101,17 @@ class SiteCreate(_Command):
     name: str = Name
     kind: SiteKind
     capacity_mw: float = Field(gt=0, le=100_000)
-    timezone: str
+    timezone: str = Field(json_schema_extra=_timezone_names)
     location: Location | None = None
 
     _tz = field_validator("timezone")(_check_timezone)
 
 
 class SitePatch(_Command):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    kind: SiteKind | None = None
-    capacity_mw: float | None = Field(default=None, gt=0, le=100_000)
-    timezone: str | None = None
+    name: str | None = _required(_visible, min_length=1, max_length=200)
+    kind: SiteKind | None = _required()
+    capacity_mw: float | None = _required(gt=0, le=100_000)
+    timezone: str | None = _required(_timezone_names)
     location: Location | None = None
 
     _tz = field_validator("timezone")(_check_timezone)
@@ -76,14 +132,14 @@ class AssetCreate(_Command):
 
 class AssetPatch(_Command):
     parent_id: str | None = OptionalRef
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    type: AssetType | None = None
-    status: AssetStatus | None = None
+    name: str | None = _required(_visible, min_length=1, max_length=200)
+    type: AssetType | None = _required()
+    status: AssetStatus | None = _required()
     rated_kw: float | None = Field(default=None, ge=0)
     manufacturer: str | None = Field(default=None, max_length=200)
     model: str | None = Field(default=None, max_length=200)
     serial: str | None = Field(default=None, max_length=200)
-    custom_fields: dict[str, Any] | None = Field(default=None, max_length=100)
+    custom_fields: dict[str, Any] | None = _required(max_length=100)
 
 
 class WorkOrderCreate(_Command):
@@ -94,7 +150,7 @@ class WorkOrderCreate(_Command):
     type: WorkOrderType
     priority: Priority = Priority.medium
     # New work orders start as a draft or go straight to open; later moves use transitions.
-    status: WorkOrderStatus = WorkOrderStatus.draft
+    status: WorkOrderStatus = Field(default=WorkOrderStatus.draft, json_schema_extra=_initial_statuses)
     assigned_to: str | None = OptionalRef
     due_at: AwareDatetime | None = None
     checklist: list[ChecklistItem] = Field(default_factory=list, max_length=200)
@@ -112,14 +168,14 @@ class WorkOrderCreate(_Command):
 class WorkOrderPatch(_Command):
     """Status is not here on purpose: it changes only through ``/transitions``."""
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: str | None = _required(_visible, min_length=1, max_length=200)
     description: str | None = Text
-    type: WorkOrderType | None = None
-    priority: Priority | None = None
+    type: WorkOrderType | None = _required()
+    priority: Priority | None = _required()
     assigned_to: str | None = OptionalRef
     due_at: AwareDatetime | None = None
-    checklist: list[ChecklistItem] | None = Field(default=None, max_length=200)
-    custom_fields: dict[str, Any] | None = Field(default=None, max_length=100)
+    checklist: list[ChecklistItem] | None = _required(max_length=200)
+    custom_fields: dict[str, Any] | None = _required(max_length=100)
 
 
 class Transition(_Command):
@@ -132,14 +188,14 @@ class AlertCreate(_Command):
 
     asset_id: str = Ref
     severity: AlertSeverity
-    message: str = Field(min_length=1, max_length=2_000)
+    message: str = Field(min_length=1, max_length=2_000, json_schema_extra=_visible)
     rule_id: str | None = OptionalRef
     raised_at: AwareDatetime | None = None
 
 
 class AlertPatch(_Command):
-    severity: AlertSeverity | None = None
-    message: str | None = Field(default=None, min_length=1, max_length=2_000)
+    severity: AlertSeverity | None = _required()
+    message: str | None = _required(_visible, min_length=1, max_length=2_000)
     work_order_id: str | None = OptionalRef
 
 
@@ -148,6 +204,8 @@ class AlertAction(_Command):
 
 
 class AlertRuleCreate(_Command):
+    model_config = ConfigDict(json_schema_extra=_RULE_OPERAND)
+
     name: str = Name
     asset_type: AssetType
     metric: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
@@ -163,14 +221,14 @@ class AlertRuleCreate(_Command):
 
 
 class AlertRulePatch(_Command):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = _required(_visible, min_length=1, max_length=200)
     threshold: float | None = None
     values: list[float] | None = Field(default=None, min_length=1, max_length=50)
-    for_duration_s: int | None = Field(default=None, ge=0, le=86_400)
-    severity: AlertSeverity | None = None
-    auto_work_order: bool | None = None
-    resolve_on_clear: bool | None = None
-    enabled: bool | None = None
+    for_duration_s: int | None = _required(ge=0, le=86_400)
+    severity: AlertSeverity | None = _required()
+    auto_work_order: bool | None = _required()
+    resolve_on_clear: bool | None = _required()
+    enabled: bool | None = _required()
     while_site: SiteCondition | None = None
 
 

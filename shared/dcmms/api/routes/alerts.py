@@ -8,18 +8,27 @@ from starlette.responses import Response
 from dcmms.domain import commands as cmd
 from dcmms.domain.model import Alert, AlertSeverity, AlertStatus
 
-from ..http import Caller, IfMatch, PageParams, entity_response, list_response, model_response, problem_responses
+from ..http import (
+    Caller,
+    IfMatch,
+    PageParams,
+    entity_response,
+    list_response,
+    model_response,
+    page_response,
+    problem_responses,
+)
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=problem_responses(401, 404, 422))
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 
-@router.post("", status_code=201, responses={201: model_response(Alert), **problem_responses(403)})
+@router.post("", status_code=201, responses={201: model_response(Alert, "The new alert")})
 def create_alert(request: Request, body: cmd.AlertCreate, caller: Caller) -> Response:
     alert = request.app.state.maintenance.create_alert(caller, body)
     return entity_response(request, alert, 201, f"/api/v1/alerts/{alert.id}")
 
 
-@router.get("", responses={200: {"description": "A page of alerts: {items, next_cursor}"}})
+@router.get("", responses={200: page_response(Alert, "A page of alerts")})
 def list_alerts(
     request: Request,
     caller: Caller,
@@ -46,12 +55,22 @@ def get_alert(request: Request, alert_id: str, caller: Caller) -> Response:
     return entity_response(request, request.app.state.maintenance.read_alert(caller, alert_id))
 
 
-@router.patch("/{alert_id}", responses={200: model_response(Alert), **problem_responses(403, 412)})
+@router.patch("/{alert_id}", responses={200: model_response(Alert, "The alert as changed")})
 def update_alert(request: Request, alert_id: str, body: cmd.AlertPatch, caller: Caller, version: IfMatch) -> Response:
     return entity_response(request, request.app.state.maintenance.update_alert(caller, alert_id, body, version))
 
 
-@router.post("/{alert_id}/acknowledge", responses={200: model_response(Alert), **problem_responses(403, 409, 412)})
+@router.post(
+    "/{alert_id}/acknowledge",
+    responses={
+        200: model_response(Alert, "The acknowledged alert"),
+        **problem_responses(
+            409,
+            reason="Only an active alert can be acknowledged (`current` is its status), or too many writers "
+            "changed it at once.",
+        ),
+    },
+)
 def acknowledge_alert(
     request: Request,
     alert_id: str,
@@ -63,7 +82,13 @@ def acknowledge_alert(
     return entity_response(request, request.app.state.maintenance.acknowledge_alert(caller, alert_id, version, note))
 
 
-@router.post("/{alert_id}/resolve", responses={200: model_response(Alert), **problem_responses(403, 409, 412)})
+@router.post(
+    "/{alert_id}/resolve",
+    responses={
+        200: model_response(Alert, "The resolved alert"),
+        **problem_responses(409, reason="The alert is already resolved, or too many writers changed it at once."),
+    },
+)
 def resolve_alert(
     request: Request,
     alert_id: str,

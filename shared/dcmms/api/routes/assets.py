@@ -17,19 +17,30 @@ from ..http import (
     entity_response,
     list_response,
     model_response,
+    page_response,
     problem_responses,
+    schema_response,
 )
 
-router = APIRouter(prefix="/api/v1/assets", tags=["assets"], responses=problem_responses(401, 404, 422))
+router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
+
+ASSET_TYPES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["type", "label"],
+        "properties": {"type": {"enum": [t.value for t in AssetType]}, "label": {"type": "string"}},
+    },
+}
 
 
-@router.post("", status_code=201, responses={201: model_response(Asset), **problem_responses(403)})
+@router.post("", status_code=201, responses={201: model_response(Asset, "The new asset")})
 def create_asset(request: Request, body: cmd.AssetCreate, caller: Caller) -> Response:
     asset = request.app.state.maintenance.create_asset(caller, body)
     return entity_response(request, asset, 201, f"/api/v1/assets/{asset.id}")
 
 
-@router.get("", responses={200: {"description": "A page of assets: {items, next_cursor}"}})
+@router.get("", responses={200: page_response(Asset, "A page of assets")})
 def list_assets(
     request: Request,
     caller: Caller,
@@ -51,7 +62,11 @@ def list_assets(
     return list_response(request, result)
 
 
-@router.get("/types", summary="Asset types (reference data)")
+@router.get(
+    "/types",
+    summary="Asset types (reference data)",
+    responses={200: schema_response("AssetTypes", ASSET_TYPES, "Every asset type, with a label")},
+)
 def asset_types(request: Request) -> Response:
     body = orjson.dumps([{"type": t.value, "label": t.value.replace("_", " ")} for t in AssetType])
     # Reference data that changes only with a release: browsers may keep it for an hour.
@@ -63,12 +78,18 @@ def get_asset(request: Request, asset_id: str, caller: Caller) -> Response:
     return entity_response(request, request.app.state.maintenance.read_asset(caller, asset_id))
 
 
-@router.patch("/{asset_id}", responses={200: model_response(Asset), **problem_responses(403, 412)})
+@router.patch("/{asset_id}", responses={200: model_response(Asset, "The asset as changed")})
 def update_asset(request: Request, asset_id: str, body: cmd.AssetPatch, caller: Caller, version: IfMatch) -> Response:
     return entity_response(request, request.app.state.maintenance.update_asset(caller, asset_id, body, version))
 
 
-@router.delete("/{asset_id}", status_code=204, responses=problem_responses(403, 409, 412))
+@router.delete(
+    "/{asset_id}",
+    status_code=204,
+    responses=problem_responses(
+        409, reason="The asset still has child assets or open work orders, or changed while being deleted."
+    ),
+)
 def delete_asset(request: Request, asset_id: str, caller: Caller, version: IfMatch) -> Response:
     request.app.state.maintenance.delete_asset(caller, asset_id, version)
     return Response(status_code=204)

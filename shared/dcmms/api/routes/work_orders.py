@@ -8,18 +8,35 @@ from starlette.responses import Response
 from dcmms.domain import commands as cmd
 from dcmms.domain.model import Priority, WorkOrder, WorkOrderStatus, WorkOrderType
 
-from ..http import Caller, IfMatch, PageParams, entity_response, list_response, model_response, problem_responses
+from ..http import (
+    Caller,
+    IfMatch,
+    PageParams,
+    entity_response,
+    list_response,
+    model_response,
+    page_response,
+    problem_responses,
+)
 
-router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"], responses=problem_responses(401, 404, 422))
+router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 
 
-@router.post("", status_code=201, responses={201: model_response(WorkOrder), **problem_responses(403)})
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        201: model_response(WorkOrder, "The new work order"),
+        # Linking the source alert back is a conditional write, retried like any other.
+        **problem_responses(409, reason="The source alert is being changed by too many writers at once; retry."),
+    },
+)
 def create_work_order(request: Request, body: cmd.WorkOrderCreate, caller: Caller) -> Response:
     wo = request.app.state.maintenance.create_work_order(caller, body)
     return entity_response(request, wo, 201, f"/api/v1/work-orders/{wo.id}")
 
 
-@router.get("", responses={200: {"description": "A page of work orders: {items, next_cursor}"}})
+@router.get("", responses={200: page_response(WorkOrder, "A page of work orders")})
 def list_work_orders(
     request: Request,
     caller: Caller,
@@ -50,7 +67,15 @@ def get_work_order(request: Request, work_order_id: str, caller: Caller) -> Resp
     return entity_response(request, request.app.state.maintenance.read_work_order(caller, work_order_id))
 
 
-@router.patch("/{work_order_id}", responses={200: model_response(WorkOrder), **problem_responses(403, 409, 412)})
+@router.patch(
+    "/{work_order_id}",
+    responses={
+        200: model_response(WorkOrder, "The work order as changed"),
+        **problem_responses(
+            409, reason="The work order is closed or cancelled, or too many writers changed it at once."
+        ),
+    },
+)
 def update_work_order(
     request: Request, work_order_id: str, body: cmd.WorkOrderPatch, caller: Caller, version: IfMatch
 ) -> Response:
@@ -59,7 +84,15 @@ def update_work_order(
 
 
 @router.post(
-    "/{work_order_id}/transitions", responses={200: model_response(WorkOrder), **problem_responses(403, 409, 412)}
+    "/{work_order_id}/transitions",
+    responses={
+        200: model_response(WorkOrder, "The work order in its new status"),
+        **problem_responses(
+            409,
+            reason="Not a move the state machine allows from the current status (`allowed` lists those), or too "
+            "many writers changed the work order at once.",
+        ),
+    },
 )
 def transition_work_order(
     request: Request, work_order_id: str, body: cmd.Transition, caller: Caller, version: IfMatch
