@@ -122,13 +122,17 @@ def _dlq(args: argparse.Namespace) -> int:
     settings, _ = _target(args.state_file)
     dead = S3DeadLetters(clients.aws_client("s3", settings), settings.dead_letter_bucket)
     entries = [e for e in dead.list(args.limit) if args.reason is None or args.reason in e["reason"]]
+    # oldest first; within one arrival instant by shard and sequence number (as numbers, not as text)
+    entries.sort(
+        key=lambda e: (e["arrived_at"], e.get("shard_id", ""), len(e["sequence_number"]), e["sequence_number"])
+    )
     if args.action == "list":
         if entries:
-            print(f"{'arrived (UTC)':<26}{'sequence number':<58}{'partition key':<24}{'reason':<40}payload")
+            print(f"{'arrived (UTC)':<25}{'sequence number':<58}{'partition key':<24}{'reason':<40}payload")
         for e in entries:
             payload = base64.b64decode(e["payload_b64"])
             print(
-                f"{e['arrived_at'][:25]:<26}{e['sequence_number']:<58}{_clip(e['partition_key'], 22):<24}"
+                f"{_utc(e['arrived_at']):<25}{e['sequence_number']:<58}{_clip(e['partition_key'], 22):<24}"
                 f"{_clip(e['reason'], 38):<40}{_excerpt(payload)}"
             )
         print(f"{len(entries)} dead letter(s)")
@@ -143,6 +147,12 @@ def _dlq(args: argparse.Namespace) -> int:
         dead.delete(e["key"])
     print(f"replayed {len(entries)} record(s) to {settings.kinesis_stream}")
     return 0
+
+
+def _utc(iso: str) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
 
 
 def _clip(text: str, width: int) -> str:
