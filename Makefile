@@ -28,8 +28,9 @@ install: bootstrap $(STAMP)
 run: bootstrap-run $(STAMP)
 	$(VENV)/bin/dcmms dev $(if $(SIMULATE),--simulate)
 
-## Unit, integration and end-to-end tests (pytest's "no tests collected", exit 5, fails the target).
-test: bootstrap $(STAMP)
+## Lint (ruff, import contracts, mypy), then unit, integration, end-to-end and infrastructure tests
+## (pytest's "no tests collected", exit 5, fails the target).
+test: bootstrap $(STAMP) lint
 	$(PY) -m pytest tests/unit tests/integration tests/e2e tests/infra
 
 unit: bootstrap $(STAMP)
@@ -67,9 +68,13 @@ DATASET  ?= demo
 load: bootstrap-run $(STAMP)
 	$(PY) -m tests.load --scenario $(SCENARIO) --factor $(FACTOR) --dataset $(DATASET)
 
+## ruff (style and format), import-linter (the architecture's never-rules, pyproject.toml), mypy (the library;
+## strict on domain and services).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check shared functions tests cdk layers tools
-	$(VENV)/bin/ruff format --check shared functions tests cdk layers tools
+	$(VENV)/bin/ruff check shared dcmms_dev functions tests cdk layers tools
+	$(VENV)/bin/ruff format --check shared dcmms_dev functions tests cdk layers tools
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .dcmms .pytest_cache

@@ -34,7 +34,7 @@ _timestream = (
     if _settings.timestream_database
     else None
 )
-_evaluator = RuleEvaluator(runtime.maintenance(_settings), runtime.resilient_redis(_settings))
+_evaluator = RuleEvaluator(runtime.maintenance(_settings).alerts, runtime.resilient_redis(_settings))
 _processor = BatchProcessor(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
 
 

@@ -23,7 +23,7 @@ def main() -> None:
     t0 = time.perf_counter()
     module = importlib.import_module(module_name)
     t1 = time.perf_counter()
-    from dcmms.local.events import FakeLambdaContext, api_gateway_event
+    from dcmms_dev.events import FakeLambdaContext, api_gateway_event
 
     event = api_gateway_event("GET", url, {"x-api-key": key})
     context = FakeLambdaContext()

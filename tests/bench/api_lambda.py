@@ -14,12 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dcmms import runtime
 from dcmms.domain import commands as cmd
 from dcmms.domain.model import Role
-from dcmms.local.seed import provision_tenant
-from dcmms.local.stack import prepared_stack
-from dcmms.services import Maintenance
 from dcmms.store.repositories import DirectoryRepository
+from dcmms_dev.seed import provision_tenant
+from dcmms_dev.stack import prepared_stack
 from tests.bench.cache_ops import cache_candidates, interleaved
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,9 +54,13 @@ def main() -> None:
     with prepared_stack() as (_, settings):
         tenant = provision_tenant("bench", "Bench Operator")
         p = DirectoryRepository().principal_for_key(tenant.keys[Role.admin.value])
-        maintenance = Maintenance()
-        site = maintenance.create_site(p, cmd.SiteCreate(name="Bench", kind="solar", capacity_mw=1, timezone="UTC"))
-        wo = maintenance.create_work_order(p, cmd.WorkOrderCreate(site_id=site.id, title="Bench", type="inspection"))
+        maintenance = runtime.build_maintenance()
+        site = maintenance.fleet.create_site(
+            p, cmd.SiteCreate(name="Bench", kind="solar", capacity_mw=1, timezone="UTC")
+        )
+        wo = maintenance.work_orders.create_work_order(
+            p, cmd.WorkOrderCreate(site_id=site.id, title="Bench", type="inspection")
+        )
         env = os.environ | {
             "AWS_LAMBDA_FUNCTION_NAME": "dcmms-api",  # the Lambda path: EMF metrics, no Prometheus registry
             "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,

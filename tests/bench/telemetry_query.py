@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psycopg
 
-from dcmms.local.servers import start_postgres
 from dcmms.telemetry.pgstore import TelemetryStore
+from dcmms_dev.servers import start_postgres
 
 TENANT = "bench-query"
 _LOAD = [

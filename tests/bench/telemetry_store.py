@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psycopg
 
-from dcmms.local.servers import start_postgres
 from dcmms.telemetry.pgstore import Reading, TelemetryStore
+from dcmms_dev.servers import start_postgres
 
 TENANT = "bench"
 _FLOOR_TABLE = """

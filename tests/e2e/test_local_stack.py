@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dcmms.local.servers import free_port
+from dcmms_dev.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def _port_open(url: str) -> bool:
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the dcmms command as a user would; fails the test on a non-zero exit."""
     out = subprocess.run(
-        [sys.executable, "-m", "dcmms.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "dcmms_dev.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
     assert out.returncode == 0, out.stderr
     return out
@@ -64,7 +64,7 @@ def _wait_for_latest(database_url: str, tenant: str, asset: str, metric: str) ->
 def dev_stack(tmp_path_factory):
     state_file = tmp_path_factory.mktemp("dev") / "local.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dcmms.cli", "dev", "--port", str(free_port()), "--state-file", str(state_file)],
+        [sys.executable, "-m", "dcmms_dev.cli", "dev", "--port", str(free_port()), "--state-file", str(state_file)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from dcmms.api.app import create_app
 from dcmms.config import Settings
 from dcmms.domain.model import Role
-from dcmms.local.seed import TenantSeed, provision_tenant
-from dcmms.local.servers import LocalServers
-from dcmms.local.stack import prepared_stack
+from dcmms_dev.seed import TenantSeed, provision_tenant
+from dcmms_dev.servers import LocalServers
+from dcmms_dev.stack import prepared_stack
 from tests.support.api import ApiClient
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dcmms.local.events import FakeLambdaContext, kinesis_event
+from dcmms_dev.events import FakeLambdaContext, kinesis_event
 from tests.support.api import assert_problem
 from tests.support.handlers import telemetry_record
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from dcmms.local.seed import provision_tenant
+from dcmms_dev.seed import provision_tenant
 from tests.support.api import ApiClient, assert_problem
 
 
@@ -46,7 +46,7 @@ def _hammer(settings_json: str, key: str, n: int, out: multiprocessing.Queue) ->
 
     from dcmms.api.app import create_app
     from dcmms.config import Settings
-    from dcmms.local.stack import use_emulated_aws
+    from dcmms_dev.stack import use_emulated_aws
 
     use_emulated_aws()
     with TestClient(create_app(Settings.model_validate_json(settings_json))) as http:

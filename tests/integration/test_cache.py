@@ -15,7 +15,7 @@ from dcmms.api.app import create_app
 from dcmms.cache import CacheStats, Doc, LockNotAcquired, RedisCache, RedisLock, ResilientRedis
 from dcmms.cache.store import _Entry
 from dcmms.domain.errors import NotFound
-from dcmms.local.servers import start_redis
+from dcmms_dev.servers import start_redis
 from tests.support.api import ApiClient, assert_problem
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from dcmms.api.app import create_app
 from dcmms.health import HealthChecker
-from dcmms.local.seed import provision_tenant
-from dcmms.local.servers import free_port, start_redis
 from dcmms.telemetry.pgstore import TelemetryStore
+from dcmms_dev.seed import provision_tenant
+from dcmms_dev.servers import free_port, start_redis
 from tests.support.api import PROBLEM, ApiClient, assert_problem
 
 JSON = "application/json"

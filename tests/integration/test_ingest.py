@@ -10,9 +10,9 @@ import orjson
 import psycopg
 
 from dcmms import clients
-from dcmms.local.events import FakeLambdaContext, kinesis_event
 from dcmms.telemetry.ingest import S3DeadLetters
 from dcmms.telemetry.pgstore import TelemetryStore
+from dcmms_dev.events import FakeLambdaContext, kinesis_event
 from tests.support.handlers import import_handler, telemetry_record
 
 
@@ -114,7 +114,7 @@ def test_a_dead_letter_keeps_its_first_reason(settings) -> None:
 def test_dlq_cli_lists_and_replays(ingest_handler, settings, tmp_path, capsys) -> None:
     import json
 
-    from dcmms.cli import main
+    from dcmms_dev.cli import main
 
     state = tmp_path / "local.json"
     state.write_text(json.dumps({"aws_endpoint_url": settings.aws_endpoint_url}))
@@ -136,7 +136,7 @@ def test_dlq_cli_lists_and_replays(ingest_handler, settings, tmp_path, capsys) -
 
 
 def test_every_dcmms_subcommand_without_a_stack_or_aws_says_what_is_missing(tmp_path, monkeypatch, capsys) -> None:
-    from dcmms.cli import main
+    from dcmms_dev.cli import main
 
     for name in [n for n in __import__("os").environ if n.startswith(("AWS_", "DCMMS_"))]:
         monkeypatch.delenv(name)
@@ -159,7 +159,7 @@ def test_telemetry_maintenance_lambda_keeps_partitions_ahead(ingest_handler, set
     import psycopg
 
     handler = import_handler("functions.telemetry_maintenance.handler", settings, monkeypatch)
-    from dcmms.local.events import scheduled_event
+    from dcmms_dev.events import scheduled_event
 
     result = handler(scheduled_event(), FakeLambdaContext())
     assert result["ran"] is True and "telemetry_raw" in result["dropped_partitions"]

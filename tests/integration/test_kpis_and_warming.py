@@ -9,8 +9,8 @@ import pytest
 from dcmms import clients, runtime
 from dcmms.cache import RedisLock, keys
 from dcmms.config import get_settings
-from dcmms.local.events import FakeLambdaContext, scheduled_event
 from dcmms.services.warming import warm_caches
+from dcmms_dev.events import FakeLambdaContext, scheduled_event
 from tests.support.api import assert_problem
 from tests.support.handlers import import_handler
 

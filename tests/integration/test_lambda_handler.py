@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dcmms.config import get_settings
-from dcmms.local.events import FakeLambdaContext, api_gateway_event
+from dcmms_dev.events import FakeLambdaContext, api_gateway_event
 from tests.support.handlers import import_handler
 
 

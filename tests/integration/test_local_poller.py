@@ -16,7 +16,7 @@ import pytest
 from dcmms import clients
 from dcmms.catalogue import StreamSource, by_name
 from dcmms.config import Settings
-from dcmms.local.stack import LocalKinesisPoller
+from dcmms_dev.stack import LocalKinesisPoller
 from tests.support import failing_ingest
 from tests.support.handlers import telemetry_record
 
@@ -154,7 +154,7 @@ def test_poison_records_are_delivered_once_and_dead_lettered_with_their_own_reas
 def test_a_store_outage_is_retried_then_dead_lettered_and_replayed_without_duplicates(
     ingest_handler, api, tenant, settings, start_poller, monkeypatch, tmp_path
 ) -> None:
-    from dcmms.cli import main
+    from dcmms_dev.cli import main
 
     # given PostgreSQL refusing every write, and the same 500 records with 5 poison
     module = sys.modules["functions.ingest.handler"]

@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from dcmms.local.servers import LocalServers, start_redis
+from dcmms_dev.servers import LocalServers, start_redis
 
 
 def _accepts_connections(port: int) -> bool:

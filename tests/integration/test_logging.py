@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from dcmms.api.app import create_app
 from dcmms.config import get_settings
-from dcmms.local.events import FakeLambdaContext, api_gateway_event
 from dcmms.observability import logger
+from dcmms_dev.events import FakeLambdaContext, api_gateway_event
 from tests.support.api import assert_problem
 from tests.support.handlers import import_handler
 

@@ -10,8 +10,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dcmms.config import get_settings
-from dcmms.local.events import FakeLambdaContext, api_gateway_event, kinesis_event
 from dcmms.observability import record
+from dcmms_dev.events import FakeLambdaContext, api_gateway_event, kinesis_event
 from tests.support.handlers import import_handler, telemetry_record
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

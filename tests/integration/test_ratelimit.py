@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from dcmms.domain.model import Principal, Role, Tier
-from dcmms.local.servers import RunningServer, start_redis
 from dcmms.ratelimit import RateLimiter, RatePolicy, load_policy
+from dcmms_dev.servers import RunningServer, start_redis
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue

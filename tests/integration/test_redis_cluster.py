@@ -20,15 +20,15 @@ from dcmms.api.app import create_app
 from dcmms.cache import RedisCache, RedisLock, ResilientRedis
 from dcmms.cache import keys as cache_keys
 from dcmms.cache.store import Doc
+from dcmms.clients.redis_timed import TimedRedisCluster
 from dcmms.config import Settings
 from dcmms.domain.model import AssetType, Principal, Role, Tier
-from dcmms.local.seed import provision_tenant
-from dcmms.local.servers import free_port, start_redis_cluster
 from dcmms.observability import record
-from dcmms.observability.redis_timing import TimedRedisCluster
 from dcmms.ratelimit import RateLimiter, load_policy
 from dcmms.telemetry.alerting import RuleEvaluator
 from dcmms.telemetry.records import DecodedRecord
+from dcmms_dev.seed import provision_tenant
+from dcmms_dev.servers import free_port, start_redis_cluster
 from tests.support.api import ApiClient, assert_problem
 
 
@@ -159,7 +159,7 @@ def test_rule_evaluation_pipelines_on_the_cluster(cluster_http, cluster_settings
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     readings = [(t0 + timedelta(seconds=s), {"heatsink_temp_c": 90.0}) for s in (0, 30, 70)]
     decoded = DecodedRecord(tenant.tenant.id, site["id"], inv["id"], AssetType.inverter, readings)
-    evaluator = RuleEvaluator(runtime.maintenance(cluster_settings), runtime.resilient_redis(cluster_settings))
+    evaluator = RuleEvaluator(runtime.maintenance(cluster_settings).alerts, runtime.resilient_redis(cluster_settings))
     timed: list[str] = []
     real_db_query = record.db_query
     monkeypatch.setattr(record, "db_query", lambda system, op, s: (timed.append(op), real_db_query(system, op, s)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from dcmms.local.seed import seed_spec_scale
+from dcmms_dev.seed import seed_spec_scale
 from tests.support.api import ApiClient
 
 

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from dcmms.local.servers import RunningServer, start_postgres
 from dcmms.telemetry.pgstore import Reading, Resolution, TelemetryStore
+from dcmms_dev.servers import RunningServer, start_postgres
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 T10 = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)

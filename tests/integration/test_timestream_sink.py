@@ -74,10 +74,10 @@ def test_rejected_records_are_reported_and_replays_count_as_written() -> None:
 
 
 def test_ingest_also_writes_to_timestream_when_configured(settings, api, tenant) -> None:
-    from dcmms.local.events import kinesis_event
     from dcmms.telemetry.ingest import S3DeadLetters, ingest_batch, records_from_event
     from dcmms.telemetry.pgstore import TelemetryStore
     from dcmms.telemetry.records import AssetRef
+    from dcmms_dev.events import kinesis_event
     from tests.support.handlers import telemetry_record
 
     client = clients.aws_client("timestream-write", settings)

@@ -27,7 +27,7 @@ from typing import Any
 from locust import FastHttpUser, between, constant_pacing, events, task
 from locust.env import Environment
 
-from dcmms.telemetry.simulator import FleetModel, SimAsset
+from dcmms_dev.simulator import FleetModel, SimAsset
 from tests.load.scenarios import require_loopback
 
 CONFIG: dict[str, Any] = json.loads(Path(os.environ["DCMMS_LOAD_CONFIG"]).read_text())

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dcmms.local.servers import pid_alive
+from dcmms_dev.servers import pid_alive
 from tests.load.scenarios import require_loopback
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,13 +77,13 @@ def find_running(state_file: Path) -> Target | None:
 
 def start_stack(workdir: Path) -> Target:
     """``dcmms dev`` (demo data) on a free port with its own state file; waits until it is healthy."""
-    from dcmms.local.servers import free_port
+    from dcmms_dev.servers import free_port
 
     state_file, log = workdir / "local.json", workdir / "dcmms-dev.log"
     started = time.monotonic()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dcmms.cli", "dev", "--port", str(free_port()), "--state-file", str(state_file)],
+            [sys.executable, "-m", "dcmms_dev.cli", "dev", "--port", str(free_port()), "--state-file", str(state_file)],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -125,7 +125,7 @@ def ensure_spec_scale(target: Target) -> None:
     log = target.log or target.state_file.with_name("dcmms-seed.log")
     with log.open("ab") as out:
         subprocess.run(
-            [sys.executable, "-m", "dcmms.cli", "seed", "--scale", "spec", "--state-file", str(target.state_file)],
+            [sys.executable, "-m", "dcmms_dev.cli", "seed", "--scale", "spec", "--state-file", str(target.state_file)],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -144,9 +144,9 @@ def provision_keys(target: Target, tenant: str, count: int) -> list[str]:
     from dcmms.domain.apikeys import new_api_key
     from dcmms.domain.ids import ulid
     from dcmms.domain.model import Role, Tier, User, iso, utcnow
-    from dcmms.local.stack import use_emulated_aws
     from dcmms.store.models import bind
     from dcmms.store.repositories import DirectoryRepository
+    from dcmms_dev.stack import use_emulated_aws
 
     if tenant not in target.state["api_keys"]:
         raise RuntimeError(f"tenant {tenant!r} is not in {target.state_file}")

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from dcmms import capacity
-from dcmms.capacity import Assumptions, Scale, plan
 from dcmms.catalogue import by_name
-from dcmms.cli import main
 from dcmms.store.models import table_definitions
 from dcmms.telemetry.pgstore import TelemetryStore
+from dcmms_dev import capacity
+from dcmms_dev.capacity import Assumptions, Scale, plan
+from dcmms_dev.cli import main
 
 # The spec's 2.4 TB/day raw at 72,000 events/s is 2.4e12 / (72,000 x 86,400) = 385.8 bytes per stored event.
 SPEC_STORED_BYTES_PER_EVENT = 2.4e12 / (72_000 * 86_400)

@@ -32,3 +32,12 @@ def _imports_xray(env_tracing: str) -> bool:
 def test_xray_sdk_is_imported_only_when_tracing_is_on() -> None:
     assert not _imports_xray("false")
     assert _imports_xray("true")
+
+
+def test_the_api_handler_imports_no_repository_so_a_cache_hit_never_loads_pynamodb() -> None:
+    # The composition root (dcmms.runtime) hands the services repositories that are built on first use.
+    heavy = ("dcmms.store.repositories", "dcmms.store.models", "pynamodb.models", "botocore.client")
+    code = f"import sys, functions.api.handler; print([m for m in {heavy!r} if m in sys.modules])"
+    env = {"DCMMS_TRACING": "false", "PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

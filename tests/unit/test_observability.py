@@ -19,14 +19,14 @@ from prometheus_client import CollectorRegistry
 
 from dcmms.api import observability as api_observability
 from dcmms.api import problems
+from dcmms.clients.postgres_timed import statement_kind
 from dcmms.config import Settings
-from dcmms.local.events import api_gateway_event
 from dcmms.observability import logger, metrics, record
 from dcmms.observability.logs import REDACTED, correlation_id, redact, serialize_log
-from dcmms.observability.postgres_timing import statement_kind
 from dcmms.observability.prometheus import DB_BUCKETS, HTTP_BUCKETS, PrometheusSink
 from dcmms.telemetry.alerting import EvaluationReport
 from dcmms.telemetry.ingest import BatchOutcome
+from dcmms_dev.events import api_gateway_event
 
 API_KEY = "dcmms_" + "k" * 43
 ROUTE = "/api/v1/work-orders/{work_order_id}"
@@ -289,7 +289,7 @@ def test_dynamodb_calls_are_timed_through_botocore_events_including_failures(sin
     import botocore.session
     from botocore.stub import Stubber
 
-    from dcmms.observability.dynamodb_timing import instrument_client
+    from dcmms.store.timing import instrument_client
 
     client = botocore.session.get_session().create_client(
         "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"

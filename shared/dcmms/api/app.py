@@ -41,7 +41,7 @@ def create_app(
     app.state.maintenance = maintenance or runtime.maintenance(settings)
     # PostgreSQL and Kinesis are connected on the first telemetry request, not at cold start.
     app.state.telemetry = TelemetryService(
-        app.state.maintenance,
+        app.state.maintenance.fleet,
         lambda: runtime.telemetry_store(settings),
         lambda: runtime.kinesis(settings),
         settings.kinesis_stream,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
+from dcmms.cache import keys as redis_keys
 from dcmms.domain.apikeys import hash_api_key
 from dcmms.domain.errors import RateLimited, ServiceUnavailable, Unauthorized
 from dcmms.domain.model import Principal
@@ -49,7 +50,7 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Principal]] = {}
 
     def _lookup(self, digest: str) -> Principal | None:
-        key = f"dcmms:auth:{digest}"
+        key = redis_keys.principal(digest)
         if self.redis is not None:
             raw = self.redis.run(lambda r: r.get(key), None)
             if raw is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from fastapi import Depends, Header, Query, Request
@@ -16,11 +16,20 @@ from dcmms.domain.model import Entity, Principal
 
 from .auth import current_principal
 
+if TYPE_CHECKING:
+    from dcmms.services import Maintenance
+
 JSON = "application/json"
 # API data is edited by users: browsers and CDNs must revalidate (ETag) instead of serving it blind.
 CACHE_CONTROL = "private, no-cache"
 
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def services(request: Request) -> Maintenance:
+    """The services the app was created with (``create_app(maintenance=...)``)."""
+    maintenance: Maintenance = request.app.state.maintenance
+    return maintenance
 
 
 class Paging(BaseModel):

@@ -134,7 +134,7 @@ def build(app: FastAPI) -> dict[str, Any]:
     for route in app.routes:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             _complete(schema["paths"][route.path_format][method.lower()], route, method, reasons)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name in _UNUSED_COMPONENTS:

@@ -14,8 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from dcmms.domain.errors import DomainError
+from dcmms.domain.errors import DomainError, ValidationFailed
 from dcmms.observability import logger
+
+from .shapes import problem_errors
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -93,14 +95,18 @@ async def _validation(request: Request, exc: RequestValidationError) -> Response
 
 
 async def _domain(request: Request, exc: DomainError) -> Response:
-    return problem_response(exc.status, exc.title, exc.detail, exc.type_slug, request.url.path, **exc.extra)
+    extra = exc.extra
+    if isinstance(exc, ValidationFailed):
+        extra = extra | {"errors": problem_errors(extra["errors"])}
+    return problem_response(exc.status, exc.title, exc.detail, exc.type_slug, request.url.path, **extra)
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> Response:
     title = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) else title
     slug = title.lower().replace(" ", "-")
-    return problem_response(exc.status_code, title, detail, slug, request.url.path, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(exc.status_code, title, detail, slug, request.url.path, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

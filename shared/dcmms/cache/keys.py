@@ -1,5 +1,6 @@
-"""Redis key layout. Every key is tenant-scoped; keys that one operation touches together share the
-tenant hash tag ``{t}`` so they live in one Redis Cluster slot."""
+"""Redis key layout, every key of the application built here (cache, principals, rate limits, rule state).
+Keys of a tenant carry the tenant hash tag ``{t}``, so keys that one operation touches together live in
+one Redis Cluster slot."""
 
 from __future__ import annotations
 
@@ -36,3 +37,31 @@ def reads(kind: str, day: str) -> str:
 
 def job_lock(name: str) -> str:
     return f"{PREFIX}:job:{name}:lock"
+
+
+def principal(key_digest: str) -> str:
+    """The principal of an API key, by the key's hash (never the key itself)."""
+    return f"{PREFIX}:auth:{key_digest}"
+
+
+def site_latest(tenant_id: str, site_id: str) -> str:
+    """A site's latest metric values (hash: metric -> ``ts|value``), for site-conditioned rules."""
+    return f"{PREFIX}:{{{tenant_id}}}:site:{site_id}:latest"
+
+
+def rule_state(tenant_id: str, rule_id: str, asset_id: str) -> str:
+    """One rule's evaluation state on one asset (hash: since, alert, ...)."""
+    return f"{PREFIX}:{{{tenant_id}}}:rule:{rule_id}:{asset_id}"
+
+
+def rate_limit_key(tenant_id: str, key_id: str) -> str:
+    """GCRA state of a tier limit, per API key (no tier in it: an upgrade keeps what the key has used)."""
+    return f"rl:{{{tenant_id}}}:key:{key_id}"
+
+
+def rate_limit_user(tenant_id: str, rule: str, user_id: str) -> str:
+    return f"rl:{{{tenant_id}}}:ep:{rule}:user:{user_id}"
+
+
+def rate_limit_tenant(tenant_id: str, rule: str) -> str:
+    return f"rl:{{{tenant_id}}}:ep:{rule}:tenant"

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dcmms.observability import logger
 
@@ -52,8 +52,10 @@ class ResilientRedis:
     def available(self) -> bool:
         return time.monotonic() >= self._open_until
 
-    def run(self, op: Callable[[redis.Redis], T], default: T, replay_on_failure: bool = False) -> T:
-        """``op(client)``, or ``default`` when Redis is unavailable; a failed write may be replayed later."""
+    def run(self, op: Callable[[redis.Redis], Any], default: Any, replay_on_failure: bool = False) -> Any:
+        """``op(client)``, or ``default`` when Redis is unavailable; a failed write may be replayed later.
+
+        Typed ``Any``: redis-py types every reply as ``Awaitable | Any`` (one stub for sync and asyncio)."""
         if not self.available:
             if replay_on_failure:
                 self._pending.append(op)

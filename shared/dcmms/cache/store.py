@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -120,8 +120,11 @@ class RedisCache:
 
             def read(r: redis.Redis) -> bytes | None:
                 pipe = r.pipeline(transaction=False)
-                pipe.get(key).zincrby(day, 1 / READ_SAMPLE_RATE, member).expire(day, 2 * 86400)
-                return pipe.execute()[0]
+                pipe.get(key)
+                pipe.zincrby(day, 1 / READ_SAMPLE_RATE, member)
+                pipe.expire(day, 2 * 86400)
+                raw: bytes | None = pipe.execute()[0]
+                return raw
 
             raw = self.redis.run(read, None)
         else:
@@ -235,8 +238,12 @@ class RedisCache:
         """The ``n`` most-read (tenant, id) pairs over the given UTC days."""
         totals: dict[str, float] = {}
         for day in days:
-            rows = self.redis.run(lambda r, d=day: r.zrevrange(keys.reads(kind, d), 0, n - 1, withscores=True), [])
+
+            def top(r: redis.Redis, d: str = day) -> Any:
+                return r.zrevrange(keys.reads(kind, d), 0, n - 1, withscores=True)
+
+            rows: list[tuple[bytes, float]] = self.redis.run(top, [])
             for member, score in rows:
                 totals[member.decode()] = totals.get(member.decode(), 0) + score
         best = sorted(totals, key=lambda m: totals[m], reverse=True)[:n]
-        return [tuple(m.split("|", 1)) for m in best]  # type: ignore[misc]
+        return [(tenant, entity) for tenant, entity in (m.split("|", 1) for m in best)]

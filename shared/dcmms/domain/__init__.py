@@ -3,6 +3,7 @@
 from .errors import (
     Conflict,
     DomainError,
+    FieldIssue,
     Forbidden,
     InvalidTransition,
     NotFound,
@@ -17,6 +18,7 @@ from .workflow import TERMINAL, TRANSITIONS, allowed_next, check_transition
 __all__ = [
     "Conflict",
     "DomainError",
+    "FieldIssue",
     "Forbidden",
     "InvalidTransition",
     "NotFound",

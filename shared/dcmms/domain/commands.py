@@ -50,7 +50,7 @@ def _initial_statuses(schema: dict[str, Any]) -> None:
 
 
 # The operand a condition needs, as AlertRule._operand checks it: 'in' takes values, the others a threshold.
-_RULE_OPERAND = {
+_RULE_OPERAND: dict[str, Any] = {
     "anyOf": [
         {
             "properties": {"condition": {"const": Condition.in_set.value}, "values": {"type": "array"}},
@@ -70,7 +70,7 @@ Name = Field(min_length=1, max_length=200, json_schema_extra=_visible)
 Text = Field(default=None, max_length=10_000)
 Ref = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")
 OptionalRef = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")
-CustomFields = Field(default_factory=dict, max_length=100)
+CustomFields: Any = Field(default_factory=dict, max_length=100)
 
 
 def _required(*edits: Callable[[dict[str, Any]], None], **constraints: Any) -> Any:

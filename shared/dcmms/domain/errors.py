@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 
 class DomainError(Exception):
@@ -42,13 +44,24 @@ class PreconditionFailed(DomainError):
     status, title, type_slug = 412, "Precondition failed", "precondition-failed"
 
 
+@dataclass(frozen=True)
+class FieldIssue:
+    """One invalid input, named where it sits in its part of the request: ``field`` is e.g. ``parent_id`` or
+    ``records.3.tenant_id``, ``location`` is ``body`` or ``query``. The API spells it ``<location>.<field>``."""
+
+    field: str
+    message: str
+    location: Literal["body", "query"] = "body"
+
+
 class ValidationFailed(DomainError):
-    """Input that parsed but breaks a rule; ``errors`` names the fields, as request validation does."""
+    """Input that parsed but breaks a rule; ``errors`` names the fields, as request validation does: each a
+    FieldIssue, or a ``{"field": "query.cursor", "message": ...}`` already spelled as the API answers it."""
 
     status, title, type_slug = 422, "Validation failed", "validation-failed"
 
-    def __init__(self, detail: str, errors: list[dict[str, str]]) -> None:
-        super().__init__(detail, errors=errors)
+    def __init__(self, detail: str, errors: Sequence[FieldIssue | dict[str, str]]) -> None:
+        super().__init__(detail, errors=list(errors))
 
 
 class RateLimited(DomainError):

@@ -11,7 +11,7 @@ disabled, which measured ~200 ms of cold start on the development machine.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -21,10 +21,9 @@ from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 from dcmms.config import get_settings
 
+from . import record
 from .logs import serialize_log
-
-SERVICE = "dcmms"
-NAMESPACE = "dCMMS"
+from .names import NAMESPACE, SERVICE
 
 
 class _NoSegment(BaseSegment):
@@ -40,11 +39,11 @@ class NoTracing(BaseProvider):
     """A tracing provider that records nothing, for environments without X-Ray."""
 
     @contextlib.contextmanager
-    def in_subsegment(self, name=None, **kwargs):  # type: ignore[override]
+    def in_subsegment(self, name: str | None = None, **kwargs: Any) -> Iterator[_NoSegment]:
         yield _NoSegment()
 
     @contextlib.asynccontextmanager
-    async def in_subsegment_async(self, name=None, **kwargs):  # type: ignore[override]
+    async def in_subsegment_async(self, name: str | None = None, **kwargs: Any) -> AsyncIterator[_NoSegment]:
         yield _NoSegment()
 
     def put_annotation(self, key: str, value: Any) -> None: ...
@@ -99,8 +98,6 @@ def publish_cache_counts(counts: dict[str, tuple[int, int]]) -> None:
         metrics.add_metric(name=f"CacheHits:{keyspace}", unit=MetricUnit.Count, value=h)
         metrics.add_metric(name=f"CacheMisses:{keyspace}", unit=MetricUnit.Count, value=m)
 
-
-from . import record  # noqa: E402  (record reads SERVICE and NAMESPACE above)
 
 __all__ = [
     "NAMESPACE",

@@ -24,8 +24,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from dcmms.cache import CacheStats
-    from dcmms.telemetry.ingest import BatchOutcome
+    from .figures import CacheCounts, IngestFigures
 
 # The spec's buckets (performance-and-scalability.md §9.2).
 HTTP_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2, 5)
@@ -43,9 +42,9 @@ class CacheStatsCollector(Collector):
     """
 
     def __init__(self) -> None:
-        self._stats: weakref.WeakSet[CacheStats] = weakref.WeakSet()
+        self._stats: weakref.WeakSet[CacheCounts] = weakref.WeakSet()
 
-    def watch(self, stats: CacheStats) -> None:
+    def watch(self, stats: CacheCounts) -> None:
         self._stats.add(stats)
 
     def collect(self) -> Iterator[CounterMetricFamily]:
@@ -100,7 +99,7 @@ class PrometheusSink:
         self.ingest_events = Counter("ingest_events_total", "Telemetry metric values stored", registry=r)
         self.ingest_failed = Counter(
             "ingest_failed_records_total",
-            "Telemetry records reported failed to Kinesis (retried or dead-lettered)",
+            "Telemetry records reported failed to Kinesis for redelivery (transient failures)",
             registry=r,
         )
         self.ingest_dead_letters = Counter(
@@ -138,7 +137,7 @@ class PrometheusSink:
                 child = self._db_children.setdefault((system, operation), self.db_duration.labels(system, operation))
         child.observe(seconds)
 
-    def ingest_batch(self, outcome: BatchOutcome, age_s: float | None) -> None:
+    def ingest_batch(self, outcome: IngestFigures, age_s: float | None) -> None:
         self.ingest_records.inc(outcome.records_ok)
         self.ingest_events.inc(outcome.events)
         self.ingest_failed.inc(len(set(outcome.failed)))

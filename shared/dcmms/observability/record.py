@@ -6,10 +6,14 @@
   handler's ``@metrics.log_metrics`` flushes, and prometheus_client is never imported: a per-environment
   registry nobody can scrape would only cost cold start.
 
-Per-call figures (requests, database calls) are kept as plain floats and written as hand-built EMF
-documents when the invocation ends (one per request, one for the calls): Powertools' ``add_metric``
-measured ~10-20 us a call, more than the warm path can spare for three or four calls per request.
-Per-batch figures (ingest) use Powertools directly.
+Per-call figures (requests, database calls) and per-batch ones (ingest) are kept as plain floats and
+written as hand-built EMF documents when the invocation ends (one per request, one for the calls, one per
+batch): Powertools' ``add_metric`` measured ~10-20 us a call, more than the warm path can spare for three
+or four calls per request.
+
+This is the lowest layer: it imports nothing of dcmms. What it records is described by the protocols in
+``figures.py``, which the recording callers' own types (``telemetry.ingest.BatchOutcome``, ``cache.CacheStats``)
+satisfy without this module knowing them.
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from dcmms.telemetry.ingest import BatchOutcome
+from .figures import IngestFigures
+from .names import NAMESPACE, SERVICE
 
+if TYPE_CHECKING:
     from .prometheus import PrometheusSink
 
-from . import NAMESPACE, SERVICE
 
 # The runtime's own variable, not configuration: it says where this process runs (Powertools reads it too).
 IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
@@ -42,6 +46,7 @@ _prometheus_lock = threading.Lock()
 # EMF figures of the current invocation, written by flush_emf().
 _pending_requests: list[tuple[str, str, float]] = []
 _pending_latencies: dict[str, list[float]] = {}
+_pending_batches: list[dict[str, tuple[str, Any]]] = []
 
 
 def configure(*, emf: bool, prometheus: PrometheusSink | bool) -> tuple[bool, PrometheusSink | bool]:
@@ -56,6 +61,7 @@ def configure(*, emf: bool, prometheus: PrometheusSink | bool) -> tuple[bool, Pr
     _prometheus = prometheus if not isinstance(prometheus, bool) else None
     _pending_requests.clear()
     _pending_latencies.clear()
+    _pending_batches.clear()
     return previous
 
 
@@ -103,31 +109,30 @@ def in_flight(delta: int) -> None:
         sink.active_connections.inc(delta)
 
 
-def ingest_batch(outcome: BatchOutcome, oldest_arrival_s: float | None) -> None:
+def ingest_batch(outcome: IngestFigures, oldest_arrival_s: float | None) -> None:
     """One Kinesis batch through ingest: records stored, failed, dead-lettered, alerts, and how old it was."""
     age_s = max(0.0, time.time() - oldest_arrival_s) if oldest_arrival_s else None
     sink = _prometheus if _prometheus is not None else prometheus_sink()
     if sink is not None:
         sink.ingest_batch(outcome, age_s)
     if _emf:
-        from . import MetricUnit, metrics
-
-        figures: dict[str, float] = {
+        counts = {
             "IngestRecords": outcome.records_ok,
             "IngestEvents": outcome.events,
             "IngestFailedRecords": len(set(outcome.failed)),
             "IngestDeadLettered": outcome.dead_lettered,
         }
         if outcome.alerts is not None:
-            figures |= {
+            counts |= {
                 "AlertsRaised": outcome.alerts.raised,
                 "AlertsResolved": outcome.alerts.resolved,
                 "RuleEvaluationSkipped": int(outcome.alerts.skipped),
             }
-        for name, value in figures.items():
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        # Values as lists of floats, the shape Powertools wrote them in before (dashboards read either).
+        figures: dict[str, tuple[str, Any]] = {name: ("Count", [float(v)]) for name, v in counts.items()}
         if age_s is not None:
-            metrics.add_metric(name="IngestBatchAge", unit=MetricUnit.Milliseconds, value=age_s * 1000)
+            figures["IngestBatchAge"] = ("Milliseconds", [age_s * 1000])
+        _pending_batches.append(figures)
 
 
 def flush_emf() -> bool:
@@ -137,9 +142,12 @@ def flush_emf() -> bool:
     Requests carry the dimension sets [service, route, status_class], [service, status_class] and
     [service]: a latency or 5xx-rate alarm reads the last two, a dashboard per route the first.
     """
-    if not (_pending_requests or _pending_latencies):
+    if not (_pending_requests or _pending_latencies or _pending_batches):
         return False
     timestamp = int(time.time() * 1000)
+    for figures in _pending_batches:
+        _print_emf(timestamp, [["service"]], figures, {})
+    _pending_batches.clear()
     for route, klass, ms in _pending_requests:
         _print_emf(
             timestamp,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dcmms.cache import keys as redis_keys
 from dcmms.domain.model import Principal, Tier
 from dcmms.ratelimit.headers import RATELIMIT, RATELIMIT_POLICY, RETRY_AFTER, policy_field, service_limit_item
 from dcmms.ratelimit.policy import LimitRule, RatePolicy, Scope
@@ -70,10 +71,10 @@ def _key_of(rule: LimitRule) -> _KeyOf:
     what the key has used."""
     name = rule.name
     if rule.scope is Scope.key:
-        return lambda p: f"rl:{{{p.tenant_id}}}:key:{p.key_id}"
+        return lambda p: redis_keys.rate_limit_key(p.tenant_id, p.key_id)
     if rule.scope is Scope.user:
-        return lambda p: f"rl:{{{p.tenant_id}}}:ep:{name}:user:{p.user_id}"
-    return lambda p: f"rl:{{{p.tenant_id}}}:ep:{name}:tenant"
+        return lambda p: redis_keys.rate_limit_user(p.tenant_id, name, p.user_id)
+    return lambda p: redis_keys.rate_limit_tenant(p.tenant_id, name)
 
 
 @dataclass(frozen=True)

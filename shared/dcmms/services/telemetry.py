@@ -1,6 +1,6 @@
 """Telemetry use cases of the API: aggregated series, latest values, and records submitted over HTTP.
 
-Every call is scoped to the caller's tenant: the asset is read through ``Maintenance`` first (cached,
+Every call is scoped to the caller's tenant: the asset is read through the fleet service first (cached,
 404 across tenants), and series are looked up by (tenant, asset, metric). Submitted records are checked
 with the same ``decode_record`` the ingest function uses, so a record the API accepts is one the ingest
 function will store; they are then put on the Kinesis stream like a site gateway's.
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
 from dcmms.domain.errors import NotFound, ServiceUnavailable, ValidationFailed
 from dcmms.domain.model import AssetType, Principal
 
-from .maintenance import Maintenance, _require_write
+from .common import field_error, require_write
+from .fleet import FleetService
 
 if TYPE_CHECKING:
     from dcmms.telemetry.pgstore import TelemetryStore
@@ -31,8 +32,9 @@ MAX_RECORDS = 500  # one PutRecords call
 DEFAULT_SPAN = timedelta(hours=24)
 
 
-def _field_error(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"{field}: {message}", errors=[{"field": field, "message": message}])
+def _invalid(location: Literal["body", "query"], field: str, message: str) -> ValidationFailed:
+    """A 422 on one query parameter or body field; the detail names it as the client sent it."""
+    return field_error(field, message, location, detail=f"{location}.{field}: {message}")
 
 
 def _floor(moment: datetime, width: timedelta) -> datetime:
@@ -49,12 +51,12 @@ def _iso(moment: datetime) -> str:
 class TelemetryService:
     def __init__(
         self,
-        maintenance: Maintenance,
+        fleet: FleetService,
         store: Callable[[], TelemetryStore],
         kinesis: Callable[[], Any],
         stream: str,
     ) -> None:
-        self.maintenance = maintenance
+        self.fleet = fleet
         self._store_factory = store
         self._kinesis_factory = kinesis
         self.stream = stream
@@ -62,7 +64,7 @@ class TelemetryService:
     def _asset(self, p: Principal, asset_id: str) -> AssetRef:
         from dcmms.telemetry.records import AssetRef
 
-        doc = orjson.loads(self.maintenance.read_asset(p, asset_id).body)
+        doc = orjson.loads(self.fleet.read_asset(p, asset_id).body)
         return AssetRef(doc["site_id"], AssetType(doc["type"]))
 
     def series(
@@ -80,17 +82,17 @@ class TelemetryService:
 
         asset = self._asset(p, asset_id)
         if metric not in METRICS[asset.type]:
-            raise _field_error("query.metric", f"'{metric}' is not a metric of {asset.type.value} assets")
+            raise _invalid("query", "metric", f"'{metric}' is not a metric of {asset.type.value} assets")
         width, _ = INTERVALS[interval]
         end = (end or datetime.now(UTC)).astimezone(UTC)
         start = (start or end - DEFAULT_SPAN).astimezone(UTC)
         if start >= end:
-            raise _field_error("query.from", "must be before 'to'")
+            raise _invalid("query", "from", "must be before 'to'")
         start = _floor(start, width)
         points = -(-(end - start) // width)
         if points > MAX_POINTS:
-            raise _field_error(
-                "query.interval", f"{points:,} points requested; at most {MAX_POINTS:,} (widen the interval)"
+            raise _invalid(
+                "query", "interval", f"{points:,} points requested; at most {MAX_POINTS:,} (widen the interval)"
             )
         rows = self._store_factory().aggregate(p.tenant_id, asset_id, metric, start, end, interval, agg)
         return orjson.dumps(
@@ -125,12 +127,12 @@ class TelemetryService:
         from dcmms.telemetry.producer import chunks, put_records
         from dcmms.telemetry.records import RAW_RETENTION, RecordRejected, decode_record
 
-        _require_write(p)
+        require_write(p)
         records = body.get("records", [body])
         if not isinstance(records, list) or not records:
-            raise _field_error("body.records", "a non-empty list of records")
+            raise _invalid("body", "records", "a non-empty list of records")
         if len(records) > MAX_RECORDS:
-            raise _field_error("body.records", f"at most {MAX_RECORDS} records per request")
+            raise _invalid("body", "records", f"at most {MAX_RECORDS} records per request")
         assets: dict[str, AssetRef | None] = {}
 
         def lookup(tenant_id: str, asset_id: str) -> AssetRef | None:
@@ -145,15 +147,15 @@ class TelemetryService:
         entries: list[tuple[str, bytes]] = []
         for n, record in enumerate(records):
             if not isinstance(record, dict):
-                raise _field_error(f"body.records.{n}", "a record is a JSON object")
+                raise _invalid("body", f"records.{n}", "a record is a JSON object")
             tenant = record.setdefault("tenant_id", p.tenant_id)
             if tenant != p.tenant_id:
-                raise _field_error(f"body.records.{n}.tenant_id", "must be the tenant of the API key (or omitted)")
+                raise _invalid("body", f"records.{n}.tenant_id", "must be the tenant of the API key (or omitted)")
             data = orjson.dumps(record)
             try:
                 decode_record(data, lookup, now, RAW_RETENTION)
             except RecordRejected as exc:
-                raise _field_error(f"body.records.{n}", exc.reason) from None
+                raise _invalid("body", f"records.{n}", exc.reason) from None
             entries.append((str(record["asset_id"]), data))
         kinesis = self._kinesis_factory()
         unsent = sum(put_records(kinesis, self.stream, batch, attempts=3) for batch in chunks(entries))

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 from dcmms.cache import LockNotAcquired, RedisLock, keys
 from dcmms.domain.errors import NotFound
-from dcmms.domain.model import Principal, Role, Tier
+from dcmms.domain.model import Principal
 
-from .maintenance import Maintenance, doc_of
+from .common import SITE, WORK_ORDER, doc_of, read_all, system_principal
+from .maintenance import Maintenance
 
 TOP_WORK_ORDERS = 100
 LOCK_TTL_MS = 10 * 60 * 1000
@@ -31,17 +32,13 @@ class WarmReport:
         return asdict(self)
 
 
-def system_principal(tenant_id: str) -> Principal:
-    return Principal(
-        tenant_id=tenant_id, user_id="system:warmer", role=Role.admin, tier=Tier.enterprise, key_id="system"
-    )
+def warmer_principal(tenant_id: str) -> Principal:
+    return system_principal(tenant_id, "system:warmer")
 
 
 def warm_caches(maintenance: Maintenance, tenant_ids: list[str], top_n: int = TOP_WORK_ORDERS) -> WarmReport:
     """Fill the cache; returns what was loaded, or ``ran=False`` when another warmer holds the lock."""
-    from dcmms.store.repositories import read_all
-
-    cache = maintenance.cache
+    cache, repos = maintenance.cache, maintenance.repositories
     if cache is None:
         return WarmReport(ran=False)
     try:
@@ -49,18 +46,18 @@ def warm_caches(maintenance: Maintenance, tenant_ids: list[str], top_n: int = TO
         with lock:
             report = WarmReport(ran=True, tenants=len(tenant_ids))
             for tenant in tenant_ids:
-                p = system_principal(tenant)
-                maintenance.list_sites(p, 50, None)  # the first page of the tenant's sites
-                for site in read_all(maintenance.sites.list, tenant):
-                    cache.put_entity("site", tenant, site.id, doc_of(site))
-                    maintenance.site_kpis(p, site.id)
+                p = warmer_principal(tenant)
+                maintenance.fleet.list_sites(p, 50, None)  # the first page of the tenant's sites
+                for site in read_all(repos.sites.list, tenant):
+                    cache.put_entity(SITE.cache, tenant, site.id, doc_of(site))
+                    maintenance.kpis.site_kpis(p, site.id)
                     report.sites += 1
                     report.kpis += 1
             today = datetime.now(UTC)
             days = [d.strftime("%Y%m%d") for d in (today, today - timedelta(days=1))]
-            for tenant, wo_id in cache.top_reads("wo", days, top_n):
+            for tenant, wo_id in cache.top_reads(WORK_ORDER.cache, days, top_n):
                 try:
-                    cache.put_entity("wo", tenant, wo_id, doc_of(maintenance.work_orders.get(tenant, wo_id)))
+                    cache.put_entity(WORK_ORDER.cache, tenant, wo_id, doc_of(repos.work_orders.get(tenant, wo_id)))
                     report.work_orders += 1
                 except NotFound:
                     continue

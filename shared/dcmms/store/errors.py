@@ -3,3 +3,7 @@
 
 class StaleVersion(Exception):
     """The stored item's version is not the one the write was based on."""
+
+
+class AlreadyExists(Exception):
+    """A create found an item with the same id: creates are conditional, so an id is stored at most once."""

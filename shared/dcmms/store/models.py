@@ -159,7 +159,7 @@ def bind(settings: Settings) -> None:
     shared = None
     for model in TABLES:
         # A Meta of its own per model: subclasses otherwise share (and overwrite) the base's Meta.
-        model.Meta = type(
+        model.Meta = type(  # type: ignore[misc,assignment]  # pynamodb reads Meta afresh at first connection
             "Meta",
             (_Base.Meta,),
             {

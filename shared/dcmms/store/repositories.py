@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import reduce
 from typing import Any, Generic, TypeVar
 
@@ -30,7 +29,7 @@ from dcmms.domain.model import (
 )
 from dcmms.domain.rules import AlertRule
 
-from .errors import StaleVersion
+from .errors import AlreadyExists, StaleVersion
 from .models import (
     AlertModel,
     AlertRuleModel,
@@ -42,6 +41,7 @@ from .models import (
     WorkOrderModel,
 )
 from .paging import Page, Plan, decode_cursor, encode_cursor, read_page
+from .results import ListResult
 
 E = TypeVar("E", bound=Entity)
 
@@ -55,19 +55,12 @@ def _conditional_failed(exc: PutError | DeleteError) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
-@dataclass(frozen=True)
-class ListResult(Generic[E]):
-    items: list[E]
-    next_cursor: str | None  # opaque; None on the last page
-
-
 class EntityRepository(ABC, Generic[E]):
     """Get, create, versioned replace, delete and paged listing for one entity table."""
 
     model: type[Any]
     entity: type[E]
     kind: str  # used in messages: "work order", "site" ...
-    cache_kind: str  # short name in cache keys: "wo", "site" ...
 
     @abstractmethod
     def _to_item(self, e: E) -> Any:
@@ -88,7 +81,13 @@ class EntityRepository(ABC, Generic[E]):
             raise NotFound(f"No {self.kind} '{entity_id}'.") from None
 
     def create(self, e: E) -> E:
-        self._to_item(e).save(condition=self.model.id.does_not_exist())
+        """Store a new entity; AlreadyExists when its id is taken (a conditional write)."""
+        try:
+            self._to_item(e).save(condition=self.model.id.does_not_exist())
+        except PutError as exc:
+            if _conditional_failed(exc):
+                raise AlreadyExists(f"{self.kind} '{e.id}'") from exc
+            raise
         return e
 
     def replace(self, e: E, expected_version: int) -> E:
@@ -123,7 +122,7 @@ class EntityRepository(ABC, Generic[E]):
 
 
 class SiteRepository(EntityRepository[Site]):
-    model, entity, kind, cache_kind = SiteModel, Site, "site", "site"
+    model, entity, kind = SiteModel, Site, "site"
 
     def _to_item(self, e: Site) -> Any:
         return self._base(e, name=e.name)
@@ -134,7 +133,7 @@ class SiteRepository(EntityRepository[Site]):
 
 
 class AssetRepository(EntityRepository[Asset]):
-    model, entity, kind, cache_kind = AssetModel, Asset, "asset", "asset"
+    model, entity, kind = AssetModel, Asset, "asset"
 
     def _to_item(self, e: Asset) -> Any:
         return self._base(
@@ -157,7 +156,10 @@ class AssetRepository(EntityRepository[Asset]):
         statuses: Sequence[str] = (),
     ) -> ListResult[Asset]:
         m = AssetModel
-        filters = [m.type.is_in(*types) if types else None, m.status.is_in(*statuses) if statuses else None]
+        filters: list[Condition | None] = [
+            m.type.is_in(*types) if types else None,
+            m.status.is_in(*statuses) if statuses else None,
+        ]
         if parent_id:
             filters.append(m.site_key == f"{tenant_id}#{site_id}" if site_id else None)
             plan = Plan("assets:parent", m.by_parent.query, m.id, [f"{tenant_id}#{parent_id}"], False, _all(filters))
@@ -183,7 +185,7 @@ class AssetRepository(EntityRepository[Asset]):
 
 
 class WorkOrderRepository(EntityRepository[WorkOrder]):
-    model, entity, kind, cache_kind = WorkOrderModel, WorkOrder, "work order", "wo"
+    model, entity, kind = WorkOrderModel, WorkOrder, "work order"
 
     def _to_item(self, e: WorkOrder) -> Any:
         t = e.tenant_id
@@ -295,7 +297,7 @@ class WorkOrderRepository(EntityRepository[WorkOrder]):
 
 
 class AlertRepository(EntityRepository[Alert]):
-    model, entity, kind, cache_kind = AlertModel, Alert, "alert", "alert"
+    model, entity, kind = AlertModel, Alert, "alert"
 
     def _to_item(self, e: Alert) -> Any:
         t = e.tenant_id
@@ -348,7 +350,7 @@ class AlertRepository(EntityRepository[Alert]):
 
 
 class AlertRuleRepository(EntityRepository[AlertRule]):
-    model, entity, kind, cache_kind = AlertRuleModel, AlertRule, "alert rule", "rule"
+    model, entity, kind = AlertRuleModel, AlertRule, "alert rule"
 
     def _to_item(self, e: AlertRule) -> Any:
         return self._base(e)
@@ -403,14 +405,3 @@ class DirectoryRepository:
             tier=Tier(item.tier),
             key_id=item.key_id,
         )
-
-
-def read_all(list_page, tenant_id: str, **filters: Any) -> Iterator[Any]:
-    """Every item of a paged listing (for jobs and aggregates, not request paths that return pages)."""
-    cursor = None
-    while True:
-        page = list_page(tenant_id, limit=1000, cursor=cursor, **filters)
-        yield from page.items
-        cursor = page.next_cursor
-        if cursor is None:
-            return

@@ -20,18 +20,37 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
 from dcmms.cache import ResilientRedis
-from dcmms.domain.model import AlertStatus
+from dcmms.domain.model import Alert, AlertStatus, WorkOrder
 from dcmms.domain.rules import AlertRule, SiteCondition
 
 from .records import DecodedRecord
 
-if TYPE_CHECKING:
-    from dcmms.services import Maintenance
-
 RULES_TTL_S = 60.0
+
+
+class RuleAlerts(Protocol):
+    """What the evaluator needs of the alerts service (dcmms.services.alerts.AlertService)."""
+
+    def enabled_rules(self, tenant_id: str) -> list[AlertRule]: ...
+
+    def raise_rule_alert(
+        self, tenant_id: str, rule: AlertRule, asset_id: str, site_id: str, episode: str, at: datetime, value: float
+    ) -> tuple[Alert, WorkOrder | None]: ...
+
+    def resolve_rule_alert(self, tenant_id: str, alert_id: str) -> None: ...
+
+    def alert_status(self, tenant_id: str, alert_id: str) -> AlertStatus | None: ...
+
+
+@runtime_checkable
+class _WithAlerts(Protocol):
+    """All the services (dcmms.services.Maintenance), of which the evaluator uses the alerts service."""
+
+    @property
+    def alerts(self) -> RuleAlerts: ...
 
 
 @dataclass
@@ -47,19 +66,18 @@ def _episode(rule_id: str, asset_id: str, since: str) -> str:
 
 
 class RuleEvaluator:
-    def __init__(self, maintenance: Maintenance, redis: ResilientRedis) -> None:
-        self.maintenance = maintenance
+    def __init__(self, alerts: RuleAlerts | _WithAlerts, redis: ResilientRedis) -> None:
+        # The ingest function hands over all the services (runtime.maintenance); tests may pass the alerts alone.
+        self.alerts: RuleAlerts = alerts.alerts if isinstance(alerts, _WithAlerts) else alerts
         self.redis = redis
         self._rules: dict[str, tuple[float, list[AlertRule]]] = {}
 
     def rules_for(self, tenant_id: str) -> list[AlertRule]:
         """The tenant's enabled rules, re-read at most every minute per process."""
-        from dcmms.store.repositories import read_all
-
         hit = self._rules.get(tenant_id)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        rules = [r for r in read_all(self.maintenance.rules.list, tenant_id) if r.enabled]
+        rules = self.alerts.enabled_rules(tenant_id)
         self._rules[tenant_id] = (time.monotonic() + RULES_TTL_S, rules)
         return rules
 
@@ -99,7 +117,7 @@ class RuleEvaluator:
                     walk.samples += samples
         if not work and not site_news:
             return report
-        r = self.redis.client
+        r: Any = self.redis.client  # redis-py types replies as Awaitable | Any
         reads = r.pipeline(transaction=False)
         for key in work:
             reads.hmget(key, "since", "alert")
@@ -131,10 +149,10 @@ class RuleEvaluator:
         the batch's newer values are queued for writing (``ts|value``)."""
         out: dict[str, dict[str, tuple[datetime, float]]] = {}
         for key, held in zip(keys, stored, strict=True):
-            latest = {}
-            for metric, raw in held.items():
-                ts, _, value = raw.decode().partition("|")
-                latest[metric.decode()] = (datetime.fromisoformat(ts), float(value))
+            latest: dict[str, tuple[datetime, float]] = {}
+            for held_metric, raw in held.items():
+                held_ts, _, held_value = raw.decode().partition("|")
+                latest[held_metric.decode()] = (datetime.fromisoformat(held_ts), float(held_value))
             for metric, (ts, value) in news.get(key, {}).items():
                 if metric not in latest or ts > latest[metric][0]:
                     latest[metric] = (ts, value)
@@ -155,7 +173,7 @@ class RuleEvaluator:
                     # a person may have resolved it while the condition still holds: start a new episode
                     if not status_checked:
                         status_checked = True
-                        if self.maintenance.alert_status(record.tenant_id, alert) is AlertStatus.resolved:
+                        if self.alerts.alert_status(record.tenant_id, alert) is AlertStatus.resolved:
                             since = alert = None
                     continue
                 if rule.due(datetime.fromisoformat(since), at):
@@ -163,21 +181,21 @@ class RuleEvaluator:
             elif alert is None:
                 since = None  # the condition broke before it was due: no episode
             elif rule.resolve_on_clear:
-                self.maintenance.resolve_rule_alert(record.tenant_id, alert)
+                self.alerts.resolve_rule_alert(record.tenant_id, alert)
                 report.resolved += 1
                 since = alert = None
         return since, alert
 
     def _raise(self, walk: _Walk, since: str, at: datetime, value: float, report: EvaluationReport) -> Episode:
         """Claim the episode's alert in Redis now (HSETNX) and raise it once; the rare, costly step."""
-        r = self.redis.client
+        r: Any = self.redis.client
         if walk.stored != (since, None):
             r.delete(walk.key)  # the stored episode ended earlier in this batch
         r.hsetnx(walk.key, "since", since)
         claimed_since = r.hget(walk.key, "since").decode()
         episode = _episode(walk.rule.id, walk.record.asset_id, claimed_since)
         if r.hsetnx(walk.key, "alert", f"alr_{episode}"):
-            _, work_order = self.maintenance.raise_rule_alert(
+            _, work_order = self.alerts.raise_rule_alert(
                 walk.record.tenant_id, walk.rule, walk.record.asset_id, walk.record.site_id, episode, at, value
             )
             report.raised += 1

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from dcmms.observability.postgres_timing import TimedCursor
+from dcmms.clients.postgres_timed import TimedCursor
 
 RAW_TABLE = "telemetry_raw"
 ROLLUP_TABLES = {"1m": "telemetry_1m", "1h": "telemetry_1h"}
@@ -386,7 +386,9 @@ class TelemetryStore:
                             copy.write(chunk)
                     # The minutes' `last` joins ~2,000 minutes to up to ~50,000 rows: hashed, not sorted.
                     cur.execute("SET LOCAL enable_mergejoin = off")
-                    stored = cur.execute(_INSERT_SKIPPING_STORED).fetchone()[0]
+                    row = cur.execute(_INSERT_SKIPPING_STORED).fetchone()
+                    assert row is not None  # an aggregate query always answers one row
+                    stored = row[0]
         # Cached only once committed: a rolled-back transaction takes its new series rows with it.
         if len(self._series_ids) + len(created) > SERIES_CACHE_MAX:
             self._series_ids.clear()

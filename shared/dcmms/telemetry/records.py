@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import orjson
 
@@ -93,6 +93,10 @@ def _timestamp(raw: Any) -> datetime:
     raise RecordRejected("ts is not a timestamp")
 
 
+def _is_id(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and _ID.match(value) is not None
+
+
 def decode_record(data: bytes, lookup: AssetLookup, now: datetime, retention: timedelta) -> DecodedRecord:
     """Parse and validate one record; raises RecordRejected with the first rule it breaks."""
     try:
@@ -103,10 +107,9 @@ def decode_record(data: bytes, lookup: AssetLookup, now: datetime, retention: ti
         raise RecordRejected("record is not a JSON object")
     if doc.get("v") != VERSION:
         raise RecordRejected(f"unsupported version {doc.get('v')!r}")
-    ids = [doc.get(k) for k in ("tenant_id", "site_id", "asset_id")]
-    if not all(isinstance(i, str) and _ID.match(i) for i in ids):
+    tenant_id, site_id, asset_id = (doc.get(k) for k in ("tenant_id", "site_id", "asset_id"))
+    if not (_is_id(tenant_id) and _is_id(site_id) and _is_id(asset_id)):
         raise RecordRejected("tenant_id, site_id and asset_id must be ids")
-    tenant_id, site_id, asset_id = ids
     asset = lookup(tenant_id, asset_id)
     if asset is None:
         raise RecordRejected("unknown tenant or asset")

@@ -1,1 +1,1 @@
-"""HTTP routes, one module per resource. Handlers parse, call Maintenance, shape the answer."""
+"""HTTP routes, one module per resource. Handlers parse, call their aggregate's service, shape the answer."""

@@ -17,6 +17,7 @@ from ..http import (
     model_response,
     page_response,
     problem_responses,
+    services,
 )
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 @router.post("", status_code=201, responses={201: model_response(Alert, "The new alert")})
 def create_alert(request: Request, body: cmd.AlertCreate, caller: Caller) -> Response:
-    alert = request.app.state.maintenance.create_alert(caller, body)
+    alert = services(request).alerts.create_alert(caller, body)
     return entity_response(request, alert, 201, f"/api/v1/alerts/{alert.id}")
 
 
@@ -38,7 +39,7 @@ def list_alerts(
     status: Annotated[list[AlertStatus] | None, Query(description="Repeatable.")] = None,
     severity: Annotated[list[AlertSeverity] | None, Query()] = None,
 ) -> Response:
-    result = request.app.state.maintenance.list_alerts(
+    result = services(request).alerts.list_alerts(
         caller,
         page.limit,
         page.cursor,
@@ -52,12 +53,12 @@ def list_alerts(
 
 @router.get("/{alert_id}", responses={200: model_response(Alert)})
 def get_alert(request: Request, alert_id: str, caller: Caller) -> Response:
-    return entity_response(request, request.app.state.maintenance.read_alert(caller, alert_id))
+    return entity_response(request, services(request).alerts.read_alert(caller, alert_id))
 
 
 @router.patch("/{alert_id}", responses={200: model_response(Alert, "The alert as changed")})
 def update_alert(request: Request, alert_id: str, body: cmd.AlertPatch, caller: Caller, version: IfMatch) -> Response:
-    return entity_response(request, request.app.state.maintenance.update_alert(caller, alert_id, body, version))
+    return entity_response(request, services(request).alerts.update_alert(caller, alert_id, body, version))
 
 
 @router.post(
@@ -79,7 +80,7 @@ def acknowledge_alert(
     body: Annotated[cmd.AlertAction | None, Body()] = None,
 ) -> Response:
     note = body.note if body else None
-    return entity_response(request, request.app.state.maintenance.acknowledge_alert(caller, alert_id, version, note))
+    return entity_response(request, services(request).alerts.acknowledge_alert(caller, alert_id, version, note))
 
 
 @router.post(
@@ -97,4 +98,4 @@ def resolve_alert(
     body: Annotated[cmd.AlertAction | None, Body()] = None,
 ) -> Response:
     note = body.note if body else None
-    return entity_response(request, request.app.state.maintenance.resolve_alert(caller, alert_id, version, note))
+    return entity_response(request, services(request).alerts.resolve_alert(caller, alert_id, version, note))

@@ -20,6 +20,7 @@ from ..http import (
     page_response,
     problem_responses,
     schema_response,
+    services,
 )
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
@@ -36,7 +37,7 @@ ASSET_TYPES = {
 
 @router.post("", status_code=201, responses={201: model_response(Asset, "The new asset")})
 def create_asset(request: Request, body: cmd.AssetCreate, caller: Caller) -> Response:
-    asset = request.app.state.maintenance.create_asset(caller, body)
+    asset = services(request).fleet.create_asset(caller, body)
     return entity_response(request, asset, 201, f"/api/v1/assets/{asset.id}")
 
 
@@ -50,7 +51,7 @@ def list_assets(
     type: Annotated[list[AssetType] | None, Query()] = None,
     status: Annotated[list[AssetStatus] | None, Query()] = None,
 ) -> Response:
-    result = request.app.state.maintenance.list_assets(
+    result = services(request).fleet.list_assets(
         caller,
         page.limit,
         page.cursor,
@@ -75,12 +76,12 @@ def asset_types(request: Request) -> Response:
 
 @router.get("/{asset_id}", responses={200: model_response(Asset)})
 def get_asset(request: Request, asset_id: str, caller: Caller) -> Response:
-    return entity_response(request, request.app.state.maintenance.read_asset(caller, asset_id))
+    return entity_response(request, services(request).fleet.read_asset(caller, asset_id))
 
 
 @router.patch("/{asset_id}", responses={200: model_response(Asset, "The asset as changed")})
 def update_asset(request: Request, asset_id: str, body: cmd.AssetPatch, caller: Caller, version: IfMatch) -> Response:
-    return entity_response(request, request.app.state.maintenance.update_asset(caller, asset_id, body, version))
+    return entity_response(request, services(request).fleet.update_asset(caller, asset_id, body, version))
 
 
 @router.delete(
@@ -91,5 +92,5 @@ def update_asset(request: Request, asset_id: str, body: cmd.AssetPatch, caller: 
     ),
 )
 def delete_asset(request: Request, asset_id: str, caller: Caller, version: IfMatch) -> Response:
-    request.app.state.maintenance.delete_asset(caller, asset_id, version)
+    services(request).fleet.delete_asset(caller, asset_id, version)
     return Response(status_code=204)

@@ -17,6 +17,7 @@ from ..http import (
     page_response,
     problem_responses,
     schema_response,
+    services,
 )
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
@@ -75,18 +76,18 @@ KPIS = {
 
 @router.post("", status_code=201, responses={201: model_response(Site, "The new site")})
 def create_site(request: Request, body: cmd.SiteCreate, caller: Caller) -> Response:
-    site = request.app.state.maintenance.create_site(caller, body)
+    site = services(request).fleet.create_site(caller, body)
     return entity_response(request, site, 201, f"/api/v1/sites/{site.id}")
 
 
 @router.get("", responses={200: page_response(Site, "A page of sites")})
 def list_sites(request: Request, caller: Caller, page: PageParams) -> Response:
-    return list_response(request, request.app.state.maintenance.list_sites(caller, page.limit, page.cursor))
+    return list_response(request, services(request).fleet.list_sites(caller, page.limit, page.cursor))
 
 
 @router.get("/{site_id}", responses={200: model_response(Site)})
 def get_site(request: Request, site_id: str, caller: Caller) -> Response:
-    return entity_response(request, request.app.state.maintenance.read_site(caller, site_id))
+    return entity_response(request, services(request).fleet.read_site(caller, site_id))
 
 
 @router.get(
@@ -95,14 +96,14 @@ def get_site(request: Request, site_id: str, caller: Caller) -> Response:
     responses={200: schema_response("SiteKpis", KPIS, "The site's KPIs")},
 )
 def site_kpis(request: Request, site_id: str, caller: Caller) -> Response:
-    body = request.app.state.maintenance.site_kpis(caller, site_id)
+    body = services(request).kpis.site_kpis(caller, site_id)
     # Derived, not edited by users, and recomputed every 5 minutes: a short browser cache is safe.
     return body_response(request, body, "private, max-age=60")
 
 
 @router.patch("/{site_id}", responses={200: model_response(Site, "The site as changed")})
 def update_site(request: Request, site_id: str, body: cmd.SitePatch, caller: Caller, version: IfMatch) -> Response:
-    return entity_response(request, request.app.state.maintenance.update_site(caller, site_id, body, version))
+    return entity_response(request, services(request).fleet.update_site(caller, site_id, body, version))
 
 
 @router.delete(
@@ -113,5 +114,5 @@ def update_site(request: Request, site_id: str, body: cmd.SitePatch, caller: Cal
     ),
 )
 def delete_site(request: Request, site_id: str, caller: Caller, version: IfMatch) -> Response:
-    request.app.state.maintenance.delete_site(caller, site_id, version)
+    services(request).fleet.delete_site(caller, site_id, version)
     return Response(status_code=204)

@@ -17,6 +17,7 @@ from ..http import (
     model_response,
     page_response,
     problem_responses,
+    services,
 )
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
@@ -32,7 +33,7 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
     },
 )
 def create_work_order(request: Request, body: cmd.WorkOrderCreate, caller: Caller) -> Response:
-    wo = request.app.state.maintenance.create_work_order(caller, body)
+    wo = services(request).work_orders.create_work_order(caller, body)
     return entity_response(request, wo, 201, f"/api/v1/work-orders/{wo.id}")
 
 
@@ -48,7 +49,7 @@ def list_work_orders(
     assigned_to: str | None = None,
     asset_id: str | None = None,
 ) -> Response:
-    result = request.app.state.maintenance.list_work_orders(
+    result = services(request).work_orders.list_work_orders(
         caller,
         page.limit,
         page.cursor,
@@ -64,7 +65,7 @@ def list_work_orders(
 
 @router.get("/{work_order_id}", responses={200: model_response(WorkOrder)})
 def get_work_order(request: Request, work_order_id: str, caller: Caller) -> Response:
-    return entity_response(request, request.app.state.maintenance.read_work_order(caller, work_order_id))
+    return entity_response(request, services(request).work_orders.read_work_order(caller, work_order_id))
 
 
 @router.patch(
@@ -79,7 +80,7 @@ def get_work_order(request: Request, work_order_id: str, caller: Caller) -> Resp
 def update_work_order(
     request: Request, work_order_id: str, body: cmd.WorkOrderPatch, caller: Caller, version: IfMatch
 ) -> Response:
-    wo = request.app.state.maintenance.update_work_order(caller, work_order_id, body, version)
+    wo = services(request).work_orders.update_work_order(caller, work_order_id, body, version)
     return entity_response(request, wo)
 
 
@@ -97,5 +98,5 @@ def update_work_order(
 def transition_work_order(
     request: Request, work_order_id: str, body: cmd.Transition, caller: Caller, version: IfMatch
 ) -> Response:
-    wo = request.app.state.maintenance.transition_work_order(caller, work_order_id, body, version)
+    wo = services(request).work_orders.transition_work_order(caller, work_order_id, body, version)
     return entity_response(request, wo)

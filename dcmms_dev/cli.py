@@ -28,8 +28,8 @@ def _target(state_file: str) -> tuple[Any, dict[str, Any] | None]:
 
     state_path = Path(state_file)
     if state_path.exists():
-        from dcmms.local.servers import pid_alive
-        from dcmms.local.stack import use_emulated_aws
+        from dcmms_dev.servers import pid_alive
+        from dcmms_dev.stack import use_emulated_aws
 
         state = json.loads(state_path.read_text())
         if state.get("pid") and not pid_alive(int(state["pid"])):
@@ -60,7 +60,7 @@ def _one_line(exc: Exception) -> str | None:
         return f"the API answered {exc.code} for {exc.url}"
     if isinstance(exc, urllib.error.URLError):
         return f"cannot reach the API ({exc.reason}): is the local stack running? start it with `make run`"
-    from dcmms.local.servers import MissingPrerequisite
+    from dcmms_dev.servers import MissingPrerequisite
 
     if isinstance(exc, MissingPrerequisite):
         return str(exc)
@@ -78,7 +78,7 @@ def _one_line(exc: Exception) -> str | None:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from dcmms.local.stack import run_dev
+    from dcmms_dev.stack import run_dev
 
     run_dev(args.host, args.port, args.seed, Path(args.state_file), simulate=args.simulate)
     return 0
@@ -86,9 +86,9 @@ def _dev(args: argparse.Namespace) -> int:
 
 def _seed(args: argparse.Namespace) -> int:
     """Seed a running local stack, found through its state file."""
-    from dcmms.local.seed import seed_demo, seed_spec_scale
-    from dcmms.local.stack import _print_progress
     from dcmms.store.models import bind
+    from dcmms_dev.seed import seed_demo, seed_spec_scale
+    from dcmms_dev.stack import _print_progress
 
     state_path = Path(args.state_file)
     if not state_path.exists():
@@ -105,7 +105,7 @@ def _seed(args: argparse.Namespace) -> int:
     else:
         for seed in seed_demo():
             state["api_keys"][seed.tenant.id] = seed.keys
-    from dcmms.local.stack import write_state
+    from dcmms_dev.stack import write_state
 
     write_state(state_path, state)
     print(f"seeded '{args.scale}' in {time.monotonic() - started:.1f} s; keys added to {state_path}")
@@ -169,7 +169,7 @@ def _excerpt(payload: bytes, width: int = 60) -> str:
 def _simulate(args: argparse.Namespace) -> int:
     """Site-gateway simulator against the local stack (state file) or any API + Kinesis endpoint."""
     from dcmms import clients
-    from dcmms.telemetry import simulator
+    from dcmms_dev import simulator
 
     settings, state = _target(args.state_file)
     if state is not None:
@@ -198,7 +198,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _capacity(args: argparse.Namespace) -> int:
     """Print the capacity plan for the spec's scale (or the figures given) as a table or as JSON."""
-    from dcmms import capacity
+    from dcmms_dev import capacity
 
     scale, assumptions = capacity.from_arguments(args)
     plan = capacity.plan(scale, assumptions)
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     sim.set_defaults(func=_simulate)
     cap = sub.add_parser("capacity", help="capacity plan and monthly cost for the spec's scale (or the figures given)")
     cap.add_argument("--json", action="store_true", help="the plan as JSON, for the CDK configuration")
-    from dcmms.capacity import add_arguments
+    from dcmms_dev.capacity import add_arguments
 
     add_arguments(cap)
     cap.set_defaults(func=_capacity)

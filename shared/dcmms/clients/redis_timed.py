@@ -18,7 +18,7 @@ from redis.commands.core import Script
 from redis.connection import Encoder
 from redis.exceptions import RedisClusterException
 
-from . import TRACING, record, tracer
+from dcmms.observability import TRACING, record, tracer
 
 
 def _command(args: tuple[Any, ...]) -> str:
@@ -61,7 +61,7 @@ class TimedRedisCluster(RedisCluster):
         return TimedClusterPipeline(
             nodes_manager=self.nodes_manager,
             commands_parser=self.commands_parser,
-            startup_nodes=self.nodes_manager.startup_nodes,
+            startup_nodes=self.nodes_manager.startup_nodes,  # type: ignore[arg-type]  # redis-py passes its dict
             result_callbacks=self.result_callbacks,
             cluster_response_callbacks=self.cluster_response_callbacks,
             read_from_replicas=self.read_from_replicas,
@@ -117,7 +117,7 @@ class LazyRedisCluster:
         return self._encoder
 
     def register_script(self, script: str | bytes) -> Script:
-        return Script(self, script)  # its calls then go through this object, hence through the cluster
+        return Script(self, script)  # type: ignore[arg-type]  # its calls come back through this object
 
     def close(self) -> None:
         if self._cluster is not None:
@@ -135,5 +135,6 @@ class TimedPipeline(Pipeline):
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         if not self.command_stack:
             return super().execute(raise_on_error)
-        operation = "MULTI" if self.transaction or self.explicit_transaction else "PIPELINE"
+        # ``transaction`` is the pipeline's flag here, shadowing Redis.transaction (which the stub sees)
+        operation = "MULTI" if self.transaction or self.explicit_transaction else "PIPELINE"  # type: ignore[truthy-function]
         return _timed(operation, super().execute, raise_on_error)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-EVENTS_DIR = Path(__file__).resolve().parents[3] / "events"
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
 
 @cache

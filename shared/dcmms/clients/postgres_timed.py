@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from . import TRACING, record, tracer
+from dcmms.observability import TRACING, record, tracer
 
 KEYWORDS = frozenset(
     [

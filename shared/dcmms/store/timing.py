@@ -14,7 +14,7 @@ import weakref
 from time import perf_counter
 from typing import Any
 
-from . import logger, record
+from dcmms.observability import logger, record
 
 _STARTED = "dcmms_started"
 _instrumented: weakref.WeakSet[Any] = weakref.WeakSet()

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from .producer import chunks, put_records
-from .records import VERSION
+from dcmms.telemetry.producer import chunks, put_records
+from dcmms.telemetry.records import VERSION
 
 
 @dataclass

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from dcmms.config import Settings
-from dcmms.observability.dynamodb_timing import observe_dynamodb_calls
+from dcmms.store.timing import observe_dynamodb_calls
 
 if TYPE_CHECKING:
     import redis
@@ -24,7 +24,7 @@ def redis_client(settings: Settings) -> redis.Redis:
     Every key an operation touches together carries the tenant hash tag, so scripts and pipelines work
     the same on both (``cache/keys.py``).
     """
-    from dcmms.observability.redis_timing import LazyRedisCluster, TimedRedis  # each command timed
+    from dcmms.clients.redis_timed import LazyRedisCluster, TimedRedis  # each command timed
 
     options: dict[str, Any] = {
         "socket_timeout": settings.redis_timeout_s,

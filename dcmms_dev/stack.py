@@ -20,8 +20,8 @@ from typing import Any
 from dcmms.catalogue import StreamSource, by_name
 from dcmms.clients import aws_client
 from dcmms.config import Settings
-from dcmms.local.servers import LocalServers
 from dcmms.store.models import bind, create_tables
+from dcmms_dev.servers import LocalServers
 
 STATE_FILE = Path(".dcmms") / "local.json"
 
@@ -82,7 +82,7 @@ def invoke(handler_path: str, event: dict[str, Any]) -> Any:
     """Call a catalogue handler by its dotted path, as Lambda would."""
     import importlib
 
-    from dcmms.local.events import FakeLambdaContext
+    from dcmms_dev.events import FakeLambdaContext
 
     module, _, name = handler_path.rpartition(".")
     return getattr(importlib.import_module(module), name)(event, FakeLambdaContext())
@@ -97,7 +97,7 @@ class LocalScheduler(threading.Thread):
 
     def run(self) -> None:
         from dcmms.catalogue import FUNCTIONS, schedule_interval_s
-        from dcmms.local.events import scheduled_event
+        from dcmms_dev.events import scheduled_event
 
         due = {f.name: time.monotonic() + schedule_interval_s(f.schedule) for f in FUNCTIONS if f.schedule}
         specs = {f.name: f for f in FUNCTIONS}
@@ -172,7 +172,7 @@ class LocalKinesisPoller(threading.Thread):
 
     def _attempt(self, shard: str, records: list[dict[str, Any]], retries: int) -> list[dict[str, Any]]:
         """Deliver until nothing fails or the retries are spent; returns the records that still failed."""
-        from dcmms.local.events import kinesis_event_from_shard
+        from dcmms_dev.events import kinesis_event_from_shard
 
         pending = records
         while True:
@@ -230,7 +230,7 @@ def write_state(path: Path, data: dict[str, Any]) -> None:
 
 def start_simulator(settings: Settings, seeds: list[Any], interval_s: float = 5.0) -> threading.Thread:
     """Site gateways for the seeded fleets, putting readings on the stream every ``interval_s`` until exit."""
-    from dcmms.telemetry.simulator import FleetModel, SimAsset, run
+    from dcmms_dev.simulator import FleetModel, SimAsset, run
 
     locations = {site.id: site.location for seed in seeds for site in seed.sites}
     fleet = [
@@ -268,15 +268,15 @@ def run_dev(
     import uvicorn
 
     from dcmms.api.app import create_app
-    from dcmms.local.events import scheduled_event
-    from dcmms.local.seed import seed_demo, seed_spec_scale
     from dcmms.telemetry.pgstore import TelemetryStore
+    from dcmms_dev.events import scheduled_event
+    from dcmms_dev.seed import seed_demo, seed_spec_scale
 
     started = time.monotonic()
     # SIGTERM (e.g. `timeout`, a process manager) unwinds like Ctrl-C, so the servers below are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not _port_free(host, port):
-        from dcmms.local.servers import free_port
+        from dcmms_dev.servers import free_port
 
         print(f"port {port} is busy; using another", file=sys.stderr)
         port = free_port()

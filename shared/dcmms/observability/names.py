@@ -1,0 +1,4 @@
+"""The service name and the CloudWatch namespace every figure and log line carries."""
+
+SERVICE = "dcmms"
+NAMESPACE = "dCMMS"
