@@ -41,23 +41,20 @@ def kinesis_event(
     records: list[tuple[str, bytes]], first_sequence: int = 1, arrived: float | None = None
 ) -> dict[str, Any]:
     """A Kinesis event-source batch of ``(partition_key, data)`` records with increasing sequence numbers."""
-    import base64
     import time
+    from datetime import UTC, datetime
 
-    template = _template("kinesis_batch.json")["Records"][0]
-    out = []
-    for n, (key, data) in enumerate(records):
-        record = copy.deepcopy(template)
-        seq = f"{first_sequence + n:056d}"
-        record["kinesis"].update(
-            partitionKey=key,
-            sequenceNumber=seq,
-            data=base64.b64encode(data).decode(),
-            approximateArrivalTimestamp=arrived if arrived is not None else time.time(),
-        )
-        record["eventID"] = f"shardId-000000000000:{seq}"
-        out.append(record)
-    return {"Records": out}
+    at = datetime.fromtimestamp(arrived if arrived is not None else time.time(), UTC)
+    shard = [
+        {
+            "PartitionKey": key,
+            "SequenceNumber": f"{first_sequence + n:056d}",
+            "Data": data,
+            "ApproximateArrivalTimestamp": at,
+        }
+        for n, (key, data) in enumerate(records)
+    ]
+    return kinesis_event_from_shard("shardId-000000000000", shard)
 
 
 def kinesis_event_from_shard(shard_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
