@@ -64,7 +64,7 @@ ACCESS: Mapping[str, Access] = {
         dead_letter_write=True,
     ),
     # Partitions ahead and retention in PostgreSQL, single-flight by a Redis lock.
-    "telemetry-maintenance": Access(redis=True, postgres=True),
+    "telemetry-partitions": Access(redis=True, postgres=True),
     # Every tenant (a scan of the small tenants table), their sites, KPIs (assets, active work orders,
     # unresolved alerts by GSI) and the most-read work orders, into Redis.
     "warmer": Access(

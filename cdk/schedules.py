@@ -1,6 +1,6 @@
 """Schedules: EventBridge Scheduler for every catalogue function whose trigger is "schedule".
 
-Generic over the catalogue: the warmer (every 15 minutes), telemetry maintenance (daily) and whatever
+Generic over the catalogue: the warmer (every 15 minutes), telemetry partitions (daily) and whatever
 scheduled function is added later (KPI refresh every 5 minutes, daily reports) get a schedule from their
 ``schedule`` expression, with bounded retries and a dead-letter queue for invocations that never ran.
 The cache warmer also runs after each deployment that changes it (a CDK trigger, invoked asynchronously

@@ -128,7 +128,7 @@ class Assumptions:
     kinesis_consumers: int = field(default=1, metadata=_help("consumers sharing each shard's 2 MiB/s of reads"))
     kinesis_headroom: float = field(default=0.2, metadata=_help("spare shard capacity for uneven partition keys"))
     metrics_per_asset: float = field(default=7, metadata=_help("metrics each asset reports: series = assets x this"))
-    # PostgreSQL telemetry store (telemetry/pgstore.py), bytes measured on PostgreSQL 15 with the real schema.
+    # PostgreSQL telemetry store (telemetry/postgres.py), bytes measured on PostgreSQL 15 with the real schema.
     stored_bytes_per_event: float = field(default=91, metadata=_help("raw row + primary key + BRIN, bytes"))
     rollup_row_bytes: float = field(default=190, metadata=_help("1-minute/1-hour rollup row + primary key, bytes"))
     raw_retention_days: int = field(default=7, metadata=_help("raw readings kept (TelemetryStore.apply_retention)"))

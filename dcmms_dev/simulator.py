@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from dcmms.telemetry.producer import chunks, put_records
-from dcmms.telemetry.records import VERSION
+from dcmms.telemetry.record_format import VERSION
 
 
 @dataclass

@@ -268,7 +268,7 @@ def run_dev(
     import uvicorn
 
     from dcmms.api.app import create_app
-    from dcmms.telemetry.pgstore import TelemetryStore
+    from dcmms.telemetry.postgres import TelemetryStore
     from dcmms_dev.events import scheduled_event
     from dcmms_dev.seed import seed_demo, seed_spec_scale
 

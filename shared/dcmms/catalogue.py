@@ -52,8 +52,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     # Creates the next days' partitions and drops those past retention (raw 7 days, rollups 90 days).
     FunctionSpec(
-        "telemetry-maintenance",
-        "functions.telemetry_maintenance.handler.lambda_handler",
+        "telemetry-partitions",
+        "functions.telemetry_partitions.handler.lambda_handler",
         "schedule",
         memory_mb=512,
         timeout_s=900,

@@ -21,44 +21,80 @@ if TYPE_CHECKING:
         AlertRepository,
         AlertRuleRepository,
         AssetRepository,
+        DirectoryRepository,
         SiteRepository,
         WorkOrderRepository,
     )
-    from dcmms.telemetry.pgstore import TelemetryStore
+    from dcmms.telemetry.ingest import IngestPipeline
+    from dcmms.telemetry.postgres import TelemetryStore
+
+
+def bind_dynamodb(settings: Settings) -> None:
+    """Point the pynamodb models at ``settings``' tables and time their calls: the one place DynamoDB is
+    configured. It imports pynamodb, so it runs on first use of a repository, not at cold start."""
+    from dcmms.store.models import bind
+    from dcmms.store.timing import observe_dynamodb_calls
+
+    observe_dynamodb_calls()
+    bind(settings)
 
 
 class StoreRepositories:
     """The DynamoDB repositories, each built on first use: pynamodb and botocore are imported with the
-    first cache miss, so a request answered from Redis never loads them (docs/decisions.md)."""
+    first cache miss, so a request answered from Redis never loads them (docs/decisions.md).
+
+    Given settings, the models are bound to them before the first repository is built; without, the
+    caller has bound them (tests and tooling that create their tables).
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+
+    def _bound(self) -> None:
+        if self._settings is not None:
+            bind_dynamodb(self._settings)
+            self._settings = None
 
     @cached_property
     def sites(self) -> SiteRepository:
         from dcmms.store.repositories import SiteRepository
 
+        self._bound()
         return SiteRepository()
+
+    @cached_property
+    def directory(self) -> DirectoryRepository:
+        from dcmms.store.repositories import DirectoryRepository
+
+        self._bound()
+        return DirectoryRepository()
 
     @cached_property
     def assets(self) -> AssetRepository:
         from dcmms.store.repositories import AssetRepository
 
+        self._bound()
         return AssetRepository()
 
     @cached_property
     def work_orders(self) -> WorkOrderRepository:
         from dcmms.store.repositories import WorkOrderRepository
 
+        self._bound()
         return WorkOrderRepository()
 
     @cached_property
     def alerts(self) -> AlertRepository:
         from dcmms.store.repositories import AlertRepository
 
+        self._bound()
         return AlertRepository()
 
     @cached_property
     def rules(self) -> AlertRuleRepository:
         from dcmms.store.repositories import AlertRuleRepository
 
+        self._bound()
         return AlertRuleRepository()
 
 
@@ -86,15 +122,20 @@ def rate_limiter(settings: Settings) -> RateLimiter:
 
 
 @lru_cache(maxsize=4)
+def store_repositories(settings: Settings) -> StoreRepositories:
+    """One set of repositories per environment, shared by the services, authentication and ingest."""
+    return StoreRepositories(settings)
+
+
+@lru_cache(maxsize=4)
 def maintenance(settings: Settings) -> Maintenance:
-    """The use cases with their Redis cache; DynamoDB is bound now and connected on first use."""
-    clients.configure_dynamodb(settings)
-    return build_maintenance(RedisCache(resilient_redis(settings), CacheStats()))
+    """The use cases with their Redis cache; DynamoDB is bound and connected on first use."""
+    return build_maintenance(RedisCache(resilient_redis(settings), CacheStats()), store_repositories(settings))
 
 
 @lru_cache(maxsize=4)
 def telemetry_store(settings: Settings) -> TelemetryStore:  # psycopg is imported on first telemetry call
-    from dcmms.telemetry.pgstore import TelemetryStore
+    from dcmms.telemetry.postgres import TelemetryStore
 
     return TelemetryStore(settings.database_url)
 
@@ -102,3 +143,35 @@ def telemetry_store(settings: Settings) -> TelemetryStore:  # psycopg is importe
 @lru_cache(maxsize=4)
 def kinesis(settings: Settings) -> Any:  # a botocore Kinesis client, created on first submitted record
     return clients.aws_client("kinesis", settings)
+
+
+@lru_cache(maxsize=4)
+def ingest_pipeline(settings: Settings) -> IngestPipeline:
+    """What the ingest function keeps between batches: asset lookup, PostgreSQL, S3 dead letters, the
+    rule evaluator and, when configured, the Timestream sink."""
+    from dcmms.domain.model import AssetType
+    from dcmms.telemetry.alerting import RuleEvaluator
+    from dcmms.telemetry.ingest import CachedAssetLookup, IngestPipeline, S3DeadLetters
+    from dcmms.telemetry.record_format import AssetRef
+    from dcmms.telemetry.timestream import TimestreamSink
+
+    assets = store_repositories(settings)
+
+    def locate(tenant_id: str, asset_id: str) -> AssetRef | None:
+        found = assets.assets.locate(tenant_id, asset_id)
+        return AssetRef(found[0], AssetType(found[1])) if found else None
+
+    timestream = (
+        TimestreamSink(
+            clients.aws_client("timestream-write", settings), settings.timestream_database, settings.timestream_table
+        )
+        if settings.timestream_database
+        else None
+    )
+    return IngestPipeline(
+        lookup=CachedAssetLookup(locate),
+        store=telemetry_store(settings),
+        dead_letters=S3DeadLetters(clients.aws_client("s3", settings), settings.dead_letter_bucket),
+        evaluator=RuleEvaluator(maintenance(settings).alerts, resilient_redis(settings)),
+        timestream=timestream,
+    )

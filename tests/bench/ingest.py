@@ -31,7 +31,7 @@ from dcmms import clients
 from dcmms.domain.model import AssetType, SiteKind
 from dcmms.store.repositories import AlertRuleRepository, AssetRepository, SiteRepository
 from dcmms.telemetry.ingest import S3DeadLetters
-from dcmms.telemetry.pgstore import TelemetryStore
+from dcmms.telemetry.postgres import TelemetryStore
 from dcmms_dev.events import FakeLambdaContext, kinesis_event
 from dcmms_dev.seed import _asset, _site, default_rules, provision_tenant
 from dcmms_dev.stack import prepared_stack

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from dcmms.telemetry.pgstore import TelemetryStore
+from dcmms.telemetry.postgres import TelemetryStore
 from dcmms_dev.servers import start_postgres
 
 TENANT = "bench-query"

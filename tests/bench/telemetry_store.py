@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from dcmms.telemetry.pgstore import Reading, TelemetryStore
+from dcmms.telemetry.postgres import Reading, TelemetryStore
 from dcmms_dev.servers import start_postgres
 
 TENANT = "bench"

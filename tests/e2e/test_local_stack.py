@@ -48,7 +48,7 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 def _wait_for_latest(database_url: str, tenant: str, asset: str, metric: str) -> dict:
     """The asset's latest readings once ``metric`` has arrived in PostgreSQL (through the pipeline)."""
-    from dcmms.telemetry.pgstore import TelemetryStore
+    from dcmms.telemetry.postgres import TelemetryStore
 
     store = TelemetryStore(database_url)
     deadline = time.monotonic() + 30

@@ -116,8 +116,8 @@ def test_warmer_only_reads_and_scans_only_tenants(synthesis: Synthesis) -> None:
     assert not [a for a in grants if a.startswith(("kinesis:", "s3:", "sqs:"))]
 
 
-def test_telemetry_maintenance_has_no_aws_data_access(synthesis: Synthesis) -> None:
-    grants = function_grants(synthesis.template("prod", "service"), "telemetry-maintenance")
+def test_telemetry_partitions_has_no_aws_data_access(synthesis: Synthesis) -> None:
+    grants = function_grants(synthesis.template("prod", "service"), "telemetry-partitions")
     assert set(grants) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 

@@ -73,7 +73,7 @@ def as_role(http: TestClient, tenant: TenantSeed):
 def ingest_handler(stack):
     """functions.ingest.handler imported with the stack's settings, its store migrated."""
     from dcmms.config import get_settings
-    from dcmms.telemetry.pgstore import TelemetryStore
+    from dcmms.telemetry.postgres import TelemetryStore
     from tests.support.handlers import import_handler
 
     TelemetryStore(stack[1].database_url).migrate()

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from dcmms import clients
 from dcmms.api.app import create_app
 from dcmms.cache import CacheStats, Doc, LockNotAcquired, RedisCache, RedisLock, ResilientRedis
-from dcmms.cache.store import _Entry
+from dcmms.cache.redis_cache import _Entry
 from dcmms.domain.errors import NotFound
 from dcmms_dev.servers import start_redis
 from tests.support.api import ApiClient, assert_problem

@@ -11,7 +11,7 @@ import pytest
 
 from dcmms.api.app import create_app
 from dcmms.health import HealthChecker
-from dcmms.telemetry.pgstore import TelemetryStore
+from dcmms.telemetry.postgres import TelemetryStore
 from dcmms_dev.seed import provision_tenant
 from dcmms_dev.servers import free_port, start_redis
 from tests.support.api import PROBLEM, ApiClient, assert_problem
@@ -238,7 +238,7 @@ def test_the_document_is_built_on_request_not_at_cold_start() -> None:
     code = (
         "import sys, functions.api.handler as h; "
         "print(h.app.openapi_schema is None, "
-        "[m for m in ('dcmms.api.openapi', 'dcmms.telemetry.catalogue') if m in sys.modules])"
+        "[m for m in ('dcmms.api.openapi', 'dcmms.telemetry.metric_names') if m in sys.modules])"
     )
     env = {"DCMMS_TRACING": "false", "PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)

@@ -11,7 +11,7 @@ import psycopg
 
 from dcmms import clients
 from dcmms.telemetry.ingest import S3DeadLetters
-from dcmms.telemetry.pgstore import TelemetryStore
+from dcmms.telemetry.postgres import TelemetryStore
 from dcmms_dev.events import FakeLambdaContext, kinesis_event
 from tests.support.handlers import import_handler, telemetry_record
 
@@ -62,7 +62,7 @@ def test_store_outage_reports_the_good_records_for_redelivery(ingest_handler, ap
     def broken(readings):
         raise OSError("database unreachable")
 
-    monkeypatch.setattr(module._store, "write_grouped", broken)
+    monkeypatch.setattr(module._pipeline.store, "write_grouped", broken)
     event = kinesis_event([(inv["id"], record)], first_sequence=5000)
     response = ingest_handler(event, FakeLambdaContext())
     assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
@@ -87,7 +87,7 @@ def test_a_failed_dead_letter_write_is_the_only_record_redelivered(
     def s3_down(record, reason):
         raise OSError("S3 unreachable")
 
-    monkeypatch.setattr(module._dead_letters, "put", s3_down)
+    monkeypatch.setattr(module._pipeline.dead_letters, "put", s3_down)
     # when the batch is handled
     response = ingest_handler(event, FakeLambdaContext())
     # then only the record whose dead letter was not written comes round again; the good ones are stored
@@ -155,10 +155,10 @@ def test_every_dcmms_subcommand_without_a_stack_or_aws_says_what_is_missing(tmp_
     assert "no longer running" in capsys.readouterr().err
 
 
-def test_telemetry_maintenance_lambda_keeps_partitions_ahead(ingest_handler, settings, monkeypatch) -> None:
+def test_telemetry_partitions_lambda_keeps_partitions_ahead(ingest_handler, settings, monkeypatch) -> None:
     import psycopg
 
-    handler = import_handler("functions.telemetry_maintenance.handler", settings, monkeypatch)
+    handler = import_handler("functions.telemetry_partitions.handler", settings, monkeypatch)
     from dcmms_dev.events import scheduled_event
 
     result = handler(scheduled_event(), FakeLambdaContext())

@@ -50,7 +50,7 @@ def test_asset_types_are_long_lived_reference_data(api) -> None:
 
 def test_warmer_loads_sites_kpis_and_most_read_work_orders(api, tenant, settings, monkeypatch) -> None:
     # given a work order that was read often but has dropped out of the cache (every read counted)
-    monkeypatch.setattr("dcmms.cache.store.READ_SAMPLE_RATE", 1.0)
+    monkeypatch.setattr("dcmms.cache.redis_cache.READ_SAMPLE_RATE", 1.0)
     site = api.site()
     wo = api.work_order(site["id"])
     for _ in range(3):

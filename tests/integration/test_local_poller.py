@@ -162,7 +162,7 @@ def test_a_store_outage_is_retried_then_dead_lettered_and_replayed_without_dupli
     def database_down(groups):
         raise OSError("database unreachable")
 
-    monkeypatch.setattr(module._store, "write_grouped", database_down)
+    monkeypatch.setattr(module._pipeline.store, "write_grouped", database_down)
     poller = start_poller()
     entries, poison, good_events = _batch_with_poison(api, tenant)
     sequence = _put(settings, entries)

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from dcmms.domain.model import Role
-from dcmms.telemetry.pgstore import TelemetryStore
+from dcmms.telemetry.postgres import TelemetryStore
 from tests.support.api import ApiClient
 
 SEED = 20261202

@@ -19,14 +19,14 @@ from dcmms import clients, runtime
 from dcmms.api.app import create_app
 from dcmms.cache import RedisCache, RedisLock, ResilientRedis
 from dcmms.cache import keys as cache_keys
-from dcmms.cache.store import Doc
+from dcmms.cache.redis_cache import Doc
 from dcmms.clients.redis_timed import TimedRedisCluster
 from dcmms.config import Settings
 from dcmms.domain.model import AssetType, Principal, Role, Tier
 from dcmms.observability import record
 from dcmms.ratelimit import RateLimiter, load_policy
 from dcmms.telemetry.alerting import RuleEvaluator
-from dcmms.telemetry.records import DecodedRecord
+from dcmms.telemetry.record_format import DecodedRecord
 from dcmms_dev.seed import provision_tenant
 from dcmms_dev.servers import free_port, start_redis_cluster
 from tests.support.api import ApiClient, assert_problem

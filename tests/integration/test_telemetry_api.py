@@ -10,7 +10,7 @@ import pytest
 
 from dcmms import clients
 from dcmms.domain.model import Role
-from dcmms.telemetry.pgstore import Reading, TelemetryStore
+from dcmms.telemetry.postgres import Reading, TelemetryStore
 from tests.support.api import ApiClient, assert_problem
 
 # A fixed, minute-aligned window well inside the raw retention.

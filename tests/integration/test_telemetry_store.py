@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from dcmms.telemetry.pgstore import Reading, Resolution, TelemetryStore
+from dcmms.telemetry.postgres import Reading, Resolution, TelemetryStore
 from dcmms_dev.servers import RunningServer, start_postgres
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

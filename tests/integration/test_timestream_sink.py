@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 from dcmms import clients
 from dcmms.domain.model import AssetType
-from dcmms.telemetry.records import DecodedRecord
+from dcmms.telemetry.record_format import DecodedRecord
 from dcmms.telemetry.timestream import TimestreamSink, to_timestream_records
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -75,8 +75,8 @@ def test_rejected_records_are_reported_and_replays_count_as_written() -> None:
 
 def test_ingest_also_writes_to_timestream_when_configured(settings, api, tenant) -> None:
     from dcmms.telemetry.ingest import S3DeadLetters, ingest_batch, records_from_event
-    from dcmms.telemetry.pgstore import TelemetryStore
-    from dcmms.telemetry.records import AssetRef
+    from dcmms.telemetry.postgres import TelemetryStore
+    from dcmms.telemetry.record_format import AssetRef
     from dcmms_dev.events import kinesis_event
     from tests.support.handlers import telemetry_record
 

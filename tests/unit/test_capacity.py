@@ -9,7 +9,7 @@ import pytest
 
 from dcmms.catalogue import by_name
 from dcmms.store.models import table_definitions
-from dcmms.telemetry.pgstore import TelemetryStore
+from dcmms.telemetry.postgres import TelemetryStore
 from dcmms_dev import capacity
 from dcmms_dev.capacity import Assumptions, Scale, plan
 from dcmms_dev.cli import main

@@ -162,8 +162,6 @@ def test_a_cleared_condition_resolves_the_alert_once_and_ignores_missing_ones() 
 
 
 def test_the_rule_evaluator_reads_rules_through_the_alerts_service_at_most_once_a_minute() -> None:
-    from types import SimpleNamespace
-
     from dcmms.telemetry.alerting import RuleEvaluator
 
     w = _world()
@@ -172,5 +170,3 @@ def test_the_rule_evaluator_reads_rules_through_the_alerts_service_at_most_once_
     assert [r.id for r in evaluator.rules_for("t1")] == [rule.id]
     _stored_rule(w, name="Another")
     assert [r.id for r in evaluator.rules_for("t1")] == [rule.id]  # the process's copy, for a minute
-    # handed all the services (what runtime.maintenance builds), it takes their alerts service
-    assert RuleEvaluator(SimpleNamespace(alerts=w.alerts), redis=None).alerts is w.alerts  # type: ignore[arg-type]

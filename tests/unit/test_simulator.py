@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from dcmms.domain.model import AssetType
 from dcmms.telemetry.producer import chunks, put_records
-from dcmms.telemetry.records import AssetRef, decode_record
+from dcmms.telemetry.record_format import AssetRef, decode_record
 from dcmms_dev.simulator import FleetModel, SimAsset, solar_elevation_deg, wind_power_kw
 
 NOON = datetime(2026, 6, 21, 12, 0, tzinfo=UTC)

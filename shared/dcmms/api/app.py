@@ -47,7 +47,9 @@ def create_app(
         settings.kinesis_stream,
     )
     app.state.authenticator = authenticator or Authenticator(
-        settings.principal_cache_ttl_s, runtime.resilient_redis(settings)
+        settings.principal_cache_ttl_s,
+        lambda: runtime.store_repositories(settings).directory,
+        runtime.resilient_redis(settings),
     )
     app.state.health = health_checker or HealthChecker(settings)
     app.state.rate_limiter = runtime.rate_limiter(settings) if rate_limiter is True else rate_limiter

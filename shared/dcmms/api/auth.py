@@ -28,18 +28,12 @@ if TYPE_CHECKING:
 api_key_header = APIKeyHeader(name="x-api-key", auto_error=False, description="Your dCMMS API key.")
 
 
-def _directory() -> DirectoryRepository:
-    from dcmms.store.repositories import DirectoryRepository
-
-    return DirectoryRepository()
-
-
 class Authenticator:
     def __init__(
         self,
         ttl_s: float,
+        directory: Callable[[], DirectoryRepository],
         redis: ResilientRedis | None = None,
-        directory: Callable[[], DirectoryRepository] = _directory,
         max_entries: int = 10_000,
     ) -> None:
         self.ttl_s = ttl_s

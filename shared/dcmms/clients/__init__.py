@@ -6,12 +6,10 @@ API calls) does not pay their import at cold start.
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from dcmms.config import Settings
-from dcmms.store.timing import observe_dynamodb_calls
 
 if TYPE_CHECKING:
     import redis
@@ -56,26 +54,6 @@ def aws_client(service: str, settings: Settings) -> Any:
     return botocore.session.get_session().create_client(
         service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
     )
-
-
-_dynamodb_settings: Settings | None = None
-
-
-def configure_dynamodb(settings: Settings) -> None:
-    """Bind the pynamodb models to ``settings`` now if they are loaded, else when first imported.
-
-    Deferring keeps pynamodb and botocore out of a cold start whose requests the cache answers.
-    """
-    global _dynamodb_settings
-    _dynamodb_settings = settings
-    observe_dynamodb_calls()
-    models = sys.modules.get("dcmms.store.models")
-    if models is not None:
-        models.bind(settings)
-
-
-def dynamodb_settings() -> Settings | None:
-    return _dynamodb_settings
 
 
 def postgres_connect(settings: Settings) -> Any:

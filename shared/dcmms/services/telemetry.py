@@ -21,8 +21,8 @@ from .common import field_error, require_write
 from .fleet import FleetService
 
 if TYPE_CHECKING:
-    from dcmms.telemetry.pgstore import TelemetryStore
-    from dcmms.telemetry.records import AssetRef
+    from dcmms.telemetry.postgres import TelemetryStore
+    from dcmms.telemetry.record_format import AssetRef
 
 # The telemetry modules are imported by the methods that use them: an API cold start whose first
 # request is not about telemetry should not pay for them (~8 ms measured).
@@ -62,7 +62,7 @@ class TelemetryService:
         self.stream = stream
 
     def _asset(self, p: Principal, asset_id: str) -> AssetRef:
-        from dcmms.telemetry.records import AssetRef
+        from dcmms.telemetry.record_format import AssetRef
 
         doc = orjson.loads(self.fleet.read_asset(p, asset_id).body)
         return AssetRef(doc["site_id"], AssetType(doc["type"]))
@@ -77,8 +77,8 @@ class TelemetryService:
         interval: str,
         agg: str,
     ) -> bytes:
-        from dcmms.telemetry.catalogue import METRICS
-        from dcmms.telemetry.pgstore import INTERVALS
+        from dcmms.telemetry.metric_names import METRICS
+        from dcmms.telemetry.postgres import INTERVALS
 
         asset = self._asset(p, asset_id)
         if metric not in METRICS[asset.type]:
@@ -125,7 +125,7 @@ class TelemetryService:
         to work out which half of its batch was taken.
         """
         from dcmms.telemetry.producer import chunks, put_records
-        from dcmms.telemetry.records import RAW_RETENTION, RecordRejected, decode_record
+        from dcmms.telemetry.record_format import RAW_RETENTION, RecordRejected, decode_record
 
         require_write(p)
         records = body.get("records", [body])

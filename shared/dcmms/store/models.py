@@ -14,7 +14,6 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from dcmms import clients
 from dcmms.config import Settings
 from dcmms.store import API_KEYS_TABLE
 
@@ -196,8 +195,3 @@ def create_tables(settings: Settings) -> None:
     for model in TABLES:
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-
-
-# Bound on import when the application configured DynamoDB before first use (dcmms.clients).
-if (_configured := clients.dynamodb_settings()) is not None:
-    bind(_configured)

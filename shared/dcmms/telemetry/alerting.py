@@ -20,13 +20,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
-from dcmms.cache import ResilientRedis
+from dcmms.cache import ResilientRedis, keys
 from dcmms.domain.model import Alert, AlertStatus, WorkOrder
 from dcmms.domain.rules import AlertRule, SiteCondition
 
-from .records import DecodedRecord
+from .record_format import DecodedRecord
 
 RULES_TTL_S = 60.0
 
@@ -45,14 +45,6 @@ class RuleAlerts(Protocol):
     def alert_status(self, tenant_id: str, alert_id: str) -> AlertStatus | None: ...
 
 
-@runtime_checkable
-class _WithAlerts(Protocol):
-    """All the services (dcmms.services.Maintenance), of which the evaluator uses the alerts service."""
-
-    @property
-    def alerts(self) -> RuleAlerts: ...
-
-
 @dataclass
 class EvaluationReport:
     raised: int = 0
@@ -66,9 +58,8 @@ def _episode(rule_id: str, asset_id: str, since: str) -> str:
 
 
 class RuleEvaluator:
-    def __init__(self, alerts: RuleAlerts | _WithAlerts, redis: ResilientRedis) -> None:
-        # The ingest function hands over all the services (runtime.maintenance); tests may pass the alerts alone.
-        self.alerts: RuleAlerts = alerts.alerts if isinstance(alerts, _WithAlerts) else alerts
+    def __init__(self, alerts: RuleAlerts, redis: ResilientRedis) -> None:
+        self.alerts = alerts
         self.redis = redis
         self._rules: dict[str, tuple[float, list[AlertRule]]] = {}
 
@@ -96,7 +87,7 @@ class RuleEvaluator:
         site_news: dict[str, dict[str, tuple[datetime, float]]] = {}  # site key -> metric -> newest in batch
         for record in records:
             rules = self.rules_for(record.tenant_id)
-            site_key = f"dcmms:{{{record.tenant_id}}}:site:{record.site_id}:latest"
+            site_key = keys.site_latest(record.tenant_id, record.site_id)
             for metric in {rule.while_site.metric for rule in rules if rule.while_site is not None}:
                 newest = max(((ts, values[metric]) for ts, values in record.readings if metric in values), default=None)
                 known = site_news.setdefault(site_key, {}).get(metric)
@@ -109,7 +100,7 @@ class RuleEvaluator:
                 samples = [(ts, values[metric]) for ts, values in record.readings if metric in values]
                 if not samples:
                     continue
-                key = f"dcmms:{{{record.tenant_id}}}:rule:{rule.id}:{record.asset_id}"
+                key = keys.rule_state(record.tenant_id, rule.id, record.asset_id)
                 walk = work.get(key)
                 if walk is None:
                     work[key] = _Walk(key, rule, record, samples, site_key if rule.while_site else None)

@@ -27,8 +27,8 @@ from dcmms.observability import logger
 from dcmms.observability.record import ingest_batch as record_ingest_batch
 
 from .alerting import EvaluationReport, RuleEvaluator
-from .pgstore import TelemetryStore
-from .records import RAW_RETENTION, AssetLookup, AssetRef, DecodedRecord, RecordRejected, decode_record
+from .postgres import TelemetryStore
+from .record_format import RAW_RETENTION, AssetLookup, AssetRef, DecodedRecord, RecordRejected, decode_record
 from .timestream import TimestreamSink
 
 
@@ -143,6 +143,29 @@ class BatchOutcome:
     dead_lettered: int
     events: int = 0  # metric values in the good records
     alerts: EvaluationReport | None = None
+
+
+@dataclass
+class IngestPipeline:
+    """What one ingest execution environment keeps between batches (built by ``dcmms.runtime``)."""
+
+    lookup: AssetLookup
+    store: TelemetryStore
+    dead_letters: DeadLetterStore
+    evaluator: RuleEvaluator | None = None
+    timestream: TimestreamSink | None = None
+
+    def handle(self, event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+        """One Kinesis event-source batch -> its ``batchItemFailures`` (ReportBatchItemFailures), in the
+        batch's order: an empty list when every record is stored or dead-lettered."""
+        records = records_from_event(event)
+        failed = set(self.ingest(records).failed)
+        return {
+            "batchItemFailures": [{"itemIdentifier": r.sequence_number} for r in records if r.sequence_number in failed]
+        }
+
+    def ingest(self, records: Sequence[StreamRecord], now: datetime | None = None) -> BatchOutcome:
+        return ingest_batch(records, self.lookup, self.store, self.dead_letters, now, self.evaluator, self.timestream)
 
 
 def ingest_batch(

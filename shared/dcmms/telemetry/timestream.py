@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .records import DecodedRecord
+from .record_format import DecodedRecord
 
 MAX_RECORDS_PER_WRITE = 100
 

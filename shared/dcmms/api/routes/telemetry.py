@@ -47,7 +47,7 @@ ACCEPTED = {
 
 
 def _all_metrics() -> list[str]:
-    from dcmms.telemetry.catalogue import METRICS
+    from dcmms.telemetry.metric_names import METRICS
 
     return sorted(set().union(*METRICS.values()))
 
@@ -58,9 +58,9 @@ def _metric_names(schema: dict[str, Any]) -> None:
 
 
 def _record_schema() -> dict[str, Any]:
-    """The record format (telemetry/records.py, docs/telemetry.md) as the ingest path checks it. Built with
+    """The record format (telemetry/record_format.py, docs/telemetry.md) as the ingest path checks it. Built with
     the document: the metric catalogue stays out of the cold start."""
-    from dcmms.telemetry.records import MAX_READINGS, VERSION
+    from dcmms.telemetry.record_format import MAX_READINGS, VERSION
 
     ident = {"type": "string", "pattern": r"^[A-Za-z0-9_\-:.]{1,64}$"}
     reading = {

@@ -18,7 +18,7 @@ import orjson
 
 from dcmms.domain.model import AssetType
 
-from .catalogue import METRICS
+from .metric_names import METRICS
 
 VERSION = 1
 MAX_READINGS = 1_000

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from dcmms.domain.model import AssetType
-from dcmms.telemetry.catalogue import METRICS
-from dcmms.telemetry.records import AssetRef, RecordRejected, decode_record
+from dcmms.telemetry.metric_names import METRICS
+from dcmms.telemetry.record_format import AssetRef, RecordRejected, decode_record
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)

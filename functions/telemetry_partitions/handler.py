@@ -1,4 +1,4 @@
-"""Telemetry maintenance Lambda (daily schedule): partitions ahead of time, then retention."""
+"""Telemetry partitions Lambda (daily schedule): partitions ahead of time, then retention."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -6,17 +6,16 @@ from dcmms import runtime
 from dcmms.cache import LockNotAcquired, RedisLock, keys
 from dcmms.config import get_settings
 from dcmms.observability import logger, metrics, tracer
-from dcmms.telemetry.pgstore import TelemetryStore
 
 _settings = get_settings()
-_store = TelemetryStore(_settings.database_url)
+_store = runtime.telemetry_store(_settings)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    lock = RedisLock(runtime.resilient_redis(_settings).client, keys.job_lock("telemetry-maintenance"), 15 * 60_000)
+    lock = RedisLock(runtime.resilient_redis(_settings).client, keys.job_lock("telemetry-partitions"), 15 * 60_000)
     try:
         with lock:
             _store.migrate(days_ahead=3)
