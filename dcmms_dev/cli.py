@@ -29,7 +29,7 @@ def _target(state_file: str) -> tuple[Any, dict[str, Any] | None]:
     state_path = Path(state_file)
     if state_path.exists():
         from dcmms_dev.servers import pid_alive
-        from dcmms_dev.stack import use_emulated_aws
+        from dcmms_dev.stack import settings_from_state, use_emulated_aws
 
         state = json.loads(state_path.read_text())
         if state.get("pid") and not pid_alive(int(state["pid"])):
@@ -38,7 +38,7 @@ def _target(state_file: str) -> tuple[Any, dict[str, Any] | None]:
                 "start it again with `make run`"
             )
         use_emulated_aws()
-        return Settings(aws_endpoint_url=state["aws_endpoint_url"]), state
+        return settings_from_state(state), state
     settings = Settings.from_environ()
     if settings.aws_endpoint_url is None:
         import boto3

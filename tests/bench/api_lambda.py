@@ -64,6 +64,7 @@ def main() -> None:
         env = os.environ | {
             "AWS_LAMBDA_FUNCTION_NAME": "dcmms-api",  # the Lambda path: EMF metrics, no Prometheus registry
             "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+            "DCMMS_DYNAMODB_ENDPOINT_URL": settings.dynamodb_endpoint_url,
             "DCMMS_REDIS_URL": settings.redis_url,
             "DCMMS_DATABASE_URL": settings.database_url,
             "POWERTOOLS_TRACE_DISABLED": "true",

@@ -81,7 +81,15 @@ def dev_stack(tmp_path_factory):
 
 def test_dev_stack_serves_health_and_seeded_tenants(dev_stack) -> None:
     _, state, _ = dev_stack
-    assert set(state) >= {"api_url", "aws_endpoint_url", "redis_url", "database_url", "api_keys", "api_keys_by_tier"}
+    assert set(state) >= {
+        "api_url",
+        "aws_endpoint_url",
+        "dynamodb_endpoint_url",
+        "redis_url",
+        "database_url",
+        "api_keys",
+        "api_keys_by_tier",
+    }
     assert set(state["api_keys"]) == {"helios-solar", "boreas-wind"}
     assert set(state["api_keys"]["helios-solar"]) == {"admin", "supervisor", "technician", "viewer"}
     assert set(state["api_keys_by_tier"]) == {"free", "pro", "enterprise"}
@@ -202,6 +210,7 @@ def test_ctrl_c_stops_everything(dev_stack) -> None:
     proc, state, state_file = dev_stack
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=30)
-    for url in (state["api_url"], state["aws_endpoint_url"], state["redis_url"], state["database_url"]):
+    urls = ("api_url", "aws_endpoint_url", "dynamodb_endpoint_url", "redis_url", "database_url")
+    for url in (state[name] for name in urls):
         assert not _port_open(url), url
     assert not state_file.exists()

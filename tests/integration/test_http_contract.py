@@ -81,7 +81,8 @@ def test_redis_down_is_degraded_but_200(settings, tmp_path) -> None:
 def test_dynamodb_down_is_unhealthy_503_and_not_ready(settings) -> None:
     from fastapi.testclient import TestClient
 
-    dead = settings.model_copy(update={"aws_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    dead = settings.model_copy(update={"aws_endpoint_url": nowhere, "dynamodb_endpoint_url": nowhere})
     app = create_app(settings, health_checker=HealthChecker(dead))
     with TestClient(app) as client:
         response = client.get("/health")

@@ -53,15 +53,24 @@ def test_servers_answer_and_leave_nothing_behind(tmp_path: Path) -> None:
 
         dynamodb = boto3.client(
             "dynamodb",
+            endpoint_url=servers.dynamodb.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert dynamodb.list_tables()["TableNames"] == []  # DynamoDB Local, in memory: a fresh database
+
+        s3 = boto3.client(
+            "s3",
             endpoint_url=servers.moto.url,
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        assert dynamodb.list_tables()["TableNames"] == []
+        assert s3.list_buckets()["Buckets"] == []
 
-        started = [servers.moto, servers.redis, servers.postgres]
-        assert len({server.port for server in started}) == 3
+        started = [servers.dynamodb, servers.moto, servers.redis, servers.postgres]
+        assert len({server.port for server in started}) == 4
 
     for server in started:
         assert not _accepts_connections(server.port), server.name

@@ -27,6 +27,7 @@ def stack_processes(state: dict[str, Any]) -> dict[str, tuple[int, bool]]:
     """{group: (pid, include children)} for the stack described by ``state``."""
     groups: dict[str, tuple[int, bool]] = {"api": (int(state["pid"]), False)}
     for name, url, children in (
+        ("dynamodb", state["dynamodb_endpoint_url"], False),
         ("moto", state["aws_endpoint_url"], False),
         ("redis", state["redis_url"], False),
         ("postgres", state["database_url"], True),

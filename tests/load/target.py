@@ -140,18 +140,25 @@ def ensure_spec_scale(target: Target) -> None:
 def provision_keys(target: Target, tenant: str, count: int) -> list[str]:
     """``count`` users of ``tenant`` with an enterprise-tier key each: each virtual user gets its own
     key and user, so the per-key and per-user limits see one person's traffic, not the whole test's."""
-    from dcmms.config import Settings
     from dcmms.domain.apikeys import new_api_key
     from dcmms.domain.ids import ulid
     from dcmms.domain.model import Role, Tier, User, iso, utcnow
     from dcmms.store.models import bind
     from dcmms.store.repositories import DirectoryRepository
-    from dcmms_dev.stack import use_emulated_aws
+    from dcmms_dev.stack import settings_from_state, use_emulated_aws
 
     if tenant not in target.state["api_keys"]:
         raise RuntimeError(f"tenant {tenant!r} is not in {target.state_file}")
     use_emulated_aws()
-    bind(Settings(aws_endpoint_url=require_loopback(target.state["aws_endpoint_url"])))
+    state = target.state
+    bind(
+        settings_from_state(
+            {
+                "aws_endpoint_url": require_loopback(state["aws_endpoint_url"]),
+                "dynamodb_endpoint_url": require_loopback(state["dynamodb_endpoint_url"]),
+            }
+        )
+    )
     directory = DirectoryRepository()
     created = iso(utcnow())
     keys = []

@@ -16,6 +16,7 @@ def import_handler(module: str, settings: Settings, env: pytest.MonkeyPatch) -> 
     """A fresh import of ``module`` with DCMMS_* variables pointing at the test stack."""
     for name, value in {
         "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+        "DCMMS_DYNAMODB_ENDPOINT_URL": settings.dynamodb_endpoint_url,
         "DCMMS_REDIS_URL": settings.redis_url,
         "DCMMS_DATABASE_URL": settings.database_url,
         "DCMMS_ENVIRONMENT": "test",

@@ -52,7 +52,7 @@ def aws_client(service: str, settings: Settings) -> Any:
         retries={"max_attempts": 1},
     )
     return botocore.session.get_session().create_client(
-        service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
+        service, region_name=settings.aws_region, endpoint_url=settings.endpoint_for(service), config=config
     )
 
 

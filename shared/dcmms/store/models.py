@@ -164,7 +164,7 @@ def bind(settings: Settings) -> None:
             {
                 "table_name": settings.table_prefix + model.base_name,
                 "region": settings.aws_region,
-                "host": settings.aws_endpoint_url,
+                "host": settings.endpoint_for("dynamodb"),
                 "connect_timeout_seconds": settings.dynamodb_timeout_s,
                 "read_timeout_seconds": settings.dynamodb_timeout_s,
                 "max_retry_attempts": 2,
