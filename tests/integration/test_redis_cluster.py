@@ -74,9 +74,11 @@ def test_cache_write_through_lists_and_read_after_write_on_the_cluster(cluster_h
     # the cached entity and its tenant's list version share one slot, as the scripts need
     r = clients.redis_client(cluster_settings)
     entity = cache_keys.entity("site", tenant.tenant.id, site["id"])
-    version = cache_keys.list_version("site", tenant.tenant.id, None)
+    version = cache_keys.list_version("site", tenant.tenant.id, "")
     assert r.exists(entity) and r.exists(version)
-    _one_slot(r, [entity, version, cache_keys.list_version("site", tenant.tenant.id, site["id"])])
+    _one_slot(
+        r, [entity, version, cache_keys.list_version("wo", tenant.tenant.id, f"site_id={site['id']}|status=open")]
+    )
 
 
 def test_rate_limit_refuses_the_101st_request_on_the_cluster(cluster_http) -> None:

@@ -216,7 +216,7 @@ class FakeCache:
 
     def __init__(self) -> None:
         self.entities: dict[tuple[str, str, str], Doc] = {}
-        self.list_versions: Counter[tuple[str, str, str | None]] = Counter()
+        self.list_versions: Counter[tuple[str, str, str]] = Counter()
         self.pages: dict[tuple[Any, ...], bytes] = {}
         self.memo: dict[tuple[str, str, str], bytes] = {}
 
@@ -237,16 +237,16 @@ class FakeCache:
         self.put_entity(kind, tenant_id, entity_id, Doc(deleted_version + 1, b""))
 
     def get_list(
-        self, kind: str, tenant_id: str, site_id: str | None, params: dict[str, object], load: Callable[[], bytes]
+        self, kind: str, tenant_id: str, scopes: Sequence[str], params: dict[str, object], load: Callable[[], bytes]
     ) -> bytes:
-        version = self.list_versions[(kind, tenant_id, site_id)]
-        key = (kind, tenant_id, site_id, version, repr(sorted(params.items())))
+        versions = tuple((scope, self.list_versions[(kind, tenant_id, scope)]) for scope in scopes)
+        key = (kind, tenant_id, versions, repr(sorted(params.items())))
         if key not in self.pages:
             self.pages[key] = load()
         return self.pages[key]
 
-    def invalidate_lists(self, kind: str, tenant_id: str, site_ids: set[str]) -> None:
-        for scope in (None, *site_ids):
+    def invalidate_lists(self, kind: str, tenant_id: str, scopes: set[str]) -> None:
+        for scope in scopes:
             self.list_versions[(kind, tenant_id, scope)] += 1
 
     def memoize(self, keyspace: str, tenant_id: str, name: str, ttl_s: int, compute: Callable[[], bytes]) -> bytes:

@@ -54,7 +54,8 @@ def test_a_write_starts_new_list_versions_for_the_tenant_and_the_entitys_site() 
     before = orjson.loads(w.fleet.list_assets(ADMIN, 10, None, site_id="site_1"))
     assert [a["id"] for a in before["items"]] == ["ast_1"]
     created = w.fleet.create_asset(ADMIN, cmd.AssetCreate(site_id="site_1", name="inv 2", type="inverter"))
-    assert w.cache.list_versions[("asset", "t1", "site_1")] == 1
+    assert w.cache.list_versions[("asset", "t1", "site_id=site_1")] == 1
+    assert w.cache.list_versions[("asset", "t1", "")] == 1
     after = orjson.loads(w.fleet.list_assets(ADMIN, 10, None, site_id="site_1"))
     assert {a["id"] for a in after["items"]} == {"ast_1", created.id}
 

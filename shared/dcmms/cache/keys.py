@@ -4,6 +4,8 @@ one Redis Cluster slot."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 PREFIX = "dcmms"
 
 
@@ -16,14 +18,14 @@ def lock_for(key: str) -> str:
     return f"{key}:lock"
 
 
-def list_version(kind: str, tenant_id: str, site_id: str | None) -> str:
-    """Version counter of a tenant's (or a tenant's site's) lists of ``kind``, bumped on writes."""
-    scope = f":site:{site_id}" if site_id else ""
-    return f"{PREFIX}:{{{tenant_id}}}:lv:{kind}{scope}"
+def list_version(kind: str, tenant_id: str, scope: str) -> str:
+    """Version counter of a tenant's lists of ``kind`` in one scope (``""``: all of them; else filter
+    values such as ``site_id=S|status=open``, services/common.py), bumped by writes in that scope."""
+    return f"{PREFIX}:{{{tenant_id}}}:lv:{kind}{':' + scope if scope else ''}"
 
 
-def list_page(kind: str, tenant_id: str, version: int, query_digest: str) -> str:
-    return f"{PREFIX}:{{{tenant_id}}}:list:{kind}:v{version}:{query_digest}"
+def list_page(kind: str, tenant_id: str, versions: Sequence[int], query_digest: str) -> str:
+    return f"{PREFIX}:{{{tenant_id}}}:list:{kind}:v{'.'.join(map(str, versions))}:{query_digest}"
 
 
 def memo(keyspace: str, tenant_id: str, name: str) -> str:

@@ -13,7 +13,7 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -148,25 +148,24 @@ class RedisCache:
     # -- lists ---------------------------------------------------------------------------------------
 
     def get_list(
-        self, kind: str, tenant_id: str, site_id: str | None, params: dict[str, object], load: Callable[[], bytes]
+        self, kind: str, tenant_id: str, scopes: Sequence[str], params: dict[str, object], load: Callable[[], bytes]
     ) -> bytes:
-        """A list page, keyed by the current list version of its scope: a write bumps the version,
-        so stale pages are never found again (no key scans) and expire on their own."""
-        version_key = keys.list_version(kind, tenant_id, site_id)
-        version = self.redis.run(lambda r: r.get(version_key), None)
-        if version is None and not self.redis.available:
+        """A list page, keyed by the current versions of the scopes it depends on (one MGET): a write
+        bumps the versions of the scopes it touches, so stale pages are never found again (no key scans)
+        and expire on their own."""
+        version_keys = [keys.list_version(kind, tenant_id, scope) for scope in scopes]
+        versions = self.redis.run(lambda r: r.mget(version_keys), None)
+        if versions is None:
             self.stats.miss(f"{kind}-list")
             return load()
         digest = hashlib.blake2b(orjson.dumps(params, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
-        key = keys.list_page(kind, tenant_id, int(version or 0), digest)
+        key = keys.list_page(kind, tenant_id, [int(v or 0) for v in versions], digest)
         raw = self.redis.run(lambda r: r.get(key), None)
         return self._resolve(f"{kind}-list", key, raw, lambda: Doc(0, load()), self.list_ttl_ms).body
 
-    def invalidate_lists(self, kind: str, tenant_id: str, site_ids: set[str]) -> None:
-        """Bump the tenant-wide and per-site list versions touched by a write (one slot: one pipeline)."""
-        version_keys = [keys.list_version(kind, tenant_id, None)] + [
-            keys.list_version(kind, tenant_id, s) for s in sorted(site_ids)
-        ]
+    def invalidate_lists(self, kind: str, tenant_id: str, scopes: set[str]) -> None:
+        """Bump the list versions of the scopes a write touched (one slot: one pipeline)."""
+        version_keys = [keys.list_version(kind, tenant_id, scope) for scope in sorted(scopes)]
 
         def bump(r: redis.Redis) -> None:
             pipe = r.pipeline(transaction=False)

@@ -7,7 +7,8 @@ from the cache never touches them (nor, in production, imports pynamodb and boto
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -99,13 +100,50 @@ class Kind(Generic[E]):
     cache: str  # in cache keys; changing one orphans what is cached under the old name
     label: str  # in messages: "work order"
     repository: Callable[[Repositories], Repository[E]]
+    # (entity attribute, list filter) pairs that cached list pages are versioned by (see list_scopes)
+    list_dimensions: tuple[tuple[str, str], ...] = (("site_id", "site_id"),)
 
 
-SITE: Kind[Site] = Kind("site", "site", lambda r: r.sites)
+SITE: Kind[Site] = Kind("site", "site", lambda r: r.sites, list_dimensions=())
 ASSET: Kind[Asset] = Kind("asset", "asset", lambda r: r.assets)
-WORK_ORDER: Kind[WorkOrder] = Kind("wo", "work order", lambda r: r.work_orders)
+WORK_ORDER: Kind[WorkOrder] = Kind(
+    "wo",
+    "work order",
+    lambda r: r.work_orders,
+    list_dimensions=(("site_id", "site_id"), ("status", "statuses"), ("assigned_to", "assigned_to")),
+)
 ALERT: Kind[Alert] = Kind("alert", "alert", lambda r: r.alerts)
 RULE: Kind[AlertRule] = Kind("rule", "alert rule", lambda r: r.rules)
+
+
+def list_scopes(dimensions: Sequence[tuple[str, str]], params: dict[str, Any]) -> list[str]:
+    """The list-version scopes a listing depends on: one per combination of the values it filters its
+    dimensions by (``site_id=S|status=open``); ``""`` is the tenant-wide scope of an unfiltered one.
+
+    A page is cached under the versions of all its scopes, so it is found again until a write bumps one.
+    """
+    axes: list[list[str]] = []
+    for attribute, param in dimensions:
+        value = params.get(param)
+        values = [value] if isinstance(value, str) else sorted(set(value or ()))
+        axes.append([f"{attribute}={v}" for v in values] or [""])
+    return ["|".join(part for part in combination if part) for combination in itertools.product(*axes)]
+
+
+def write_scopes(dimensions: Sequence[tuple[str, str]], *states: Entity) -> set[str]:
+    """Every scope a listing could see any of ``states`` (an entity before and after a write) in: each
+    subset of its dimension values, the empty one (tenant-wide) included. An unset value (no assignee)
+    is in no filter's scope, so it adds none."""
+    out: set[str] = set()
+    for state in states:
+        parts = []
+        for attribute, _ in dimensions:
+            value = getattr(state, attribute, None)
+            if value is not None:
+                parts.append(f"{attribute}={getattr(value, 'value', value)}")
+        for size in range(len(parts) + 1):
+            out.update("|".join(chosen) for chosen in itertools.combinations(parts, size))
+    return out
 
 
 class Service:
@@ -136,11 +174,12 @@ class Service:
         return doc
 
     def _page(self, kind: Kind[E], p: Principal, params: dict[str, Any], load: Callable[[], ListResult[E]]) -> bytes:
-        """A page of a listing, encoded; cached per list version of the tenant (or of the filtered site)."""
+        """A page of a listing, encoded; cached under the list versions of the scopes its filters select,
+        so a write invalidates only the listings it can change (``write_scopes``)."""
         if self.cache is None:
             return self.encode_page(load())
-        site = params.get("site_id") if kind is not SITE else None
-        return self.cache.get_list(kind.cache, p.tenant_id, site, params, lambda: self.encode_page(load()))
+        scopes = list_scopes(kind.list_dimensions, params)
+        return self.cache.get_list(kind.cache, p.tenant_id, scopes, params, lambda: self.encode_page(load()))
 
     def _referenced(self, kind: Kind[E], p: Principal, entity_id: str, field: str) -> E:
         """An entity the input refers to, or a 422 naming the field."""
@@ -151,7 +190,9 @@ class Service:
 
     # -- writes -----------------------------------------------------------------------------------------
 
-    def _written(self, kind: Kind[E], entity: E, deleted: bool = False) -> None:
+    def _written(self, kind: Kind[E], entity: E, deleted: bool = False, before: E | None = None) -> None:
+        """The cache after a write: the entity (or its tombstone), and new versions of the lists that
+        showed it before or may show it now."""
         if self.cache is None:
             return
         tenant = entity.tenant_id
@@ -159,8 +200,8 @@ class Service:
             self.cache.delete_entity(kind.cache, tenant, entity.id, entity.version)
         else:
             self.cache.put_entity(kind.cache, tenant, entity.id, doc_of(entity))
-        site_id = getattr(entity, "site_id", None)
-        self.cache.invalidate_lists(kind.cache, tenant, {site_id} if site_id else set())
+        states = (entity,) if before is None else (before, entity)
+        self.cache.invalidate_lists(kind.cache, tenant, write_scopes(kind.list_dimensions, *states))
 
     def _create(self, kind: Kind[E], entity: E) -> E:
         created = kind.repository(self.repositories).create(entity)
@@ -204,7 +245,7 @@ class Service:
                 if if_match is not None:
                     raise PreconditionFailed(f"The {kind.label} changed meanwhile; fetch it again.") from None
                 continue
-            self._written(kind, updated)
+            self._written(kind, updated, before=current)
             return updated
         raise Conflict(f"The {kind.label} is being changed by many writers at once; retry shortly.")
 

@@ -140,13 +140,13 @@ class EntityCache(Protocol):
         ...
 
     def get_list(
-        self, kind: str, tenant_id: str, site_id: str | None, params: dict[str, object], load: Callable[[], bytes]
+        self, kind: str, tenant_id: str, scopes: Sequence[str], params: dict[str, object], load: Callable[[], bytes]
     ) -> bytes:
-        """A list page of the tenant's (or site's) current list version, else ``load()``'s."""
+        """A list page cached under the current versions of ``scopes``, else ``load()``'s."""
         ...
 
-    def invalidate_lists(self, kind: str, tenant_id: str, site_ids: set[str]) -> None:
-        """Start new list versions for the tenant and the given sites."""
+    def invalidate_lists(self, kind: str, tenant_id: str, scopes: set[str]) -> None:
+        """Start new list versions for ``scopes`` (``""``: the tenant-wide one)."""
         ...
 
     def memoize(self, keyspace: str, tenant_id: str, name: str, ttl_s: int, compute: Callable[[], bytes]) -> bytes:
