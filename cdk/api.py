@@ -95,8 +95,11 @@ class Api(Construct):
             )
 
     def _build_alias(self) -> lambda_.Alias:
-        """Provisioned concurrency lives on an alias; target tracking keeps its utilisation at the target."""
+        """The alias API Gateway invokes: with SnapStart, a published version (what SnapStart snapshots);
+        else provisioned concurrency on it, kept at the utilisation target by target tracking."""
         a = self.cfg.api
+        if a.cold_start == "snapstart":
+            return lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
         alias = lambda_.Alias(
             self,
             "Live",

@@ -89,6 +89,10 @@ class TelemetryDbConfig:
 @dataclass(frozen=True)
 class ApiConfig:
     stage_name: str
+    # How a new execution environment avoids a full cold start. "snapstart": Lambda SnapStart on published
+    # versions, every scale-out restored from a snapshot taken after init; "provisioned": a floor of
+    # provisioned concurrency on the alias, scaled on utilisation. Lambda allows one or the other per function.
+    cold_start: Literal["snapstart", "provisioned"]
     reserved_concurrency: int
     provisioned_min: int
     provisioned_max: int
@@ -175,6 +179,7 @@ def capacity_overrides(plan: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "kinesis": {"mode": "provisioned", "shards": plan["kinesis"]["shards"]},
         "api": {
+            "cold_start": "provisioned",  # the plan sizes a provisioned floor, which excludes SnapStart
             "reserved_concurrency": api["reserved_concurrency"],
             "provisioned_min": api["provisioned_min"],
             "provisioned_max": api["provisioned_max"],
@@ -282,7 +287,12 @@ def _validate(cfg: DeploymentConfig) -> None:
     api, ingest = cfg.api, cfg.ingest
     if cfg.env_name not in DEPLOYABLE_ENVIRONMENTS:
         raise ConfigError(f"environment {cfg.env_name!r}: the application accepts only {DEPLOYABLE_ENVIRONMENTS}")
-    if not 1 <= api.provisioned_min <= api.provisioned_max:
+    if api.cold_start == "snapstart" and (api.provisioned_min or api.provisioned_max):
+        raise ConfigError(
+            "api: SnapStart and provisioned concurrency exclude each other: set provisioned_min and "
+            'provisioned_max to 0, or cold_start to "provisioned"'
+        )
+    if api.cold_start == "provisioned" and not 1 <= api.provisioned_min <= api.provisioned_max:
         raise ConfigError("api: need 1 <= provisioned_min <= provisioned_max")
     if api.reserved_concurrency < api.provisioned_max:
         raise ConfigError("api.reserved_concurrency must cover provisioned_max (provisioned runs inside it)")

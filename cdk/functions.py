@@ -143,6 +143,13 @@ class Functions(Construct):
             vpc=self.network.vpc,
             vpc_subnets=self.network.app_subnets,
             security_groups=[self.network.functions_sg],
+            # The HTTP function's scale-outs restore from a snapshot of its initialized environment; the
+            # runtime hooks that keep a restored environment correct are in dcmms/snapstart.py.
+            snap_start=(
+                lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
+                if spec.trigger == "http" and self.cfg.api.cold_start == "snapstart"
+                else None
+            ),
         )
         self._grant(role, access)
         nag.acknowledge(

@@ -5,11 +5,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
+from dcmms import snapstart
 from dcmms.api.app import create_app
+from dcmms.config import get_settings
 from dcmms.observability import logger, metrics, publish_cache_counts, tracer
 
-# Built once per execution environment; clients inside are created lazily on first use.
+# Built once per execution environment; clients inside are created lazily on first use, or before the
+# snapshot when Lambda initializes this function for SnapStart.
 app = create_app()
+snapstart.install(get_settings())
 # problem+json is text: without it Mangum would base64-encode every error body.
 _asgi = Mangum(
     app,

@@ -1,6 +1,7 @@
 """Settings: one typed model, read from the environment once per execution environment.
 
-Nothing else in dcmms reads ``os.environ``. Every variable carries the ``DCMMS_`` prefix, e.g.
+Nothing else in dcmms reads a setting from ``os.environ`` (Lambda's own ``AWS_LAMBDA_*`` variables are read
+where they decide something: observability, snapstart). Every setting carries the ``DCMMS_`` prefix, e.g.
 ``DCMMS_REDIS_URL``. In Lambda the CDK stacks set them; locally ``dcmms dev`` and the test harness do.
 """
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -20,9 +21,21 @@ def main() -> None:
         redis.Redis.from_url(sys.argv[sys.argv.index("--cold-cache") + 1]).flushdb()
         for name in [m for m in sys.modules if m.startswith("redis")]:
             del sys.modules[name]
+    snapstart = "--snapstart" in sys.argv  # init as Lambda does for a SnapStart snapshot, then "restore"
+    if snapstart:
+        os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
     t0 = time.perf_counter()
     module = importlib.import_module(module_name)
     t1 = time.perf_counter()
+    hook_ms = 0.0
+    if snapstart:
+        import snapshot_restore_py
+
+        for hook, args, kwargs in snapshot_restore_py.get_before_snapshot():
+            hook(*args, **kwargs)
+        hook_ms = (time.perf_counter() - t1) * 1000
+        for hook, args, kwargs in snapshot_restore_py.get_after_restore():
+            hook(*args, **kwargs)
     from dcmms_dev.events import FakeLambdaContext, api_gateway_event
 
     event = api_gateway_event("GET", url, {"x-api-key": key})
@@ -44,6 +57,7 @@ def main() -> None:
                 "import_ms": (t1 - t0) * 1000,
                 "first_invoke_ms": (t3 - t2) * 1000,
                 "cold_ms": (t1 - t0 + t3 - t2) * 1000,
+                "snapshot_hook_ms": hook_ms,
                 "warm_mean_ms": statistics.fmean(samples),
                 "warm_p50_ms": samples[len(samples) // 2],
                 "warm_p95_ms": samples[int(len(samples) * 0.95)],

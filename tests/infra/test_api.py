@@ -80,13 +80,29 @@ def test_stage_throttles_logs_and_traces(synthesis: Synthesis) -> None:
     assert "Stage" in render(association["ResourceArn"]) or "restapis" in render(association["ResourceArn"])
 
 
-@pytest.mark.parametrize(("env", "minimum", "maximum", "reserved"), [("dev", 1, 5, 50), ("prod", 5, 50, 1000)])
+def test_dev_api_restores_from_snapstart_snapshots_without_provisioned_concurrency(synthesis: Synthesis) -> None:
+    template = synthesis.template("dev", "service")
+    fn_id, fn = function_by_name(template, "api")
+    assert fn["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert fn["Properties"]["ReservedConcurrentExecutions"] == 50
+    # API Gateway invokes the alias of a published version: what SnapStart snapshots ($LATEST never is)
+    alias = only(template, "AWS::Lambda::Alias")["Properties"]
+    assert alias["FunctionName"] == {"Ref": fn_id} and "ProvisionedConcurrencyConfig" not in alias
+    assert "Fn::GetAtt" in render(alias["FunctionVersion"]) or "Version" in render(alias["FunctionVersion"])
+    assert not resources(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    # only the HTTP function: the stream and schedule functions start rarely and are not latency-bound
+    for name in ("ingest", "warmer", "telemetry-partitions"):
+        assert "SnapStart" not in function_by_name(template, name)[1]["Properties"], name
+
+
+@pytest.mark.parametrize(("env", "minimum", "maximum", "reserved"), [("prod", 5, 50, 1000)])
 def test_api_concurrency_reserved_provisioned_and_scaled_at_70_percent(
     synthesis: Synthesis, env: str, minimum: int, maximum: int, reserved: int
 ) -> None:
     template = synthesis.template(env, "service")
     fn_id, fn = function_by_name(template, "api")
     assert fn["Properties"]["ReservedConcurrentExecutions"] == reserved
+    assert "SnapStart" not in fn["Properties"]  # Lambda allows SnapStart or provisioned concurrency, not both
     alias = only(template, "AWS::Lambda::Alias")["Properties"]
     assert alias["FunctionName"] == {"Ref": fn_id}
     assert alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": minimum}

@@ -40,11 +40,11 @@ def test_environments_differ_where_production_needs_it(dcmms: dict[str, Any]) ->
 def test_overrides_merge_over_the_environment_per_key(dcmms: dict[str, Any]) -> None:
     context = {
         "dcmms": dcmms,
-        "dcmms:overrides": '{"api": {"provisioned_min": 2}}',  # as text, the way -c passes it
+        "dcmms:overrides": '{"api": {"reserved_concurrency": 60}}',  # as text, the way -c passes it
         "dcmms:overrides:prod": {"kinesis": {"shards": 10}},
     }
     prod = config.load(context, "prod", "us-east-1")
-    assert prod.api.provisioned_min == 2 and prod.api.provisioned_max == 50
+    assert prod.api.reserved_concurrency == 60 and prod.api.provisioned_max == 50
     assert prod.kinesis.shards == 10 and prod.kinesis.retention_hours == 168
     assert config.load(context, "dev", "us-east-1").kinesis.shards == 1
 
@@ -61,6 +61,8 @@ def test_overrides_merge_over_the_environment_per_key(dcmms: dict[str, Any]) -> 
         ({"edge": {"domain_names": ["x.example.com"]}}, "certificate_arn"),
         ({"kinesis": {"mode": "sometimes"}}, "not one of"),
         ({"api": {"waf": "yes"}}, "expected bool"),
+        ({"api": {"cold_start": "snapstart"}}, "SnapStart and provisioned concurrency exclude each other"),
+        ({"api": {"cold_start": "warm"}}, "not one of"),
     ],
 )
 def test_settings_that_cannot_deploy_are_refused(dcmms: dict[str, Any], override: dict, message: str) -> None:

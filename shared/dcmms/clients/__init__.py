@@ -37,6 +37,18 @@ def redis_client(settings: Settings) -> redis.Redis:
     return TimedRedis.from_url(settings.redis_url, health_check_interval=30, **options)
 
 
+def drop_redis_connections(settings: Settings) -> None:
+    """Close every socket the environment's Redis client holds; the next command connects again. For an
+    environment restored from a SnapStart snapshot, whose sockets belong to the one that was snapshotted."""
+    from dcmms.clients.redis_timed import LazyRedisCluster
+
+    client: Any = redis_client(settings)
+    if isinstance(client, LazyRedisCluster):
+        client.reset()
+    else:
+        client.connection_pool.disconnect()
+
+
 @lru_cache(maxsize=8)
 def aws_client(service: str, settings: Settings) -> Any:
     """A botocore client with short deadlines and one retry.

@@ -103,6 +103,13 @@ class LazyRedisCluster:
             options.get("decode_responses", False),
         )
 
+    def reset(self) -> None:
+        """Forget the cluster (its sockets closed): the next use discovers the slots and connects anew."""
+        with self._building:
+            cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            cluster.disconnect_connection_pools()
+
     @property
     def cluster(self) -> TimedRedisCluster:
         cluster = self._cluster
