@@ -74,6 +74,8 @@ class RunningServer:
     _shutdown: list[str] | None = field(default=None, repr=False)  # graceful-stop command; None means SIGTERM
     _scratch: Path | None = field(default=None, repr=False)  # a directory of ours outside the workdir
     _done: bool = field(default=False, repr=False)
+    # Seconds from launch until it answered a real request (PostgreSQL: initdb included); set once it has.
+    startup_s: float = 0.0
 
     @property
     def alive(self) -> bool:
@@ -138,13 +140,14 @@ class RunningServer:
 
 def start_redis(workdir: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> RunningServer:
     """redis-server without persistence: the data is throwaway and snapshots would only cost time."""
+    began = time.monotonic()
     workdir = _prepare(workdir)
     port = port or free_port()
     data = workdir / "redis"
     data.mkdir(exist_ok=True)
     args = ["--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", str(data), *extra_args]
     server = _spawn("redis", f"redis://{HOST}:{port}/0", port, [str(_redis_binary()), *args], workdir)
-    _await_ready(server, lambda: _ping_redis(port))
+    _await_ready(server, lambda: _ping_redis(port), began)
     return server
 
 
@@ -182,6 +185,7 @@ def start_redis_cluster(workdir: Path, masters: int = 3) -> list[RunningServer]:
 
 def start_postgres(workdir: Path, port: int | None = None) -> RunningServer:
     """A fresh cluster with role and database ``dcmms``, trust auth, and durability off for speed."""
+    began = time.monotonic()
     workdir = _prepare(workdir)
     port = port or free_port()
     bindir = _postgres_bindir()
@@ -224,12 +228,13 @@ def start_postgres(workdir: Path, port: int | None = None) -> RunningServer:
         _scratch=scratch,
     )
     _running.append(server)
-    _await_ready(server, lambda: _create_database(port))
+    _await_ready(server, lambda: _create_database(port), began)
     return server
 
 
 def start_moto(workdir: Path, port: int | None = None) -> RunningServer:
     """moto's standalone server, which emulates every AWS service on one endpoint."""
+    began = time.monotonic()
     workdir = _prepare(workdir)
     port = port or free_port()
     env = {
@@ -240,7 +245,7 @@ def start_moto(workdir: Path, port: int | None = None) -> RunningServer:
     }
     command = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
     server = _spawn("moto", f"http://{HOST}:{port}", port, command, workdir, env)
-    _await_ready(server, lambda: _get_http(port, "/moto-api/"))
+    _await_ready(server, lambda: _get_http(port, "/moto-api/"), began)
     return server
 
 
@@ -256,6 +261,7 @@ def start_dynamodb(workdir: Path, port: int | None = None, db_path: Path | None 
     ``-sharedDb``: one database whatever the access key and region; ``-disableTelemetry``: it reports
     usage to AWS otherwise. It listens on every interface (it has no bind option); clients use loopback.
     """
+    began = time.monotonic()
     workdir = _prepare(workdir)
     port = port or free_port()
     jar = _dynamodb_local_jar()
@@ -277,7 +283,7 @@ def start_dynamodb(workdir: Path, port: int | None = None, db_path: Path | None 
         *storage,
     ]
     server = _spawn("dynamodb", f"http://{HOST}:{port}", port, command, workdir)
-    _await_ready(server, lambda: _get_http(port, "/"))
+    _await_ready(server, lambda: _get_http(port, "/"), began)
     return server
 
 
@@ -381,12 +387,14 @@ def _run(command: list[str], log: Path, cwd: Path) -> None:
         raise RuntimeError(f"{shlex.join(command)} failed ({result.returncode}); end of {log}:\n{_tail(log)}")
 
 
-def _await_ready(server: RunningServer, probe: Callable[[], object]) -> None:
-    """Poll until the server answers a real request, so callers never race its startup."""
+def _await_ready(server: RunningServer, probe: Callable[[], object], began: float) -> None:
+    """Poll until the server answers a real request, so callers never race its startup; then record in
+    ``server.startup_s`` how long that took since ``began`` (monotonic)."""
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         try:
             probe()
+            server.startup_s = time.monotonic() - began
             return
         except _PROBE_ERRORS as exc:
             last = exc

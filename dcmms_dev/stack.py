@@ -13,7 +13,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -272,11 +272,16 @@ def run_dev(
     state_file: Path = STATE_FILE,
     simulate: bool = False,
 ) -> None:
-    """Start everything, seed, write ``state_file``, serve until Ctrl-C, then stop what was started."""
+    """Start everything, seed, write ``state_file``, serve until Ctrl-C, then stop what was started.
+
+    Log events are printed as readable lines with repeats collapsed (``dcmms_dev.console``), not as the JSON
+    lines Lambda writes; no EMF is printed (outside Lambda the figures are at ``/metrics``).
+    """
     import uvicorn
 
     from dcmms.api.app import create_app
     from dcmms.telemetry.postgres import TelemetryStore
+    from dcmms_dev import console
     from dcmms_dev.events import scheduled_event
     from dcmms_dev.seed import seed_demo, seed_spec_scale
 
@@ -288,7 +293,8 @@ def run_dev(
 
         print(f"port {port} is busy; using another", file=sys.stderr)
         port = free_port()
-    with prepared_stack() as (servers, settings):
+    # The console outlives the servers: repeats still held back are counted after they stop.
+    with console.install(also=("uvicorn.error",)), prepared_stack() as (servers, settings):
         tenants = seed_demo() if seed != "none" else []
         if seed == "spec":
             tenants.append(seed_spec_scale(_print_progress))
@@ -314,7 +320,9 @@ def run_dev(
         except Exception as exc:
             warmed = f"failed ({exc!r}); the schedule warms again"
         write_state(state_file, state)
-        _print_banner(state, time.monotonic() - started, state_file)
+        up = (servers.dynamodb, servers.moto, servers.redis, servers.postgres)
+        startup_s = {server.name: server.startup_s for server in up}
+        _print_banner(state, time.monotonic() - started, state_file, startup_s)
         print(f"  cache warmed: {warmed}", flush=True)
         app = create_app(settings)
         scheduler = LocalScheduler()
@@ -344,14 +352,25 @@ def _print_progress(what: str, done: int, total: int) -> None:
     )
 
 
-def _print_banner(state: dict[str, Any], seconds: float, state_file: Path) -> None:
+def _print_banner(
+    state: dict[str, Any], seconds: float, state_file: Path, startup_s: Mapping[str, float] | None = None
+) -> None:
+    """What runs where, with each server's start time (``startup_s`` by server name), and the API keys."""
+
+    def notes(name: str, what: str = "") -> str:
+        took = (startup_s or {}).get(name)
+        said = [what] if what else []
+        if took is not None:
+            said.append(f"started in {took:.1f} s")
+        return f"   ({', '.join(said)})" if said else ""
+
     lines = [
         f"dCMMS local stack is up ({seconds:.1f} s)",
         f"  API        {state['api_url']}   (docs: {state['docs_url']}, health: {state['health_url']})",
-        f"  DynamoDB   {state['dynamodb_endpoint_url']}   (DynamoDB Local)",
-        f"  AWS (moto) {state['aws_endpoint_url']}   (Kinesis, S3, ...)",
-        f"  Redis      {state['redis_url']}",
-        f"  PostgreSQL {state['database_url']}",
+        f"  DynamoDB   {state['dynamodb_endpoint_url']}{notes('dynamodb', 'DynamoDB Local')}",
+        f"  AWS (moto) {state['aws_endpoint_url']}{notes('moto', 'Kinesis, S3, ...')}",
+        f"  Redis      {state['redis_url']}{notes('redis')}",
+        f"  PostgreSQL {state['database_url']}{notes('postgres')}",
         "  API keys (x-api-key header):",
     ]
     for tenant, keys in state["api_keys"].items():

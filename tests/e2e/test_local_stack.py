@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -214,3 +215,10 @@ def test_ctrl_c_stops_everything(dev_stack) -> None:
     for url in (state[name] for name in urls):
         assert not _port_open(url), url
     assert not state_file.exists()
+    # and the console was for a person: start times in the banner, no EMF document, no JSON log line
+    console = proc.stdout.read()
+    for server in ("DynamoDB ", "AWS (moto) ", "Redis ", "PostgreSQL "):
+        (line,) = [row for row in console.splitlines() if row.startswith(f"  {server}")]
+        assert re.search(r"started in \d+\.\d s\)$", line), line
+    assert '"_aws"' not in console
+    assert not [row for row in console.splitlines() if row.startswith('{"level"')]

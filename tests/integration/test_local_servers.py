@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from dcmms_dev.servers import LocalServers, start_redis
+from dcmms_dev.servers import START_TIMEOUT, LocalServers, start_redis
 
 
 def _accepts_connections(port: int) -> bool:
@@ -71,6 +71,8 @@ def test_servers_answer_and_leave_nothing_behind(tmp_path: Path) -> None:
 
         started = [servers.dynamodb, servers.moto, servers.redis, servers.postgres]
         assert len({server.port for server in started}) == 4
+        # and each knows how long it took to answer (the banner of `make run` shows it)
+        assert all(0 < server.startup_s < START_TIMEOUT for server in started), [s.startup_s for s in started]
 
     for server in started:
         assert not _accepts_connections(server.port), server.name
@@ -90,6 +92,7 @@ def test_kill_simulates_a_crash(tmp_path: Path) -> None:
     server = start_redis(tmp_path)
     try:
         assert _redis_client(server.url).ping()
+        assert server.startup_s > 0
         server.kill()
         assert _process_gone(server.pid)
         with pytest.raises(redis.ConnectionError, match="refused"):

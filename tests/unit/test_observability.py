@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
+from aws_lambda_powertools.metrics import MetricUnitError
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
@@ -21,7 +22,7 @@ from dcmms.api import observability as api_observability
 from dcmms.api import problems
 from dcmms.clients.postgres_timed import statement_kind
 from dcmms.config import Settings
-from dcmms.observability import logger, metrics, record
+from dcmms.observability import MetricUnit, logger, metrics, record
 from dcmms.observability.logs import REDACTED, correlation_id, redact, serialize_log
 from dcmms.observability.prometheus import DB_BUCKETS, HTTP_BUCKETS, PrometheusSink
 from dcmms.telemetry.alerting import EvaluationReport
@@ -165,6 +166,49 @@ def test_in_lambda_an_ingest_batch_goes_into_the_invocation_metrics(emf, capsys)
         [1.0],
     )
     assert 1500 <= doc["IngestBatchAge"][0] < 10_000
+
+
+def test_outside_lambda_powertools_metrics_are_checked_and_dropped_never_printed(sink, capsys) -> None:
+    # given Powertools metrics added outside Lambda, as the API does for each request in a Redis outage
+    for _ in range(250):  # Powertools alone would print an EMF document at every 100th value
+        metrics.add_metric(name="RateLimitFailOpen", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="Warmed_sites", unit=MetricUnit.Count, value=3)
+    # when the handler's @metrics.log_metrics flushes
+    metrics.flush_metrics()
+    # then nothing was printed and nothing is kept
+    assert capsys.readouterr().out == ""
+    assert not metrics.provider.metric_set
+    # and a mistake still shows before deployment
+    with pytest.raises(MetricUnitError):
+        metrics.add_metric(name="RateLimitFailOpen", unit="Parsecs", value=1)
+
+
+def test_in_lambda_powertools_metrics_are_emf_when_the_handler_flushes(emf, capsys) -> None:
+    metrics.add_metric(name="RateLimitFailOpen", unit=MetricUnit.Count, value=1)
+    assert capsys.readouterr().out == ""
+    metrics.flush_metrics()
+    (doc,) = [d for d in _emf_documents(capsys.readouterr().out) if "RateLimitFailOpen" in d]
+    assert doc["RateLimitFailOpen"] == [1.0] and doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "dCMMS"
+
+
+def test_the_runtime_variable_alone_decides_emf_and_logs_stay_json_either_way() -> None:
+    code = (
+        "from dcmms.observability import MetricUnit, logger, metrics;"
+        "metrics.add_metric(name='RateLimitFailOpen', unit=MetricUnit.Count, value=1);"
+        "metrics.flush_metrics();"
+        "logger.warning('redis unavailable', extra={'error': 'ConnectionError'})"
+    )
+    env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
+    for in_lambda in (True, False):
+        extra = {"AWS_LAMBDA_FUNCTION_NAME": "dcmms-api"} if in_lambda else {}
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env | extra
+        ).stdout
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert [line["RateLimitFailOpen"] for line in lines if "_aws" in line] == ([[1.0]] if in_lambda else [])
+        assert [(line["message"], line["error"]) for line in lines if "message" in line] == [
+            ("redis unavailable", "ConnectionError")
+        ]
 
 
 def test_in_lambda_prometheus_client_is_not_imported_and_metrics_is_not_served() -> None:

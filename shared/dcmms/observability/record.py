@@ -65,6 +65,11 @@ def configure(*, emf: bool, prometheus: PrometheusSink | bool) -> tuple[bool, Pr
     return previous
 
 
+def emf_enabled() -> bool:
+    """Whether figures are written as EMF (in Lambda, or a test's ``configure``); Powertools' own metrics follow it."""
+    return _emf
+
+
 def prometheus_sink() -> PrometheusSink | None:
     """The process's Prometheus registry and metrics, created on first use; None in Lambda."""
     global _prometheus
