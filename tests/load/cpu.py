@@ -1,8 +1,10 @@
 """CPU of each process taking part in a load test, sampled once a second, to say where the machine saturated.
 
 Groups: the API process (``dcmms dev``: uvicorn, the Kinesis poller and the scheduler in one Python
-process), moto, Redis and PostgreSQL (found by the port they listen on; PostgreSQL with its backends),
-and Locust (with any children). Values are in cores: 1.0 is one core busy.
+process), ``dynamodb`` (AWS's DynamoDB Local, a Java process), ``moto`` (Kinesis, S3 and the other AWS
+APIs), Redis and PostgreSQL (found by the port they listen on; PostgreSQL with its backends), and Locust
+(with any children); the floor phase samples its one server process the same way. Values are in cores:
+1.0 is one core busy.
 """
 
 from __future__ import annotations
@@ -27,14 +29,14 @@ def stack_processes(state: dict[str, Any]) -> dict[str, tuple[int, bool]]:
     """{group: (pid, include children)} for the stack described by ``state``."""
     groups: dict[str, tuple[int, bool]] = {"api": (int(state["pid"]), False)}
     for name, url, children in (
-        ("dynamodb", state["dynamodb_endpoint_url"], False),
+        ("dynamodb", state.get("dynamodb_endpoint_url"), False),  # absent from an older stack's state file
         ("moto", state["aws_endpoint_url"], False),
         ("redis", state["redis_url"], False),
         ("postgres", state["database_url"], True),
     ):
-        port = urlsplit(url).port
+        port = urlsplit(url).port if url else None
         pid = listening_pid(port) if port else None
-        if pid is not None:
+        if pid is not None and all(pid != known for known, _ in groups.values()):  # one process, one group
             groups[name] = (pid, children)
     return groups
 

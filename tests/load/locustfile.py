@@ -28,6 +28,7 @@ from locust import FastHttpUser, between, constant_pacing, events, task
 from locust.env import Environment
 
 from dcmms_dev.simulator import FleetModel, SimAsset
+from tests.load.locust_export import export_stats
 from tests.load.scenarios import require_loopback
 
 CONFIG: dict[str, Any] = json.loads(Path(os.environ["DCMMS_LOAD_CONFIG"]).read_text())
@@ -91,32 +92,7 @@ def _load_catalogue(environment: Environment, **_: Any) -> None:
 
 @events.quitting.add_listener
 def _export_stats(environment: Environment, **_: Any) -> None:
-    """Everything the report needs, raw: counts, the response-time histogram, requests per second."""
-    stats = environment.stats
-    entries = [
-        {
-            "method": e.method,
-            "name": e.name,
-            "num_requests": e.num_requests,
-            "num_failures": e.num_failures,
-            "total_response_time": e.total_response_time,
-            "max_response_time": e.max_response_time,
-            "response_times": {str(k): v for k, v in e.response_times.items()},
-            "num_reqs_per_sec": {str(k): v for k, v in e.num_reqs_per_sec.items()},
-        }
-        for e in stats.entries.values()
-    ]
-    errors = [
-        {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
-        for e in stats.errors.values()
-    ]
-    out = {
-        "start_time": stats.start_time,
-        "end_time": stats.last_request_timestamp or time.time(),
-        "entries": entries,
-        "errors": errors,
-    }
-    Path(CONFIG["stats_out"]).write_text(json.dumps(out))
+    export_stats(environment, Path(CONFIG["stats_out"]))
 
 
 class ApiUser(FastHttpUser):

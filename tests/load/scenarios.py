@@ -40,9 +40,19 @@ ENDPOINT_WEIGHTS: dict[tuple[str, str], int] = {
 }
 INGEST_ENDPOINT = ("POST", "/api/v1/telemetry/ingest")
 
-# The spec's k6 thresholds: http_req_duration p(95) < 500 ms, http_req_failed rate < 1%.
-P95_LIMIT_MS = 500.0
-ERROR_RATE_LIMIT = 0.01
+# The thresholds: the spec's API targets (§2.1) -- reads (every GET endpoint together) p95 < 200 ms,
+# writes (every other method together, telemetry ingest included) p95 < 500 ms -- and errors < 0.1% of all
+# requests (the project's limit: stricter than the §10.2 k6 script's 1%, in line with the 99.9% uptime target).
+READ_P95_LIMIT_MS = 200.0
+WRITE_P95_LIMIT_MS = 500.0
+ERROR_RATE_LIMIT = 0.001
+
+# The floor phase after the main run: a minimal FastAPI app under the API's uvicorn settings, driven by
+# the same users and think times for a short, bounded time, gives the requests/s per core this server
+# stack reaches with no application in it; the API's figure is compared with it as a ratio.
+FLOOR_RAMP_MAX_S = 5  # the floor's ramp-up: the main run's, at most this
+FLOOR_DURATION_S = 20  # after its ramp-up
+FLOOR_ROUTE = "/api/v1/work-orders"
 
 DEFAULT_FACTOR = 0.02
 MAX_USERS = 1_000  # one Locust process on two cores serves a few hundred users; this bounds any factor

@@ -1,11 +1,21 @@
-"""The load-test arithmetic: scenario scaling and caps, percentiles, thresholds, CPU saturation, host guard."""
+"""The load-test arithmetic: scenario scaling and caps, percentiles, read/write groups and thresholds, CPU
+saturation, requests/s per core against the floor, host guard."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.load import report
-from tests.load.scenarios import DEFAULT_FACTOR, SCENARIOS, gateways_for, require_loopback, scale
+from tests.load.scenarios import (
+    DEFAULT_FACTOR,
+    ERROR_RATE_LIMIT,
+    READ_P95_LIMIT_MS,
+    SCENARIOS,
+    WRITE_P95_LIMIT_MS,
+    gateways_for,
+    require_loopback,
+    scale,
+)
 
 START = 1_800_000_000.0
 
@@ -85,9 +95,17 @@ def test_percentile_is_nearest_rank_over_the_histogram() -> None:
     assert report.percentile({}, 0.5) is None
 
 
-def _entry(method: str, name: str, times: dict[int, int], failures: int, per_second: dict[int, int]) -> dict:
+def _entry(
+    method: str,
+    name: str,
+    times: dict[int, int],
+    failures: int,
+    per_second: dict[int, int],
+    failures_per_second: dict[int, int] | None = None,
+    content_length: int | None = None,
+) -> dict:
     count = sum(times.values())
-    return {
+    entry = {
         "method": method,
         "name": name,
         "num_requests": count,
@@ -97,6 +115,11 @@ def _entry(method: str, name: str, times: dict[int, int], failures: int, per_sec
         "response_times": {str(k): v for k, v in times.items()},
         "num_reqs_per_sec": {str(k): v for k, v in per_second.items()},
     }
+    if failures_per_second is not None:
+        entry["num_fail_per_sec"] = {str(k): v for k, v in failures_per_second.items()}
+    if content_length is not None:
+        entry["total_content_length"] = content_length
+    return entry
 
 
 def _stats() -> dict:
@@ -134,14 +157,140 @@ def test_summary_per_endpoint_and_total() -> None:
     assert total["avg_ms"] == pytest.approx((8 * 140 + 30 * 5 + 700 * 5 + 40 * 18 + 900 * 2) / 170)
 
 
-def test_thresholds() -> None:
-    total = report.summarize_stats(_stats(), ramp_s=10)["total"]
-    checks = report.check_thresholds(total)
-    assert [c["passed"] for c in checks] == [True, False]  # p95 40 ms; errors 1.18%
-    assert [c["passed"] for c in report.check_thresholds(total | {"p95_ms": 500.0})] == [False, False]
-    fast = total | {"p95_ms": 120.0, "error_rate": 0.005}
-    assert all(c["passed"] for c in report.check_thresholds(fast))
-    assert not report.check_thresholds(total | {"requests": 0, "p95_ms": None, "error_rate": 0.0})[0]["passed"]
+def _mixed_stats(
+    work_orders: dict[int, int] | None = None,
+    ingest: dict[int, int] | None = None,
+    ingest_failures: int = 0,
+) -> dict:
+    """Two read endpoints and two write endpoints (one of them telemetry ingest) over a 20-s run."""
+    per_second = {int(START) + s: 1 for s in range(20)}
+    return {
+        "start_time": START,
+        "end_time": START + 20,
+        "entries": [
+            _entry("GET", "GET /api/v1/work-orders", work_orders or {10: 90, 300: 10}, 0, per_second),
+            _entry("GET", "GET /api/v1/assets", {10: 100}, 0, per_second),
+            _entry("POST", "POST /api/v1/work-orders", {100: 20}, 0, per_second),
+            _entry("POST", "POST /api/v1/telemetry/ingest", ingest or {50: 18, 600: 2}, ingest_failures, per_second),
+        ],
+        "errors": [],
+    }
+
+
+def test_reads_and_writes_are_groups_of_merged_histograms() -> None:
+    summary = report.summarize_stats(_mixed_stats(), ramp_s=10)
+    by_name = {row["name"]: row for row in summary["endpoints"]}
+    reads, writes, total = summary["reads"], summary["writes"], summary["total"]
+    # a group row has an endpoint row's shape
+    assert set(reads) == set(writes) == set(total) == set(by_name["GET /api/v1/assets"])
+    assert (reads["name"], writes["name"]) == ("reads", "writes")
+    assert (
+        reads["requests"] == by_name["GET /api/v1/work-orders"]["requests"] + by_name["GET /api/v1/assets"]["requests"]
+    )
+    assert writes["requests"] + reads["requests"] == total["requests"]
+    # work-order lists alone: p95 300 ms; with the assets' 100 fast ones, rank 190 of 200 is 10 ms: the
+    # group's p95 comes from the merged histogram, not from its slowest endpoint
+    assert by_name["GET /api/v1/work-orders"]["p95_ms"] == 300
+    assert reads["p95_ms"] == 10
+    assert reads["p99_ms"] == 300 and reads["max_ms"] == 300
+    # writes: ingest alone has p95 600 ms; merged with the 20 work-order posts, rank 38 of 40 is 100 ms
+    assert by_name["POST /api/v1/telemetry/ingest"]["p95_ms"] == 600
+    assert writes["p95_ms"] == 100
+    assert writes["steady_rps"] == pytest.approx(2)  # two write endpoints at 1/s each after the ramp
+
+
+def _check(summary: dict) -> dict[str, bool]:
+    return {c["name"]: c["passed"] for c in report.check_thresholds(summary)}
+
+
+READS_CHECK = "reads p95 < 200 ms"
+WRITES_CHECK = "writes p95 < 500 ms"
+ERRORS_CHECK = "error rate < 0.1%"
+
+
+def test_the_three_checks_and_their_limits() -> None:
+    checks = report.check_thresholds(report.summarize_stats(_mixed_stats(), ramp_s=10))
+    assert [c["name"] for c in checks] == [READS_CHECK, WRITES_CHECK, ERRORS_CHECK]
+    assert [c["limit"] for c in checks] == [READ_P95_LIMIT_MS, WRITE_P95_LIMIT_MS, ERROR_RATE_LIMIT]
+    assert report.threshold_limits() == {
+        "reads_p95_ms": READ_P95_LIMIT_MS,
+        "writes_p95_ms": WRITE_P95_LIMIT_MS,
+        "error_rate": ERROR_RATE_LIMIT,
+    }
+    assert all(c["passed"] for c in checks)  # reads p95 10 ms, writes 100 ms, no errors
+
+
+@pytest.mark.parametrize(("read_ms", "passed"), [(190, True), (200, False), (700, False)])
+def test_the_reads_check_alone_follows_the_reads_p95(read_ms: int, passed: bool) -> None:
+    # given work-order lists slow enough to carry the reads' p95: 20 of 200 reads at read_ms
+    checks = _check(report.summarize_stats(_mixed_stats(work_orders={10: 80, read_ms: 20}), ramp_s=10))
+    assert checks == {READS_CHECK: passed, WRITES_CHECK: True, ERRORS_CHECK: True}
+
+
+@pytest.mark.parametrize(("ingest_ms", "passed"), [(490, True), (500, False), (900, False)])
+def test_the_writes_check_counts_telemetry_ingest(ingest_ms: int, passed: bool) -> None:
+    # given slow ingest posts: 4 of the 40 writes, enough to carry the writes' p95
+    checks = _check(report.summarize_stats(_mixed_stats(ingest={50: 16, ingest_ms: 4}), ramp_s=10))
+    assert checks == {READS_CHECK: True, WRITES_CHECK: passed, ERRORS_CHECK: True}
+
+
+def test_slow_reads_do_not_fail_the_writes_check() -> None:
+    # 500-ms reads would pass the writes' limit: each group is judged by its own
+    checks = _check(report.summarize_stats(_mixed_stats(work_orders={10: 80, 480: 20}), ramp_s=10))
+    assert checks == {READS_CHECK: False, WRITES_CHECK: True, ERRORS_CHECK: True}
+
+
+@pytest.mark.parametrize(("failures", "passed"), [(0, True), (1, True), (2, False)])
+def test_the_error_rate_check_is_over_all_requests(failures: int, passed: bool) -> None:
+    # 1,240 requests: 1 failure is 0.08%, 2 are 0.16% -- the limit is 0.1%
+    stats = _mixed_stats(work_orders={10: 1_100}, ingest_failures=failures)
+    summary = report.summarize_stats(stats, ramp_s=10)
+    assert summary["total"]["requests"] == 1_240
+    assert _check(summary) == {READS_CHECK: True, WRITES_CHECK: True, ERRORS_CHECK: passed}
+
+
+def test_a_group_without_requests_does_not_pass() -> None:
+    # a run with reads only: nothing shows the writes' latency
+    stats = _mixed_stats()
+    stats["entries"] = [e for e in stats["entries"] if e["method"] == "GET"]
+    summary = report.summarize_stats(stats, ramp_s=10)
+    assert summary["writes"]["requests"] == 0 and summary["writes"]["p95_ms"] is None
+    assert _check(summary) == {READS_CHECK: True, WRITES_CHECK: False, ERRORS_CHECK: True}
+    empty = report.summarize_stats({"start_time": START, "end_time": START + 20, "entries": []}, ramp_s=10)
+    assert not any(_check(empty).values())
+
+
+def test_steady_ok_rps_leaves_out_the_failures_after_the_ramp() -> None:
+    # 10 requests/s for 20 s; 3 failures per second, only during the ramp-up, then 1 per second
+    seconds = {int(START) + s: 10 for s in range(20)}
+    failed = {int(START) + s: (3 if s < 10 else 1) for s in range(20)}
+    stats = {
+        "start_time": START,
+        "end_time": START + 20,
+        "entries": [_entry("GET", "GET /api/v1/alerts", {10: 200}, 40, seconds, failed)],
+    }
+    summary = report.summarize_stats(stats, ramp_s=10)
+    for row in (summary["endpoints"][0], summary["reads"], summary["total"]):
+        assert row["steady_rps"] == pytest.approx(10)
+        assert row["steady_ok_rps"] == pytest.approx(9)
+    # an export without failures per second counts every steady request as served
+    stats["entries"][0].pop("num_fail_per_sec")
+    assert report.summarize_stats(stats, ramp_s=10)["total"]["steady_ok_rps"] == pytest.approx(10)
+
+
+def test_mean_content_length_of_one_method() -> None:
+    per_second = {int(START): 1}
+    stats = {
+        "entries": [
+            _entry("GET", "GET /a", {10: 3}, 0, per_second, content_length=3_000),
+            _entry("GET", "GET /b", {10: 1}, 0, per_second, content_length=5_000),
+            _entry("POST", "POST /a", {10: 1}, 0, per_second, content_length=100_000),
+        ]
+    }
+    assert report.mean_content_length(stats, "GET") == pytest.approx(8_000 / 4)
+    assert report.mean_content_length(stats, "DELETE") is None
+    stats["entries"][0].pop("total_content_length")  # an older export
+    assert report.mean_content_length(stats, "GET") is None
 
 
 def _sample(t: float, system: float, **cores: float) -> dict:
@@ -177,14 +326,57 @@ def test_cpu_nothing_saturated_names_the_busiest() -> None:
     assert report.saturation_verdict(cpu) == "nothing saturated; busiest in the test: api at 0.50 cores"
 
 
-def test_table_lists_endpoints_total_checks_and_cpu() -> None:
-    summary = report.summarize_stats(_stats(), ramp_s=10)
-    summary["checks"] = report.check_thresholds(summary["total"] | {"p95_ms": 700.0})
+def test_table_lists_endpoints_groups_checks_cpu_and_the_floor() -> None:
+    summary = report.summarize_stats(_mixed_stats(work_orders={10: 80, 700: 20}), ramp_s=10)
+    summary["checks"] = report.check_thresholds(summary)
     summary["cpu"] = report.summarize_cpu([_sample(START + 15, 1.0, api=0.9)], steady_from=START, cores=2)
-    table = report.format_table(summary)
-    assert "GET /api/v1/work-orders" in table and "total" in table
-    assert "FAIL  p95 < 500 ms" in table and "FAIL  error rate < 1%" in table
+    summary["rps_per_core"] = report.floor_comparison(report.per_core(45.0, 0.18), report.per_core(19.5, 0.01))
+    table = report.format_table(summary).splitlines()
+    legend = next(n for n, line in enumerate(table) if line.startswith("(times in ms"))
+    names = [line.split()[0] for line in table[2:legend]]
+    # the four endpoints, a rule, then the groups beside the total
+    assert names[:4] == ["GET", "GET", "POST", "POST"]
+    assert names[4].startswith("---") and names[5:] == ["reads", "writes", "total"]
+    assert "FAIL  reads p95 < 200 ms (700 ms)" in table
+    assert "PASS  writes p95 < 500 ms (100 ms)" in table
+    assert "PASS  error rate < 0.1% (0.00%)" in table
     assert "saturated: api (0.90 cores)" in table
+    assert (
+        "API 250 req/s per core; floor (minimal FastAPI app, same server settings) 1,950 req/s per core; ratio 0.13"
+        in table
+    )
+
+
+def test_per_core_is_successful_requests_over_mean_cores() -> None:
+    assert report.per_core(50.0, 0.2)["rps_per_core"] == pytest.approx(250)
+    # nothing to divide by, or nothing served: no figure rather than infinity or zero
+    assert report.per_core(50.0, 0.0)["rps_per_core"] is None
+    assert report.per_core(50.0, None)["rps_per_core"] is None
+    assert report.per_core(0.0, 0.2)["rps_per_core"] is None
+
+
+def test_floor_ratio_is_the_api_per_core_over_the_floor_per_core() -> None:
+    api, floor = report.per_core(48.0, 0.2), report.per_core(20.0, 0.01)  # 240 and 2,000 req/s per core
+    comparison = report.floor_comparison(api, floor)
+    assert comparison["ratio"] == pytest.approx(240 / 2_000)
+    # a slower API lowers the ratio; an API as cheap per request as the floor is 1
+    assert report.floor_comparison(report.per_core(48.0, 0.4), floor)["ratio"] == pytest.approx(0.06)
+    assert report.floor_comparison(report.per_core(48.0, 0.024), floor)["ratio"] == pytest.approx(1)
+    # no floor phase, or a floor without a figure: no ratio, and the line says why
+    skipped = report.floor_comparison(api, None)
+    assert skipped["ratio"] is None
+    assert report.floor_line(skipped, "--no-floor") == "API 240 req/s per core; floor not measured (--no-floor)"
+    unmeasured = report.floor_comparison(api, report.per_core(20.0, 0.0))
+    assert unmeasured["ratio"] is None
+    assert report.floor_line(unmeasured).endswith("ratio -")
+
+
+def test_cpu_until_leaves_out_the_samples_after_the_last_request() -> None:
+    samples = [_sample(START + t, 0.5, api=0.4) for t in range(11, 21)] + [_sample(START + 21, 0.1, api=0.0)]
+    assert report.summarize_cpu(samples, START + 10, 2)["groups"]["api"]["mean"] < 0.4
+    cpu = report.summarize_cpu(samples, START + 10, 2, until=START + 20)
+    assert cpu["samples"] == 10
+    assert cpu["groups"]["api"]["mean"] == pytest.approx(0.4)
 
 
 METRICS_BEFORE = """# HELP http_request_duration_seconds Duration
