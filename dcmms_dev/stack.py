@@ -340,7 +340,7 @@ def run_dev(
             scheduler.stop()
             with contextlib.suppress(FileNotFoundError):
                 state_file.unlink()
-            print("dcmms dev: stopped moto, Redis and PostgreSQL", file=sys.stderr)
+            print("dcmms dev: stopped DynamoDB Local, moto, Redis and PostgreSQL", file=sys.stderr)
 
 
 def _print_progress(what: str, done: int, total: int) -> None:

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 consumer.kill()
 
 
-def _run(args, servers, settings, consumer, stats_file, site_id, assets, per_record, work) -> int:  # noqa: PLR0913
+def _run(args, servers, settings, consumer, stats_file, site_id, assets, per_record, work) -> int:
     deadline = time.monotonic() + 60
     while not any(line["ready"] for line in _read_lines(stats_file)):
         if consumer.poll() is not None or time.monotonic() > deadline:
