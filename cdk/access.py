@@ -30,6 +30,9 @@ class Access:
     postgres: bool = False
     kinesis_put: bool = False  # PutRecord/PutRecords on the telemetry stream, nothing else on Kinesis
     kinesis_consume: bool = False  # the event-source mapping's reads, through the function's role
+    # DynamoDB Streams of the catalogue's StreamSource.tables, read by the event-source mappings through the
+    # function's role (stream ARNs only; ListStreams has no resource): no item action on any table.
+    table_streams_consume: bool = False
     dead_letter_write: bool = False  # PutObject under the dead-letter prefix
 
 
@@ -63,6 +66,9 @@ ACCESS: Mapping[str, Access] = {
         kinesis_consume=True,
         dead_letter_write=True,
     ),
+    # DynamoDB Streams of sites, assets, work orders and alerts -> the read model in PostgreSQL (the primary,
+    # through RDS Proxy). It reads only the stream records it is given: no table, no Redis.
+    "projector": Access(postgres=True, table_streams_consume=True),
     # Partitions ahead and retention in PostgreSQL, single-flight by a Redis lock.
     "telemetry-partitions": Access(redis=True, postgres=True),
     # Every tenant (a scan of the small tenants table), their sites, KPIs (assets, active work orders,

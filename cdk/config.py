@@ -84,6 +84,24 @@ class TelemetryDbConfig:
     port: int
     database_name: str
     external_secret_name: str | None
+    # Read replicas of the RDS instance for dashboards and search (DCMMS_DATABASE_REPLICA_URLS), and one more
+    # for analytics (DCMMS_DATABASE_ANALYTICS_URL); dcmms.readmodel.router routes each query by purpose and
+    # falls back to the primary. Absent replica_instance_type: the primary's instance type.
+    read_replicas: int
+    analytics_replica: bool
+    replica_instance_type: str | None
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    """The read-model projector (catalogue trigger "dynamodb-stream"); its batching, retries and record age
+    are the catalogue's StreamSource, as the local stack's poller delivers them."""
+
+    # One batch per stream shard of each projected table runs at once: at least one per table, more for
+    # tables whose streams have several shards (large or busy tables). The projector holds one primary
+    # connection per execution environment (through RDS Proxy), so this also bounds its connections.
+    reserved_concurrency: int
+    on_failure_retention_days: int
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,12 @@ class MonitoringConfig:
     cache_hit_rate: float
     memory_utilization: float
     iterator_age_ms: int
+    # Replication lag (AWS/RDS ReplicaLag) above which a replica is alarmed: the bounds past which
+    # dcmms.readmodel.router stops sending it queries (1 s dashboards/search, 5 s analytics).
+    replica_lag_s: float
+    analytics_replica_lag_s: float
+    # The read model's staleness (ProjectionLag, and the projector's IteratorAge) alarmed above this.
+    projection_lag_ms: int
 
 
 @dataclass(frozen=True)
@@ -139,6 +163,7 @@ class DeploymentConfig:
     network: NetworkConfig
     kinesis: KinesisConfig
     ingest: IngestConfig
+    projector: ProjectorConfig
     redis: RedisConfig
     telemetry_db: TelemetryDbConfig
     api: ApiConfig
@@ -170,7 +195,8 @@ CAPACITY_SCHEMA = "dcmms.capacity/1"
 def capacity_overrides(plan: Mapping[str, Any]) -> dict[str, Any]:
     """Settings from a ``dcmms capacity --json`` plan (docs/capacity.md): the sizes it computes, nothing else.
 
-    Read replicas and DynamoDB warm throughput in the plan are not deployed by these stacks.
+    DynamoDB warm throughput in the plan is not deployed by these stacks, and its read-replica count is
+    advisory: the topology (``telemetry_db.read_replicas``, ``analytics_replica``) is set in cdk.json.
     """
     if plan.get("schema") != CAPACITY_SCHEMA:
         raise ConfigError(f"capacity plan: expected schema {CAPACITY_SCHEMA!r}, got {plan.get('schema')!r}")
@@ -320,8 +346,36 @@ def _validate(cfg: DeploymentConfig) -> None:
         raise ConfigError("telemetry_db.max_allocated_storage_gb is below allocated_storage_gb")
     if db.mode == "external" and not db.external_secret_name:
         raise ConfigError("telemetry_db.mode 'external' needs telemetry_db.external_secret_name")
+    if not 0 <= db.read_replicas <= 5:
+        raise ConfigError("telemetry_db.read_replicas must be 0..5")
+    if db.mode == "external" and (db.read_replicas or db.analytics_replica):
+        raise ConfigError(
+            "telemetry_db.read_replicas and analytics_replica need mode 'rds': an external database's replicas "
+            "are not deployed by these stacks"
+        )
+    if (db.read_replicas or db.analytics_replica) and db.backup_retention_days < 1:
+        raise ConfigError("telemetry_db read replicas need automated backups on the primary (backup_retention_days)")
+    projected = _projected_tables()
+    if cfg.projector.reserved_concurrency < max(1, projected):
+        raise ConfigError(
+            f"projector.reserved_concurrency {cfg.projector.reserved_concurrency} is below the {projected} "
+            "projected tables: one table's stream would wait behind another's"
+        )
+    m = cfg.monitoring
+    if not 0 < m.replica_lag_s <= m.analytics_replica_lag_s:
+        raise ConfigError("monitoring: need 0 < replica_lag_s <= analytics_replica_lag_s")
     if bool(cfg.edge.domain_names) != bool(cfg.edge.certificate_arn):
         raise ConfigError("edge.domain_names and edge.certificate_arn go together")
+
+
+def _projected_tables() -> int:
+    """The most DynamoDB streams one catalogue function consumes (each needs a concurrent batch of its own)."""
+    from dcmms.catalogue import FUNCTIONS
+
+    return max(
+        (len(f.stream.tables) for f in FUNCTIONS if f.trigger == "dynamodb-stream" and f.stream is not None),
+        default=0,
+    )
 
 
 def resolve_regions(dcmms: Mapping[str, Any], env_name: str, region: str | None) -> list[str]:

@@ -1,14 +1,21 @@
 """Data: DynamoDB tables, the telemetry stream, Redis, the telemetry PostgreSQL and the dead-letter bucket.
 
 Tables come from ``dcmms.store.models.table_definitions()`` (the same pynamodb classes the local stack
-creates tables from), so their keys and indexes cannot drift from the code. Connection strings are built
-here for the functions' environment (``DCMMS_REDIS_URL``, ``DCMMS_DATABASE_URL``); their secrets enter as
+creates tables from), so their keys, indexes and streams cannot drift from the code. Connection strings are
+built here for the functions' environment (``DCMMS_REDIS_URL``, ``DCMMS_DATABASE_URL``, and the read
+replicas' ``DCMMS_DATABASE_REPLICA_URLS`` / ``DCMMS_DATABASE_ANALYTICS_URL``); their secrets enter as
 CloudFormation dynamic references resolved at deploy time, because the application reads its settings from
 environment variables only (see docs/deploy.md on rotation).
+
+A table's stream ARN carries a creation timestamp, so the service stack cannot compute it from a name: the
+data stack publishes it as an SSM parameter whose name either stack computes (``DataNames``), and the
+service stack reads it at deploy time. An export would block the data stack from ever changing it (a
+stream re-created with another view type) while the service stack imports it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +28,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk import nag
@@ -51,6 +59,7 @@ class TableSpec:
     indexes: dict[str, KeySpec]
     projections: dict[str, tuple[str, tuple[str, ...]]]  # index -> (projection type, non-key attributes)
     ttl_attribute: str | None
+    stream_view_type: str | None = None  # "NEW_AND_OLD_IMAGES" for the tables the read model projects
 
 
 def _key(schema: list[dict[str, str]], types: dict[str, str]) -> KeySpec:
@@ -89,8 +98,18 @@ def table_specs() -> list[TableSpec]:
             indexes[gsi["index_name"]] = _key(gsi["key_schema"], types)
             p = gsi["projection"]
             projections[gsi["index_name"]] = (p["ProjectionType"], tuple(p.get("NonKeyAttributes", ())))
+        view = d.get("stream_view_type")
+        if view is not None and view not in dynamodb.StreamViewType.__members__:
+            raise ValueError(f"table {d['base_name']}: unknown stream view type {view!r}")
         specs.append(
-            TableSpec(d["base_name"], _key(d["key_schema"], types), indexes, projections, ttl.get(d["base_name"]))
+            TableSpec(
+                d["base_name"],
+                _key(d["key_schema"], types),
+                indexes,
+                projections,
+                ttl.get(d["base_name"]),
+                view,
+            )
         )
     return specs
 
@@ -105,17 +124,31 @@ class DataNames:
     dead_letter_bucket: str
     database_instance: str
     redis_group: str
+    parameter_prefix: str  # SSM parameters the data stack publishes for the service stack
+    database_replicas: tuple[str, ...] = ()  # instance identifiers of the read replicas (dashboards, search)
+    database_analytics: str | None = None  # instance identifier of the analytics replica
 
     @classmethod
     def of(cls, cfg: DeploymentConfig, scope: Construct) -> DataNames:
         account = Stack.of(scope).account  # the account id, or the AWS::AccountId of the stack at hand
+        db = cfg.telemetry_db
+        rds_mode = db.mode == "rds"
         return cls(
             table_prefix=cfg.table_prefix,
             stream=f"{cfg.prefix}-telemetry",
             dead_letter_bucket=f"{cfg.prefix}-{cfg.region}-dead-letters-{account}",
             database_instance=f"{cfg.prefix}-telemetry",
             redis_group=f"{cfg.prefix}-cache",
+            parameter_prefix=f"/{cfg.prefix}",
+            database_replicas=tuple(
+                f"{cfg.prefix}-telemetry-replica-{n}" for n in range(1, (db.read_replicas if rds_mode else 0) + 1)
+            ),
+            database_analytics=f"{cfg.prefix}-telemetry-analytics" if rds_mode and db.analytics_replica else None,
         )
+
+    def stream_arn_parameter(self, base_name: str) -> str:
+        """The SSM parameter holding the ARN of the table's DynamoDB stream (SSM names are per region)."""
+        return f"{self.parameter_prefix}/tables/{base_name}/stream-arn"
 
 
 def _attribute(spec: tuple[str, str]) -> dynamodb.Attribute:
@@ -136,6 +169,10 @@ class Data(Construct):
         self.dead_letters = self._build_dead_letters()
         self.redis, self.redis_url, self.redis_node_ids = self._build_redis()
         self.proxy: rds.DatabaseProxy | None = None
+        # identifier -> read replica, and their URLs (readmodel.router: dashboards/search, analytics)
+        self.replicas: dict[str, rds.DatabaseInstanceReadReplica] = {}
+        self.replica_urls: list[str] = []
+        self.analytics_url: str | None = None
         self.database, self.database_url = self._build_postgres()
 
     # -- S3 ------------------------------------------------------------------------------------------
@@ -191,7 +228,17 @@ class Data(Construct):
                 time_to_live_attribute=spec.ttl_attribute,
                 encryption=dynamodb.TableEncryption.AWS_MANAGED,
                 removal_policy=self.removal,
+                stream=dynamodb.StreamViewType[spec.stream_view_type] if spec.stream_view_type else None,
             )
+            if spec.stream_view_type:
+                ssm.StringParameter(
+                    self,
+                    "StreamArn-" + spec.base_name,
+                    parameter_name=self.names.stream_arn_parameter(spec.base_name),
+                    string_value=table.table_stream_arn,  # set: the table has a stream
+                    description=f"ARN of the DynamoDB stream of {self.cfg.table_prefix}{spec.base_name} (service stack)",
+                    tier=ssm.ParameterTier.STANDARD,
+                )
             for name, key in spec.indexes.items():
                 projection, non_key = spec.projections[name]
                 table.add_global_secondary_index(
@@ -385,16 +432,7 @@ class Data(Construct):
             enable_performance_insights=True,
             monitoring_interval=Duration.seconds(60) if self.cfg.production else None,
         )
-        # The exported logs' groups, created here with a retention (instead of CDK's LogRetention function).
-        for export in RDS_LOG_EXPORTS:
-            group = logs.LogGroup(
-                self,
-                f"TelemetryDbLogs-{export}",
-                log_group_name=f"/aws/rds/instance/{self.names.database_instance}/{export}",
-                retention=retention(self.cfg.log_retention_days),
-                removal_policy=self.removal,
-            )
-            instance.node.add_dependency(group)
+        self._log_groups(instance, "TelemetryDbLogs", self.names.database_instance)
         monitoring_role = instance.node.try_find_child("MonitoringRole")
         if monitoring_role is not None:
             nag.acknowledge(
@@ -429,24 +467,131 @@ class Data(Construct):
         self.proxy = proxy
         user = secret.secret_value_from_json("username").unsafe_unwrap()
         password = secret.secret_value_from_json("password").unsafe_unwrap()
-        url = f"postgresql://{user}:{password}@{proxy.endpoint}:{POSTGRES_PORT}/{db.database_name}?sslmode=require"
-        return instance, url
+
+        def url(host: str, port: int) -> str:
+            return f"postgresql://{user}:{password}@{host}:{port}/{db.database_name}?sslmode=require"
+
+        self._build_replicas(instance, monitoring_role, url)
+        return instance, url(proxy.endpoint, POSTGRES_PORT)
+
+    def _log_groups(self, instance: rds.DatabaseInstanceBase, id_prefix: str, identifier: str) -> None:
+        """The exported logs' groups, created here with a retention (instead of CDK's LogRetention function)."""
+        for export in RDS_LOG_EXPORTS:
+            group = logs.LogGroup(
+                self,
+                f"{id_prefix}-{export}",
+                log_group_name=f"/aws/rds/instance/{identifier}/{export}",
+                retention=retention(self.cfg.log_retention_days),
+                removal_policy=self.removal,
+            )
+            instance.node.add_dependency(group)
+
+    def _build_replicas(
+        self, primary: rds.DatabaseInstance, monitoring_role: Any, url: Callable[[str, int], str]
+    ) -> None:
+        """Read replicas of the primary in its subnet group, with its engine, storage encryption (inherited),
+        port, log exports, Performance Insights and enhanced-monitoring role. RDS Proxy does not front them:
+        its read-only endpoints serve Aurora clusters only, and a proxy targets one RDS instance, so the
+        functions connect to each replica directly (TLS), which is also what lets ``readmodel.router`` measure
+        each replica's own replay lag. Their security group admits the functions only."""
+        db, names = self.cfg.telemetry_db, self.names
+        wanted = [(f"TelemetryReplica{n}", ident) for n, ident in enumerate(names.database_replicas, 1)]
+        if names.database_analytics:
+            wanted.append(("TelemetryAnalytics", names.database_analytics))
+        if not wanted:
+            return
+        sg = ec2.SecurityGroup(
+            self,
+            "TelemetryReplicaSg",
+            vpc=self.network.vpc,
+            description="dCMMS PostgreSQL read replicas: the functions only",
+            allow_all_outbound=False,
+        )
+        sg.add_ingress_rule(self.network.functions_sg, ec2.Port.tcp(db.port), "PostgreSQL replicas from the functions")
+        subnet_group = primary.node.find_child("SubnetGroup")
+        for construct_id, identifier in wanted:
+            replica = rds.DatabaseInstanceReadReplica(
+                self,
+                construct_id,
+                source_database_instance=primary,
+                instance_type=ec2.InstanceType(db.replica_instance_type or db.instance_type),
+                instance_identifier=identifier,
+                vpc=self.network.vpc,
+                subnet_group=subnet_group,  # the rds.SubnetGroup CDK made for the primary
+                security_groups=[sg],
+                port=db.port,
+                storage_type=rds.StorageType.GP3,
+                max_allocated_storage=db.max_allocated_storage_gb,
+                multi_az=False,
+                publicly_accessible=False,
+                auto_minor_version_upgrade=True,
+                cloudwatch_logs_exports=list(RDS_LOG_EXPORTS),
+                enable_performance_insights=True,
+                monitoring_interval=Duration.seconds(60) if monitoring_role is not None else None,
+                monitoring_role=monitoring_role,
+                deletion_protection=self.cfg.production,
+                # A replica holds nothing of its own: deleting it loses no data (the primary is snapshotted).
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            self._log_groups(replica, f"{construct_id}Logs", identifier)
+            nag.acknowledge(
+                replica,
+                "AwsSolutions-RDS2",
+                "A same-region read replica inherits storage encryption and its key from the encrypted primary; "
+                "CloudFormation takes no StorageEncrypted with SourceDBInstanceIdentifier.",
+            )
+            nag.acknowledge(
+                replica,
+                "AwsSolutions-RDS3",
+                "A read replica is a read-scaling copy: when it fails, readmodel.router sends its queries to the "
+                "next replica and then to the Multi-AZ primary, so a standby of its own would double its cost "
+                "for no durability.",
+            )
+            nag.acknowledge(
+                replica,
+                "AwsSolutions-RDS11",
+                f"The replica names no engine (it replicates the primary's PostgreSQL); it listens on the primary's "
+                f"non-default port {db.port}.",
+            )
+            if not self.cfg.production:
+                nag.acknowledge(
+                    replica,
+                    "AwsSolutions-RDS10",
+                    "Deletion protection is for production; development replicas are disposable.",
+                )
+            self.replicas[identifier] = replica
+            endpoint = url(replica.db_instance_endpoint_address, db.port)
+            if identifier == names.database_analytics:
+                self.analytics_url = endpoint
+            else:
+                self.replica_urls.append(endpoint)
 
 
 class DataRefs(Construct):
-    """The data stack as the service stack sees it: tables, stream and bucket by name (no exports), and the
-    two connection URLs (whose endpoints and secrets are the only cross-stack references)."""
+    """The data stack as the service stack sees it: tables, stream and bucket by name (no exports), the
+    tables' stream ARNs through SSM parameters the data stack publishes (resolved at deploy time), and the
+    connection URLs (whose endpoints and secrets are the only cross-stack references)."""
 
     def __init__(self, scope: Construct, id: str, *, cfg: DeploymentConfig, data: Data) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
         self.names = DataNames.of(cfg, self)
-        self.tables: dict[str, dynamodb.ITable] = {
-            spec.base_name: dynamodb.Table.from_table_name(
-                self, "Table-" + spec.base_name, self.names.table_prefix + spec.base_name
-            )
-            for spec in data.specs
-        }
+        self.tables: dict[str, dynamodb.ITable] = {}
+        for spec in data.specs:
+            name = self.names.table_prefix + spec.base_name
+            if spec.stream_view_type:
+                # An SSM parameter of the service stack (AWS::SSM::Parameter::Value<String>): CloudFormation
+                # reads the current ARN on every deploy, and the CDK CLI never skips a stack that has one.
+                stream_arn = ssm.StringParameter.value_for_string_parameter(
+                    self, self.names.stream_arn_parameter(spec.base_name)
+                )
+                table = dynamodb.Table.from_table_attributes(
+                    self, "Table-" + spec.base_name, table_name=name, table_stream_arn=stream_arn
+                )
+            else:
+                table = dynamodb.Table.from_table_name(self, "Table-" + spec.base_name, name)
+            self.tables[spec.base_name] = table
+        self.streams = tuple(spec.base_name for spec in data.specs if spec.stream_view_type)
         self.indexes: dict[str, tuple[str, ...]] = {spec.base_name: tuple(spec.indexes) for spec in data.specs}
         self.stream = kinesis.Stream.from_stream_arn(
             self, "Stream", stack.format_arn(service="kinesis", resource="stream", resource_name=self.names.stream)
@@ -455,6 +600,8 @@ class DataRefs(Construct):
         self.redis_url = data.redis_url
         self.redis_node_ids = list(data.redis_node_ids)
         self.database_url = data.database_url
+        self.database_replica_urls = list(data.replica_urls)
+        self.database_analytics_url = data.analytics_url
         self.database_instance = self.names.database_instance if data.database is not None else None
 
     def index_arns(self, base_name: str) -> list[str]:

@@ -63,11 +63,14 @@ class Functions(Construct):
         }
 
     def reserved_concurrency(self, spec: FunctionSpec) -> int | None:
-        """The API's and ingest's come from configuration (they scale with the environment); others from the catalogue."""
+        """The API's, ingest's and the projector's come from configuration (they scale with the environment);
+        others from the catalogue."""
         if spec.trigger == "http":
             return self.cfg.api.reserved_concurrency
         if spec.trigger == "kinesis":
             return self.cfg.ingest_concurrency
+        if spec.trigger == "dynamodb-stream":
+            return self.cfg.projector.reserved_concurrency
         return spec.reserved_concurrency
 
     def _access(self, spec: FunctionSpec) -> Access:
@@ -95,6 +98,12 @@ class Functions(Construct):
                 env["DCMMS_REDIS_CLUSTER"] = "true"
         if access.postgres:
             env["DCMMS_DATABASE_URL"] = self.data.database_url
+            # The read replicas (dashboards, search) and the analytics replica: readmodel.router falls back to
+            # the primary without them, so they are set only where they are deployed.
+            if self.data.database_replica_urls:
+                env["DCMMS_DATABASE_REPLICA_URLS"] = ",".join(self.data.database_replica_urls)
+            if self.data.database_analytics_url:
+                env["DCMMS_DATABASE_ANALYTICS_URL"] = self.data.database_analytics_url
         if access.kinesis_put:
             env["DCMMS_KINESIS_STREAM"] = self.data.names.stream
         if access.dead_letter_write:
@@ -167,7 +176,11 @@ class Functions(Construct):
                 f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{INSIGHTS_POLICY}]",
                 "The AWS-maintained policy the Lambda Insights extension needs to write its log group.",
             )
-        nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.XRAY_WILDCARD)
+        nag.acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            nag.XRAY_AND_LIST_STREAMS_WILDCARD if access.table_streams_consume else nag.XRAY_WILDCARD,
+        )
         return fn
 
     def _grant(self, role: iam.Role, access: Access) -> None:

@@ -6,14 +6,17 @@ Spec rules and their equivalents here:
 - CacheHitRateLow (< 80 % for 10 min)        -> CacheHits / (CacheHits + CacheMisses), the app's EMF metrics
 - HighMemoryUsage (> 90 % for 5 min)         -> Lambda Insights memory_utilization (when enabled) and Redis
                                                 DatabaseMemoryUsagePercentage
-- DatabaseReplicationLag                     -> no read replicas are deployed, so no alarm (dashboard note)
-Serverless additions: Lambda errors and throttles per function, ingest iterator age, dead-letter depth
-(event-source and schedule queues) and refused records, DynamoDB throttles per table, Kinesis write throttles.
+- DatabaseReplicationLag                     -> AWS/RDS ReplicaLag per read replica, above the lag past which
+                                                readmodel.router passes it over (1 s; analytics 5 s), 3 minutes
+Serverless additions: Lambda errors and throttles per function, ingest and projector iterator age, dead-letter
+depth (event-source and schedule queues) and refused records, the read model's projection lag and failed
+records, DynamoDB throttles per table, Kinesis write throttles.
 Every alarm notifies one SNS topic (KMS-encrypted, TLS-only).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aws_cdk import Duration, Stack
@@ -46,6 +49,7 @@ class Sources:
     functions: dict[str, lambda_.Function]
     ingest_function: str
     dead_letter_queues: dict[str, sqs.IQueue]
+    projector_function: str | None = None
 
 
 def app_metric(name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES) -> cw.Metric:
@@ -64,6 +68,8 @@ class Monitoring(Construct):
         self._cache_alarms()
         self._function_alarms()
         self._stream_alarms()
+        self._projection_alarms()
+        self._replica_alarms()
         self._table_alarms()
         self.dashboard = self._build_dashboard()
 
@@ -228,6 +234,68 @@ class Monitoring(Construct):
             description="Producers were throttled by the telemetry stream: add shards",
         )
 
+    def _projection_alarms(self) -> None:
+        """The read model's staleness (ProjectionLag: now minus the oldest record of a batch) and the stream
+        side of it (the projector's IteratorAge), both sustained for 5 minutes; records the projector could
+        not read (reported failed, redelivered, then on the on-failure queue)."""
+        name = self.src.projector_function
+        if name is None:
+            return
+        m = self.cfg.monitoring
+        self._alarm(
+            "projection-lag",
+            app_metric("ProjectionLag", "Maximum", MINUTE),
+            m.projection_lag_ms,
+            periods=5,
+            description=f"The read model is more than {m.projection_lag_ms / 1000:g} s behind the tables for 5 minutes",
+        )
+        self._alarm(
+            f"{name}-iterator-age",
+            self.src.functions[name].metric("IteratorAge", statistic="Maximum", period=MINUTE),
+            m.projection_lag_ms,
+            periods=5,
+            description=f"The {name} function is more than {m.projection_lag_ms / 1000:g} s behind the table streams",
+        )
+        self._alarm(
+            "projection-failed-records",
+            app_metric("ProjectionFailedRecords"),
+            0,
+            description="The projector reported stream records it could not project (redelivered, then dead-lettered)",
+        )
+
+    def replica_lag(self, identifier: str) -> cw.Metric:
+        return cw.Metric(
+            namespace="AWS/RDS",
+            metric_name="ReplicaLag",
+            dimensions_map={"DBInstanceIdentifier": identifier},
+            statistic="Maximum",
+            period=MINUTE,
+        )
+
+    def replica_bounds(self) -> dict[str, float]:
+        """Each deployed replica's identifier and the lag (s) past which the router stops using it."""
+        m, names = self.cfg.monitoring, self.src.data.names
+        if self.src.data.database_instance is None:
+            return {}
+        bounds = {identifier: m.replica_lag_s for identifier in names.database_replicas}
+        if names.database_analytics:
+            bounds[names.database_analytics] = m.analytics_replica_lag_s
+        return bounds
+
+    def _replica_alarms(self) -> None:
+        for identifier, bound in self.replica_bounds().items():
+            short = identifier.removeprefix(f"{self.cfg.prefix}-telemetry-")
+            self._alarm(
+                f"db-{short}-lag",
+                self.replica_lag(identifier),
+                bound,
+                periods=3,
+                description=(
+                    f"DatabaseReplicationLag: {identifier} more than {bound:g} s behind the primary for 3 minutes "
+                    "(readmodel.router sends its queries elsewhere meanwhile)"
+                ),
+            )
+
     def _table_alarms(self) -> None:
         for name, table in self.src.data.tables.items():
             throttles = cw.MathExpression(
@@ -241,6 +309,64 @@ class Monitoring(Construct):
             self._alarm(f"table-{name}-throttles", throttles, 0, description=f"DynamoDB throttled requests on {name}")
 
     # -- dashboard: the spec's five dashboards as five sections ----------------------------------------
+
+    def _read_model_widgets(self, graph: Callable[[str, list[cw.IMetric]], cw.GraphWidget]) -> list[cw.IWidget]:
+        """Replication lag per replica, the projection lag, and where read-model queries went."""
+        m = self.cfg.monitoring
+        widgets: list[cw.IWidget] = []
+        bounds = self.replica_bounds()
+        if bounds:
+            widgets.append(
+                cw.GraphWidget(
+                    title="Replica lag (s)",
+                    left=[self.replica_lag(identifier).with_(label=identifier) for identifier in bounds],
+                    left_annotations=[
+                        cw.HorizontalAnnotation(value=v, label=f"router bound {v:g} s")
+                        for v in sorted(set(bounds.values()))
+                    ],
+                    width=8,
+                    height=6,
+                )
+            )
+        else:
+            widgets.append(
+                cw.TextWidget(
+                    markdown="Replication lag: no read replicas are deployed (reads use the primary).",
+                    width=8,
+                    height=6,
+                )
+            )
+        if self.src.projector_function is not None:
+            widgets.append(
+                cw.GraphWidget(
+                    title="Projection lag (ms) and records",
+                    left=[app_metric("ProjectionLag", "Maximum", MINUTE)],
+                    left_annotations=[cw.HorizontalAnnotation(value=m.projection_lag_ms, label="alarm")],
+                    right=[
+                        app_metric("ProjectedRecords", period=MINUTE),
+                        app_metric("ProjectionFailedRecords", period=MINUTE),
+                    ],
+                    width=8,
+                    height=6,
+                )
+            )
+        widgets.append(
+            graph(
+                "Read-model routing (queries)",
+                [
+                    cw.Metric(
+                        namespace=APP_NAMESPACE,
+                        metric_name="DatabaseRoute",
+                        dimensions_map={**APP_DIMENSIONS, "outcome": outcome},
+                        statistic="Sum",
+                        period=FIVE_MINUTES,
+                        label=outcome,
+                    )
+                    for outcome in ("chosen", "down", "lagging", "fallback")
+                ],
+            )
+        )
+        return widgets
 
     def _build_dashboard(self) -> cw.Dashboard:
         api = self.src.api.rest_api
@@ -301,13 +427,7 @@ class Monitoring(Construct):
                 graph("PostgreSQL connections and CPU", [rds("DatabaseConnections")], right=[rds("CPUUtilization")])
             )
         board.add_widgets(*db_widgets)
-        board.add_widgets(
-            cw.TextWidget(
-                markdown="Replication lag: no read replicas are deployed (telemetry reads and writes use the primary).",
-                width=24,
-                height=1,
-            )
-        )
+        board.add_widgets(*self._read_model_widgets(graph))
         board.add_widgets(
             cw.TextWidget(markdown="## Cache performance: hit rate, evictions, memory", width=24, height=1)
         )

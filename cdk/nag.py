@@ -20,6 +20,10 @@ XRAY_WILDCARD = (
     "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions; Resource * is the "
     "only form AWS accepts."
 )
+XRAY_AND_LIST_STREAMS_WILDCARD = (
+    XRAY_WILDCARD + " The DynamoDB Streams event source's grant adds dynamodb:ListStreams, which has no "
+    "resource-level permissions either; the stream reads themselves are granted on the streams' ARNs."
+)
 LOG_BUCKET = "This is the access-log bucket itself; logging it into itself would loop."
 
 

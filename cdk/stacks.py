@@ -2,7 +2,7 @@
 
 ``DataStack`` holds what keeps state (network, tables, stream, Redis, PostgreSQL, dead letters) and is
 deployed first and rarely; ``ServiceStack`` holds what can be replaced at any time (functions, API, event
-source, schedules, CloudFront, alarms) and is what most deploys change. The functions' security group
+sources, schedules, CloudFront, alarms) and is what most deploys change. The functions' security group
 lives with the network, so the data stores' ingress rules never point into the service stack.
 """
 
@@ -17,7 +17,7 @@ from cdk.config import DeploymentConfig
 from cdk.data import Data, DataRefs
 from cdk.edge import Edge
 from cdk.functions import Functions
-from cdk.ingest import Ingest
+from cdk.ingest import Ingest, Projection
 from cdk.monitoring import Monitoring, Sources
 from cdk.network import Network
 from cdk.schedules import Schedules
@@ -70,8 +70,17 @@ class ServiceStack(Stack):
         self.functions = Functions(self, "Functions", cfg=cfg, network=network, data=data, code=code)
         fns = self.functions.functions
         api_name, ingest_name = self._single("http"), self._single("kinesis")
+        projector_name = self._single("dynamodb-stream")
         self.api = Api(self, "Api", cfg=cfg, function=fns[api_name])
         self.ingest = Ingest(self, "Ingest", cfg=cfg, function=fns[ingest_name], stream=data.stream)
+        self.projection = Projection(
+            self,
+            "Projection",
+            cfg=cfg,
+            spec=self.functions.specs[projector_name],
+            function=fns[projector_name],
+            tables={name: data.tables[name] for name in data.streams},
+        )
         self.schedules = Schedules(self, "Schedules", cfg=cfg, functions=fns)
         self.edge = Edge(self, "Edge", cfg=cfg, rest_api=self.api.rest_api)
         self.monitoring = Monitoring(
@@ -83,12 +92,18 @@ class ServiceStack(Stack):
                 api=self.api,
                 functions=fns,
                 ingest_function=ingest_name,
-                dead_letter_queues={"ingest": self.ingest.on_failure, "schedules": self.schedules.dead_letters},
+                projector_function=projector_name,
+                dead_letter_queues={
+                    "ingest": self.ingest.on_failure,
+                    "projector": self.projection.on_failure,
+                    "schedules": self.schedules.dead_letters,
+                },
             ),
         )
 
     def _single(self, trigger: str) -> str:
-        """The one catalogue function with this trigger (one API behind the gateway, one stream consumer)."""
+        """The one catalogue function with this trigger (one API behind the gateway, one consumer per kind of
+        stream)."""
         names = [name for name, spec in self.functions.specs.items() if spec.trigger == trigger]
         if len(names) != 1:
             raise ValueError(f"expected exactly one catalogue function with trigger {trigger!r}, found {names}")

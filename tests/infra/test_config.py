@@ -63,6 +63,11 @@ def test_overrides_merge_over_the_environment_per_key(dcmms: dict[str, Any]) -> 
         ({"api": {"waf": "yes"}}, "expected bool"),
         ({"api": {"cold_start": "snapstart"}}, "SnapStart and provisioned concurrency exclude each other"),
         ({"api": {"cold_start": "warm"}}, "not one of"),
+        ({"projector": {"reserved_concurrency": 2}}, "below the 4 projected tables"),
+        ({"telemetry_db": {"read_replicas": 6}}, "read_replicas must be 0..5"),
+        ({"telemetry_db": {"mode": "external", "external_secret_name": "dcmms/timescale"}}, "need mode 'rds'"),
+        ({"telemetry_db": {"backup_retention_days": 0}}, "automated backups"),
+        ({"monitoring": {"replica_lag_s": 10}}, "replica_lag_s <= analytics_replica_lag_s"),
     ],
 )
 def test_settings_that_cannot_deploy_are_refused(dcmms: dict[str, Any], override: dict, message: str) -> None:
@@ -106,3 +111,19 @@ def test_a_capacity_plan_sizes_the_environment(dcmms: dict[str, Any], tmp_path) 
     assert config.load({"dcmms": dcmms, "dcmms:capacity:prod": str(path)}, "dev", "us-west-2").kinesis.shards == 1
     with pytest.raises(config.ConfigError, match="schema"):
         config.capacity_overrides({"schema": "other/9"})
+
+
+def test_replica_topology_projector_and_lag_thresholds_per_environment(dcmms: dict[str, Any]) -> None:
+    from dcmms.readmodel.router import ANALYTICS_MAX_LAG_S, REPLICA_MAX_LAG_S
+
+    context = {"dcmms": dcmms}
+    dev, prod = config.load(context, "dev", "us-west-2"), config.load(context, "prod", "us-west-2")
+    assert (dev.telemetry_db.read_replicas, dev.telemetry_db.analytics_replica) == (0, False)
+    assert (prod.telemetry_db.read_replicas, prod.telemetry_db.analytics_replica) == (1, True)
+    assert prod.telemetry_db.replica_instance_type is None  # the primary's class
+    assert (dev.projector.reserved_concurrency, prod.projector.reserved_concurrency) == (4, 20)
+    # the alarms' bounds are the router's: an alarmed replica is one the router has stopped using
+    for cfg in (dev, prod):
+        assert cfg.monitoring.replica_lag_s == REPLICA_MAX_LAG_S
+        assert cfg.monitoring.analytics_replica_lag_s == ANALYTICS_MAX_LAG_S
+        assert cfg.monitoring.projection_lag_ms == 30_000

@@ -133,3 +133,62 @@ def test_placeholder_layer_holds_only_dcmms_and_is_flagged(synthesis: Synthesis)
     assert sorted(p.name for p in layer.iterdir()) == ["dcmms"]
     warnings = [a for a in synthesis.annotations["dcmms-prod-us-west-2-service"] if a["type"] == "aws:cdk:warning"]
     assert any("PLACEHOLDER" in str(a["data"]) for a in warnings)
+
+
+ITEM_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:PartiQLSelect",
+}
+
+
+def test_projector_reads_its_streams_and_touches_no_table(synthesis: Synthesis) -> None:
+    from dcmms.catalogue import by_name
+
+    template = synthesis.template("prod", "service")
+    grants = function_grants(template, "projector")
+    # no item action on any table: the mappings hand it the records
+    assert not ITEM_ACTIONS & set(grants)
+    # the stream reads on exactly the projected tables' stream ARNs (SSM parameters of the stack)
+    source = by_name("projector").stream
+    assert source is not None
+    parameters = {f"<{k}>": p["Default"] for k, p in template.get("Parameters", {}).items()}
+    for action in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"):
+        assert {parameters[r] for r in grants[action]} == {
+            f"/dcmms-prod/tables/{t}/stream-arn" for t in source.tables
+        }, action
+    assert grants["dynamodb:ListStreams"] == {"*"}  # no resource-level permissions (acknowledged in cdk-nag)
+    (queue,) = [k for k in resources(template, "AWS::SQS::Queue") if k.startswith("ProjectionOnFailure")]
+    assert grants["sqs:SendMessage"] == {f"<{queue}.Arn>"}
+    assert not [a for a in grants if a.startswith(("kinesis:", "s3:", "secretsmanager:", "kms:"))]
+    # PostgreSQL only: no Redis, stream or bucket settings
+    env_vars = function_by_name(template, "projector")[1]["Properties"]["Environment"]["Variables"]
+    assert "DCMMS_DATABASE_URL" in env_vars and env_vars["DCMMS_TABLE_PREFIX"] == "dcmms-prod-"
+    assert not {"DCMMS_REDIS_URL", "DCMMS_KINESIS_STREAM", "DCMMS_DEAD_LETTER_BUCKET"} & set(env_vars)
+
+
+def test_replica_urls_reach_the_functions_that_use_postgres_where_replicas_exist(synthesis: Synthesis) -> None:
+    prod = synthesis.template("prod", "service")
+    for name, access in ACCESS.items():
+        env_vars = function_by_name(prod, name)[1]["Properties"]["Environment"]["Variables"]
+        assert ("DCMMS_DATABASE_REPLICA_URLS" in env_vars) is access.postgres, name
+        assert ("DCMMS_DATABASE_ANALYTICS_URL" in env_vars) is access.postgres, name
+    api = function_by_name(prod, "api")[1]["Properties"]["Environment"]["Variables"]
+    replicas, analytics = str(api["DCMMS_DATABASE_REPLICA_URLS"]), str(api["DCMMS_DATABASE_ANALYTICS_URL"])
+    # one read replica in production (cdk.json), over TLS, to the replica's own endpoint, not RDS Proxy's
+    for url in (replicas, analytics, str(api["DCMMS_DATABASE_URL"])):
+        assert url.count("postgresql://") == 1 and "sslmode=require" in url
+    assert "TelemetryReplica1" in replicas and "TelemetryAnalytics" in analytics
+    assert "TelemetryProxy" not in replicas + analytics and "TelemetryProxy" in str(api["DCMMS_DATABASE_URL"])
+    # development deploys no replica: the router uses the primary for every purpose
+    dev = synthesis.template("dev", "service")
+    for name in ACCESS:
+        env_vars = function_by_name(dev, name)[1]["Properties"]["Environment"]["Variables"]
+        assert not {"DCMMS_DATABASE_REPLICA_URLS", "DCMMS_DATABASE_ANALYTICS_URL"} & set(env_vars), name

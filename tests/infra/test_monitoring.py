@@ -78,7 +78,7 @@ def test_stream_and_dead_letter_alarms(synthesis: Synthesis) -> None:
     alarms = _alarms(synthesis)
     age = alarms["dcmms-prod-ingest-iterator-age"]
     assert age["MetricName"] == "IteratorAge" and age["Statistic"] == "Maximum" and age["Threshold"] == 60_000
-    for queue in ("ingest", "schedules"):
+    for queue in ("ingest", "projector", "schedules"):
         depth = alarms[f"dcmms-prod-{queue}-dead-letters"]
         assert depth["MetricName"] == "ApproximateNumberOfMessagesVisible"
         assert depth["Threshold"] == 0 and depth["ComparisonOperator"] == "GreaterThanThreshold"
@@ -126,5 +126,64 @@ def test_dashboard_has_the_specs_five_sections(synthesis: Synthesis) -> None:
     ):
         assert any(section in t for t in texts), section
     metrics = json.dumps(body)
-    for name in ("Latency", "DatabaseConnections", "Evictions", "ConcurrentExecutions", "AlertsRaised"):
+    for name in (
+        "Latency",
+        "DatabaseConnections",
+        "Evictions",
+        "ConcurrentExecutions",
+        "AlertsRaised",
+        "ReplicaLag",
+        "ProjectionLag",
+        "DatabaseRoute",
+    ):
         assert name in metrics, name
+
+
+def test_replication_lag_alarms_per_replica_at_the_routers_bounds(synthesis: Synthesis) -> None:
+    from dcmms.readmodel.router import ANALYTICS_MAX_LAG_S, REPLICA_MAX_LAG_S
+
+    alarms = _alarms(synthesis)
+    lag = {name: a for name, a in alarms.items() if a.get("MetricName") == "ReplicaLag"}
+    assert set(lag) == {"dcmms-prod-db-replica-1-lag", "dcmms-prod-db-analytics-lag"}
+    expected = {
+        "dcmms-prod-db-replica-1-lag": ("dcmms-prod-telemetry-replica-1", REPLICA_MAX_LAG_S),
+        "dcmms-prod-db-analytics-lag": ("dcmms-prod-telemetry-analytics", ANALYTICS_MAX_LAG_S),
+    }
+    for name, (identifier, bound) in expected.items():
+        alarm = lag[name]
+        assert alarm["Namespace"] == "AWS/RDS" and alarm["Statistic"] == "Maximum"
+        assert alarm["Dimensions"] == [{"Name": "DBInstanceIdentifier", "Value": identifier}]
+        assert alarm["Threshold"] == bound and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["Period"] == 60 and alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3
+    # the replicas they watch are the ones the data stack deploys
+    replicas = {
+        r["Properties"]["DBInstanceIdentifier"]
+        for r in resources(synthesis.template("prod", "data"), "AWS::RDS::DBInstance").values()
+        if "SourceDBInstanceIdentifier" in r["Properties"]
+    }
+    assert replicas == {identifier for identifier, _ in expected.values()}
+    # no replica in development, so no replication-lag alarm there
+    assert not [a for a in _alarms(synthesis, "dev").values() if a.get("MetricName") == "ReplicaLag"]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_projection_lag_failures_and_iterator_age_are_alarmed(synthesis: Synthesis, env: str) -> None:
+    alarms = _alarms(synthesis, env)
+    lag = alarms[f"dcmms-{env}-projection-lag"]
+    assert (lag["Namespace"], lag["MetricName"], lag["Statistic"]) == ("dCMMS", "ProjectionLag", "Maximum")
+    assert lag["Dimensions"] == [{"Name": "service", "Value": "dcmms"}]
+    assert lag["Threshold"] == 30_000 and lag["Period"] * lag["EvaluationPeriods"] == 300
+    assert lag["DatapointsToAlarm"] == lag["EvaluationPeriods"]
+    age = alarms[f"dcmms-{env}-projector-iterator-age"]
+    assert (age["Namespace"], age["MetricName"], age["Statistic"]) == ("AWS/Lambda", "IteratorAge", "Maximum")
+    assert age["Dimensions"][0]["Name"] == "FunctionName" and age["Threshold"] == 30_000
+    failed = alarms[f"dcmms-{env}-projection-failed-records"]
+    assert (failed["MetricName"], failed["Statistic"], failed["Threshold"]) == ("ProjectionFailedRecords", "Sum", 0)
+    depth = alarms[f"dcmms-{env}-projector-dead-letters"]
+    assert depth["MetricName"] == "ApproximateNumberOfMessagesVisible" and depth["Threshold"] == 0
+    (queue_id,) = [
+        k
+        for k in resources(synthesis.template(env, "service"), "AWS::SQS::Queue")
+        if k.startswith("ProjectionOnFailure")
+    ]
+    assert depth["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]

@@ -24,7 +24,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_rules_file_is_valid() -> None:
     result = _promtool("check", "rules", "rules.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 11 rules found" in result.stdout
 
 
 def test_alerts_fire_on_synthetic_series_and_stay_silent_on_healthy_ones() -> None:
