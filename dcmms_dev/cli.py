@@ -196,6 +196,28 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if failed == 0 else 1
 
 
+def _reindex(args: argparse.Namespace) -> int:
+    """Rebuild the read model of the running local stack (or of the environment's settings) from DynamoDB."""
+    from dcmms.readmodel.router import DatabaseRouter
+    from dcmms_dev.reindex import print_progress, reindex
+
+    settings, state = _target(args.state_file)
+    if state is not None:
+        settings = settings.model_copy(update={"database_url": state["database_url"]})
+    router = DatabaseRouter(settings.database_url)
+    started = time.monotonic()
+    try:
+        counts = reindex(settings, router, args.tenant, print_progress)
+    finally:
+        router.close()
+    for table, c in counts.items():
+        print(f"  {table:<12} {c['items']:>7} items, {c['written']:>7} rows written, {c['removed']:>5} removed")
+    print(
+        f"reindexed {'tenant ' + args.tenant if args.tenant else 'every tenant'} in {time.monotonic() - started:.1f} s"
+    )
+    return 0
+
+
 def _capacity(args: argparse.Namespace) -> int:
     """Print the capacity plan for the spec's scale (or the figures given) as a table or as JSON."""
     from dcmms_dev import capacity
@@ -246,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--api-key")
     sim.add_argument("--state-file", default=".dcmms/local.json")
     sim.set_defaults(func=_simulate)
+    rx = sub.add_parser("reindex", help="rebuild the search/dashboard read model from the DynamoDB tables")
+    rx.add_argument("--tenant", help="only this tenant (default: every tenant)")
+    rx.add_argument("--state-file", default=".dcmms/local.json")
+    rx.set_defaults(func=_reindex)
     cap = sub.add_parser("capacity", help="capacity plan and monthly cost for the spec's scale (or the figures given)")
     cap.add_argument("--json", action="store_true", help="the plan as JSON, for the CDK configuration")
     from dcmms_dev.capacity import add_arguments

@@ -77,6 +77,30 @@ def kinesis_event_from_shard(shard_id: str, records: list[dict[str, Any]]) -> di
     return {"Records": out}
 
 
+def dynamodb_stream_event(stream_arn: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event a DynamoDB Streams event-source mapping builds from ``GetRecords`` records: each with its
+    stream's ARN and its creation time as epoch seconds (boto3 gives a datetime), the rest as read."""
+    out = []
+    for rec in records:
+        ddb = dict(rec["dynamodb"])
+        created = ddb.get("ApproximateCreationDateTime")
+        if created is not None and not isinstance(created, int | float):
+            ddb["ApproximateCreationDateTime"] = created.timestamp()
+        out.append(
+            {
+                "eventID": rec.get("eventID"),
+                "eventName": rec.get("eventName"),
+                "eventVersion": rec.get("eventVersion", "1.1"),
+                "eventSource": "aws:dynamodb",
+                "awsRegion": rec.get("awsRegion", "us-east-1"),
+                "dynamodb": ddb,
+                "eventSourceARN": stream_arn,
+                **({"userIdentity": rec["userIdentity"]} if "userIdentity" in rec else {}),
+            }
+        )
+    return {"Records": out}
+
+
 def scheduled_event() -> dict[str, Any]:
     """An EventBridge Scheduler invocation, as the schedules deliver it."""
     return copy.deepcopy(_template("eventbridge_scheduled.json"))

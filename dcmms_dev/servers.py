@@ -1,4 +1,5 @@
-"""Throwaway Redis, PostgreSQL, DynamoDB Local and moto servers on free loopback ports, for the local stack and the tests.
+"""Throwaway Redis, PostgreSQL (and streaming replicas of it), DynamoDB Local and moto servers on free loopback
+ports, for the local stack and the tests.
 
 Real servers rather than in-process fakes, so that what is tested speaks the same protocols as production.
 Each server runs in its own session, so Ctrl-C in a terminal reaches only the parent (which then stops
@@ -186,50 +187,99 @@ def start_redis_cluster(workdir: Path, masters: int = 3) -> list[RunningServer]:
 def start_postgres(workdir: Path, port: int | None = None) -> RunningServer:
     """A fresh cluster with role and database ``dcmms``, trust auth, and durability off for speed."""
     began = time.monotonic()
-    workdir = _prepare(workdir)
-    port = port or free_port()
-    bindir = _postgres_bindir()
-    run_as = _postgres_run_as()
-    data = workdir / "postgres"
-    log = workdir / "postgres.log"
-    data.mkdir()
-    log.touch()
-    socket_dir, scratch = data, None
-    if len(str(data / f".s.PGSQL.{port}")) > _SOCKET_PATH_MAX:
-        socket_dir = scratch = Path(tempfile.mkdtemp(prefix="dcmms-pg-"))
-    if run_as:
-        _hand_to_postgres_user(workdir, data, log, socket_dir)
-
-    pg_ctl = [*run_as, str(bindir / "pg_ctl"), "-D", str(data)]
-    options = (
-        f"-p {port} -k {shlex.quote(str(socket_dir))} -c listen_addresses={HOST} -c fsync=off"
-        " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    initdb = [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", PG_ROLE, "--auth=trust", "-E", "UTF8"]
-    try:
-        # C locale: identical sorting everywhere, and no dependence on which locales the machine has.
-        _run([*initdb, "--locale=C", "--no-sync"], log, data)
-        _run([*pg_ctl, "-l", str(log), "-w", "-t", str(int(START_TIMEOUT)), "-o", options, "start"], log, data)
-    except RuntimeError:
-        with log.open("ab") as out:
-            subprocess.run([*pg_ctl, "stop", "-m", "immediate"], stdout=out, stderr=subprocess.STDOUT, check=False)
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    pid = int((data / "postmaster.pid").read_text().split()[0])
-    server = RunningServer(
-        "postgres",
-        f"postgresql://{PG_ROLE}@{HOST}:{port}/{PG_DATABASE}",
-        port,
-        pid,
-        log,
-        _pgid=os.getpgid(pid),
-        _shutdown=[*pg_ctl, "stop", "-m", "fast", "-w", "-t", str(int(STOP_TIMEOUT))],
-        _scratch=scratch,
-    )
-    _running.append(server)
-    _await_ready(server, lambda: _create_database(port), began)
+    cluster = _PostgresCluster.create(_prepare(workdir), "postgres", port or free_port())
+    initdb = [*cluster.run_as, str(cluster.bindir / "initdb"), "-D", str(cluster.data), "-U", PG_ROLE]
+    # C locale: identical sorting everywhere, and no dependence on which locales the machine has.
+    server = cluster.launch("postgres", [[*initdb, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]])
+    _await_ready(server, lambda: _create_database(cluster.port), began)
     return server
+
+
+def start_postgres_replica(primary: RunningServer, workdir: Path, port: int | None = None) -> RunningServer:
+    """A streaming hot standby of ``primary`` (a ``start_postgres`` server) in ``<workdir>/postgres-replica``,
+    its url at database ``dcmms``; ready once it is in recovery and its WAL receiver streams.
+
+    ``pg_basebackup -R`` copies the primary and writes ``standby.signal`` and ``primary_conninfo``; initdb's
+    trust pg_hba already admits replication connections from loopback. The options are the primary's.
+    """
+    began = time.monotonic()
+    cluster = _PostgresCluster.create(_prepare(workdir), "postgres-replica", port or free_port())
+    basebackup = cluster.bindir / "pg_basebackup"
+    if not os.access(basebackup, os.X_OK):
+        raise MissingPrerequisite(f"no pg_basebackup in {cluster.bindir}: a replica needs PostgreSQL's client tools")
+    cluster.data.chmod(0o700)  # pg_basebackup fills an existing directory as it is; the server insists on 0700
+    copy = [*cluster.run_as, str(basebackup), "-h", HOST, "-p", str(primary.port), "-U", PG_ROLE]
+    copy += ["-D", str(cluster.data), "-R", "-X", "stream", "--checkpoint=fast", "--no-sync"]
+    server = cluster.launch("postgres-replica", [copy])
+    _await_ready(server, lambda: _standby_streaming(cluster.port), began)
+    return server
+
+
+@dataclass
+class _PostgresCluster:
+    """A data directory, its log and socket directory, and how to run PostgreSQL's programs on it."""
+
+    bindir: Path
+    run_as: list[str]  # the prefix that runs a program as the postgres OS user when we are root
+    data: Path
+    log: Path
+    port: int
+    socket_dir: Path
+    scratch: Path | None  # a socket directory of ours outside the workdir, when the workdir's path is too long
+
+    @classmethod
+    def create(cls, workdir: Path, name: str, port: int) -> _PostgresCluster:
+        """An empty ``<workdir>/<name>`` and ``<workdir>/<name>.log``, owned by the postgres user if root."""
+        bindir = _postgres_bindir()
+        run_as = _postgres_run_as()
+        data = workdir / name
+        log = workdir / f"{name}.log"
+        data.mkdir()
+        log.touch()
+        socket_dir, scratch = data, None
+        if len(str(data / f".s.PGSQL.{port}")) > _SOCKET_PATH_MAX:
+            socket_dir = scratch = Path(tempfile.mkdtemp(prefix="dcmms-pg-"))
+        if run_as:
+            _hand_to_postgres_user(workdir, data, log, socket_dir)
+        return cls(bindir, run_as, data, log, port, socket_dir, scratch)
+
+    @property
+    def pg_ctl(self) -> list[str]:
+        return [*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.data)]
+
+    def launch(self, name: str, setup: list[list[str]]) -> RunningServer:
+        """Run the ``setup`` commands (initdb, pg_basebackup), then start the server and register it so
+        that it does not outlive us; on failure, stop whatever started and raise."""
+        options = (
+            f"-p {self.port} -k {shlex.quote(str(self.socket_dir))} -c listen_addresses={HOST} -c fsync=off"
+            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        start = [*self.pg_ctl, "-l", str(self.log), "-w", "-t", str(int(START_TIMEOUT)), "-o", options, "start"]
+        try:
+            for command in setup:
+                _run(command, self.log, self.data)
+            _run(start, self.log, self.data)
+        except RuntimeError:
+            with self.log.open("ab") as out:
+                subprocess.run(
+                    [*self.pg_ctl, "stop", "-m", "immediate"], stdout=out, stderr=subprocess.STDOUT, check=False
+                )
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        server = RunningServer(
+            name,
+            f"postgresql://{PG_ROLE}@{HOST}:{self.port}/{PG_DATABASE}",
+            self.port,
+            pid,
+            self.log,
+            _pgid=os.getpgid(pid),
+            _shutdown=[*self.pg_ctl, "stop", "-m", "fast", "-w", "-t", str(int(STOP_TIMEOUT))],
+            _scratch=self.scratch,
+        )
+        _running.append(server)
+        return server
 
 
 def start_moto(workdir: Path, port: int | None = None) -> RunningServer:
@@ -425,6 +475,17 @@ def _create_database(port: int) -> None:
             conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
     with psycopg.connect(f"postgresql://{PG_ROLE}@{HOST}:{port}/{PG_DATABASE}", connect_timeout=2) as conn:
         conn.execute("SELECT 1")
+
+
+def _standby_streaming(port: int) -> None:
+    """Check that the server on ``port`` answers as a standby whose WAL receiver streams from its primary."""
+    url = f"postgresql://{PG_ROLE}@{HOST}:{port}/{PG_DATABASE}"
+    with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
+        row = conn.execute(
+            "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_wal_receiver) IS NOT DISTINCT FROM 'streaming'"
+        ).fetchone()
+    if row != (True, True):
+        raise OSError(f"not yet a streaming standby (in recovery, streaming: {row})")
 
 
 def _get_http(port: int, path: str) -> None:

@@ -17,10 +17,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dcmms.catalogue import StreamSource, by_name
+from dcmms.catalogue import by_name
 from dcmms.clients import aws_client
 from dcmms.config import Settings
 from dcmms.store.models import bind, create_tables
+from dcmms_dev.pollers import LocalDynamoDBStreamsPoller, LocalKinesisPoller, projector_failure_queue
 from dcmms_dev.servers import LocalServers
 
 STATE_FILE = Path(".dcmms") / "local.json"
@@ -56,7 +57,8 @@ def use_emulated_aws() -> None:
 
 
 def prepare_aws(settings: Settings) -> None:
-    """Create the DynamoDB tables and the telemetry stream in the emulator."""
+    """Create the DynamoDB tables (with their streams), the telemetry stream, the dead-letter bucket and the
+    projector's on-failure queue in the emulators."""
     create_tables(settings)
     kinesis = aws_client("kinesis", settings)
     with contextlib.suppress(kinesis.exceptions.ResourceInUseException):
@@ -64,6 +66,7 @@ def prepare_aws(settings: Settings) -> None:
     s3 = aws_client("s3", settings)
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=settings.dead_letter_bucket)
+    aws_client("sqs", settings).create_queue(QueueName=projector_failure_queue(settings))  # idempotent
 
 
 @contextlib.contextmanager
@@ -123,99 +126,14 @@ class LocalScheduler(threading.Thread):
         self._halt.set()
 
 
-class LocalKinesisPoller(threading.Thread):
-    """What the Kinesis event-source mapping does in AWS, for the local stack, with the catalogue's
-    ``StreamSource`` settings (the ones the CDK stacks deploy): read each shard in batches of
-    ``batch_size`` and invoke the function; on a partial batch failure redeliver from the first failed
-    record on, ``retry_attempts`` times; on a function error (an exception) bisect the batch, which costs
-    no retry; then hand the records that still failed to the on-failure destination, which locally is the
-    dead-letter store with their payloads (``retries exhausted``), so ``dcmms dlq replay`` can bring them
-    back. A record is dead-lettered there at most once, and never over the reason the function gave."""
-
-    def __init__(
-        self, settings: Settings, handler: str, source: StreamSource | None = None, max_retries: int | None = None
-    ) -> None:
-        super().__init__(name="local-kinesis-poller", daemon=True)
-        self.settings = settings
-        self.handler = handler
-        self.source = source or StreamSource()
-        self.batch_size = self.source.batch_size
-        self.max_retries = self.source.retry_attempts if max_retries is None else max_retries
-        self._halt = threading.Event()
-        self.ready = threading.Event()  # set once every shard is read from LATEST: later puts are seen
-        self.batches = 0  # handler invocations
-        self.delivered = 0  # records handed to the handler, redeliveries included
-
-    def run(self) -> None:
-        kinesis = aws_client("kinesis", self.settings)
-        stream = self.settings.kinesis_stream
-        shards = [s["ShardId"] for s in kinesis.list_shards(StreamName=stream)["Shards"]]
-        iterators = {
-            shard: kinesis.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="LATEST")[
-                "ShardIterator"
-            ]
-            for shard in shards
-        }
-        self.ready.set()
-        while not self._halt.is_set():
-            busy = False
-            for shard in shards:
-                try:
-                    reply = kinesis.get_records(ShardIterator=iterators[shard], Limit=self.batch_size)
-                except Exception as exc:  # the emulator restarting or a transient error: poll again
-                    print(f"kinesis poll failed: {exc!r}", file=sys.stderr)
-                    continue
-                iterators[shard] = reply["NextShardIterator"]
-                if reply["Records"]:
-                    busy = True
-                    self.deliver(shard, reply["Records"])
-            if not busy:
-                self._halt.wait(0.5)
-
-    def deliver(self, shard: str, records: list[dict[str, Any]]) -> None:
-        """One batch of a shard's records, to success or to the on-failure destination."""
-        gave_up = self._attempt(shard, records, self.max_retries)
-        if gave_up:
-            self._dead_letter(shard, gave_up)
-
-    def _attempt(self, shard: str, records: list[dict[str, Any]], retries: int) -> list[dict[str, Any]]:
-        """Deliver until nothing fails or the retries are spent; returns the records that still failed."""
-        from dcmms_dev.events import kinesis_event_from_shard
-
-        pending = records
-        while True:
-            self.batches += 1
-            self.delivered += len(pending)
-            try:
-                reply = invoke(self.handler, kinesis_event_from_shard(shard, pending)) or {}
-            except Exception as exc:  # a function error: the whole batch failed
-                print(f"ingest function error on {len(pending)} record(s): {exc!r}", file=sys.stderr)
-                if self.source.bisect_on_error and len(pending) > 1:
-                    half = len(pending) // 2
-                    return self._attempt(shard, pending[:half], retries) + self._attempt(shard, pending[half:], retries)
-                failed = {r["SequenceNumber"] for r in pending}
-            else:
-                failed = {f["itemIdentifier"] for f in reply.get("batchItemFailures") or []}
-            if not failed:
-                return []
-            if retries == 0:
-                return [r for r in pending if r["SequenceNumber"] in failed]
-            retries -= 1
-            first = min(i for i, r in enumerate(pending) if r["SequenceNumber"] in failed)
-            pending = pending[first:]  # as Kinesis does: redeliver from the first failure on
-
-    def _dead_letter(self, shard: str, records: list[dict[str, Any]]) -> None:
-        from dcmms.telemetry.ingest import S3DeadLetters, StreamRecord
-
-        dead = S3DeadLetters(aws_client("s3", self.settings), self.settings.dead_letter_bucket)
-        for r in records:
-            arrived = r["ApproximateArrivalTimestamp"]
-            dead.put(
-                StreamRecord(r["SequenceNumber"], r["PartitionKey"], r["Data"], arrived, shard), "retries exhausted"
-            )
-
-    def stop(self) -> None:
-        self._halt.set()
+def _await_listening(host: str, port: int, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -279,6 +197,7 @@ def run_dev(
     """
     import uvicorn
 
+    from dcmms import runtime
     from dcmms.api.app import create_app
     from dcmms.telemetry.postgres import TelemetryStore
     from dcmms_dev import console
@@ -315,21 +234,33 @@ def run_dev(
         }
         export_settings(settings)
         TelemetryStore(settings.database_url).migrate()
+        runtime.migrate_read_model(settings)  # the projector would on its first batch; search needs it first
         try:  # as on deploy; a cold cache is slower, not broken, so a failed warm-up does not stop the stack
             warmed = invoke("functions.warmer.handler.lambda_handler", scheduled_event())
         except Exception as exc:
             warmed = f"failed ({exc!r}); the schedule warms again"
-        write_state(state_file, state)
         up = (servers.dynamodb, servers.moto, servers.redis, servers.postgres)
         startup_s = {server.name: server.startup_s for server in up}
-        _print_banner(state, time.monotonic() - started, state_file, startup_s)
-        print(f"  cache warmed: {warmed}", flush=True)
+
+        def announce() -> None:
+            """The state file and the banner once the API accepts connections: whoever reads the state file
+            (a client, `make load`, the tests) may call api_url at once."""
+            if not _await_listening(host, port, time.monotonic() + 60):
+                return
+            write_state(state_file, state)
+            _print_banner(state, time.monotonic() - started, state_file, startup_s)
+            print(f"  cache warmed: {warmed}", flush=True)
+
+        threading.Thread(target=announce, name="local-announce", daemon=True).start()
         app = create_app(settings)
         scheduler = LocalScheduler()
         scheduler.start()
         ingest = by_name("ingest")
         poller = LocalKinesisPoller(settings, ingest.handler, ingest.stream)
         poller.start()
+        projector = by_name("projector")
+        streams_poller = LocalDynamoDBStreamsPoller(settings, projector.handler, projector.stream)
+        streams_poller.start()
         if simulate:
             start_simulator(settings, [t for t in tenants if t.tenant.id in ("helios-solar", "boreas-wind")])
             print("  simulator: the demo fleets send readings every 5 s (alerts follow the default rules)")
@@ -337,6 +268,7 @@ def run_dev(
             uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
         finally:
             poller.stop()
+            streams_poller.stop()
             scheduler.stop()
             with contextlib.suppress(FileNotFoundError):
                 state_file.unlink()

@@ -1,4 +1,5 @@
-"""Telemetry partitions Lambda (daily schedule): partitions ahead of time, then retention."""
+"""Telemetry partitions Lambda (daily schedule): partitions ahead of time, then retention; and the read model's
+schema, so that a new index ships with the next run even before the projector's next cold start."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,6 +20,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     try:
         with lock:
             _store.migrate(days_ahead=3)
+            runtime.migrate_read_model(_settings)
             dropped = _store.apply_retention()
     except LockNotAcquired:
         return {"ran": False}

@@ -22,19 +22,21 @@ class StreamSource:
     max_record_age_s: int = 3600
     bisect_on_error: bool = True
     report_batch_item_failures: bool = True
+    # A DynamoDB Streams source: the tables (base names) whose streams feed the function; empty for Kinesis.
+    tables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FunctionSpec:
     name: str
     handler: str  # "functions.api.handler.lambda_handler"
-    trigger: Literal["http", "kinesis", "schedule"]
+    trigger: Literal["http", "kinesis", "dynamodb-stream", "schedule"]
     memory_mb: int = 1024
     timeout_s: int = 29
     reserved_concurrency: int | None = None
     schedule: str | None = None  # EventBridge Scheduler expression, for trigger == "schedule"
     environment: dict[str, str] = field(default_factory=dict)
-    stream: StreamSource | None = None  # for trigger == "kinesis"
+    stream: StreamSource | None = None  # for trigger == "kinesis" or "dynamodb-stream"
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -49,6 +51,21 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=1024,
         timeout_s=60,
         stream=StreamSource(),
+    ),
+    # DynamoDB Streams of the operational tables -> the PostgreSQL read model (dcmms.readmodel). Records stay
+    # 24 h in a stream; a record older than that is gone anyway, and `dcmms reindex` rebuilds from the tables.
+    FunctionSpec(
+        "projector",
+        "functions.projector.handler.lambda_handler",
+        "dynamodb-stream",
+        memory_mb=512,
+        timeout_s=60,
+        stream=StreamSource(
+            batch_size=100,
+            retry_attempts=5,
+            max_record_age_s=86400,
+            tables=("sites", "assets", "work-orders", "alerts"),
+        ),
     ),
     # Creates the next days' partitions and drops those past retention (raw 7 days, rollups 90 days).
     FunctionSpec(

@@ -33,6 +33,8 @@ class Settings(BaseModel):
     aws_endpoint_url: str | None = None
     # DynamoDB and DynamoDB Streams: None in AWS; DynamoDB Local's URL locally (else aws_endpoint_url).
     dynamodb_endpoint_url: str | None = None
+    # Kinesis: None in AWS; kinesalite's URL locally (else aws_endpoint_url).
+    kinesis_endpoint_url: str | None = None
     table_prefix: str = "dcmms-"
     kinesis_stream: str = "dcmms-telemetry"
     # Records that cannot be ingested, with payload and reason (S3; inspect with `dcmms dlq list`).
@@ -44,6 +46,11 @@ class Settings(BaseModel):
     # ElastiCache in cluster mode: redis_url is the configuration endpoint and the client follows the slots.
     redis_cluster: bool = False
     database_url: str = "postgresql://dcmms@127.0.0.1:5432/dcmms"
+    # Read replicas of database_url for dashboards and search, comma-separated (empty: the primary answers),
+    # and the analytics replica for telemetry aggregations and reports (unset: the read replicas, then the
+    # primary). readmodel.router skips one that is down or lagging past its bound.
+    database_replica_urls: str = ""
+    database_analytics_url: str | None = None
     # Every call to a dependency has a deadline: a slow Redis must not hold a request hostage.
     redis_timeout_s: float = 0.25
     database_connect_timeout_s: int = 2
@@ -62,10 +69,16 @@ class Settings(BaseModel):
     # Bearer token GET /metrics requires outside the local stack (containers); unset there, /metrics is not served.
     metrics_token: str | None = None
 
+    @property
+    def replica_urls(self) -> tuple[str, ...]:
+        return tuple(url.strip() for url in self.database_replica_urls.split(",") if url.strip())
+
     def endpoint_for(self, service: str) -> str | None:
         """The endpoint a botocore client of ``service`` talks to (None: AWS's own)."""
         if service in ("dynamodb", "dynamodbstreams") and self.dynamodb_endpoint_url:
             return self.dynamodb_endpoint_url
+        if service == "kinesis" and self.kinesis_endpoint_url:
+            return self.kinesis_endpoint_url
         return self.aws_endpoint_url
 
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,10 +66,27 @@ def _memory(settings: Settings) -> dict[str, Any]:
 
 
 class HealthChecker:
-    def __init__(self, settings: Settings, checks: dict[str, Callable[[Settings], None]] | None = None) -> None:
+    """``read_model``: returns the read model's state (``readmodel.status``); a ``status`` other than healthy or
+    empty, or a failure, makes the whole answer degraded: search and dashboards miss recent writes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        checks: dict[str, Callable[[Settings], None]] | None = None,
+        read_model: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.settings = settings
         self.checks = checks or CHECKS
-        self._pool = ThreadPoolExecutor(max_workers=len(self.checks), thread_name_prefix="health")
+        self.read_model = read_model
+        self._pool = ThreadPoolExecutor(max_workers=len(self.checks) + 1, thread_name_prefix="health")
+
+    def _read_model(self, future: Future[dict[str, Any]] | None) -> dict[str, Any] | None:
+        if future is None:
+            return None
+        try:
+            return future.result(timeout=self.settings.health_timeout_s)
+        except Exception as exc:  # unreachable or overrunning: reported, never raised
+            return {"status": "unavailable", "error": type(exc).__name__}
 
     def _run(self, names: tuple[str, ...]) -> dict[str, str]:
         """Run checks concurrently; one that fails or overruns the deadline is 'unhealthy'."""
@@ -82,20 +99,29 @@ class HealthChecker:
         return out
 
     def health(self) -> dict[str, Any]:
+        pending = self._pool.submit(self.read_model) if self.read_model is not None else None
         checks: dict[str, Any] = self._run(tuple(self.checks))
         checks["memory"] = _memory(self.settings)
+        projection = self._read_model(pending)
         if any(checks[name] != "healthy" for name in CRITICAL):
             status = "unhealthy"
-        elif any(v != "healthy" for k, v in checks.items() if k != "memory") or checks["memory"]["status"] != "healthy":
+        elif (
+            any(v != "healthy" for k, v in checks.items() if k != "memory")
+            or checks["memory"]["status"] != "healthy"
+            or (projection is not None and projection["status"] not in ("healthy", "empty"))
+        ):
             status = "degraded"
         else:
             status = "healthy"
-        return {
+        report = {
             "status": status,
             "timestamp": datetime.now(UTC).isoformat(),
             "uptime": round(time.monotonic() - STARTED, 3),
             "checks": checks,
         }
+        if projection is not None:
+            report["read_model"] = projection
+        return report
 
     def ready(self) -> bool:
         """Ready when every critical dependency answers."""

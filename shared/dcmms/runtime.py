@@ -16,6 +16,9 @@ from dcmms.ratelimit import RateLimiter, load_policy
 from dcmms.services import Maintenance
 
 if TYPE_CHECKING:
+    from dcmms.readmodel.projector import Projector
+    from dcmms.readmodel.router import DatabaseRouter
+    from dcmms.readmodel.search import PostgresSearch
     from dcmms.services.ports import Repositories
     from dcmms.store.repositories import (
         AlertRepository,
@@ -175,3 +178,48 @@ def ingest_pipeline(settings: Settings) -> IngestPipeline:
         evaluator=RuleEvaluator(maintenance(settings).alerts, resilient_redis(settings)),
         timestream=timestream,
     )
+
+
+@lru_cache(maxsize=4)
+def database_router(settings: Settings) -> DatabaseRouter:
+    """The primary and its replicas (settings), for the read model; psycopg is imported on first use."""
+    from dcmms.readmodel.router import DatabaseRouter
+
+    return DatabaseRouter(
+        settings.database_url,
+        settings.replica_urls,
+        settings.database_analytics_url,
+        connect_timeout_s=settings.database_connect_timeout_s,
+    )
+
+
+def migrate_read_model(settings: Settings) -> None:
+    """Create the read model's schema, tables and indexes on the primary (idempotent)."""
+    from dcmms.readmodel.schema import migrate
+
+    with database_router(settings).primary() as conn:
+        migrate(conn)
+
+
+@lru_cache(maxsize=4)
+def projector(settings: Settings) -> Projector:
+    """What the projector function keeps between batches: the router's primary pool; the read model's
+    tables are created when an execution environment starts (idempotent)."""
+    from dcmms.readmodel.projector import Projector
+
+    migrate_read_model(settings)
+    return Projector(database_router(settings), settings.table_prefix)
+
+
+@lru_cache(maxsize=4)
+def search_index(settings: Settings) -> PostgresSearch:
+    from dcmms.readmodel.search import PostgresSearch
+
+    return PostgresSearch(database_router(settings))
+
+
+def read_model_status(settings: Settings) -> dict[str, Any]:
+    """The projection lag and the replicas' state, for GET /health."""
+    from dcmms.readmodel.status import read_model_status as status
+
+    return status(database_router(settings))

@@ -13,8 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dcmms.api.app import create_app
+from dcmms.catalogue import by_name
 from dcmms.config import Settings
 from dcmms.domain.model import Role
+from dcmms.readmodel.router import DatabaseRouter
+from dcmms.readmodel.schema import migrate
+from dcmms_dev.pollers import LocalDynamoDBStreamsPoller
 from dcmms_dev.seed import TenantSeed, provision_tenant
 from dcmms_dev.servers import LocalServers
 from dcmms_dev.stack import prepared_stack
@@ -33,7 +37,8 @@ def settings(stack: tuple[LocalServers, Settings]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings):
+def app(settings: Settings, router: DatabaseRouter):
+    """The API over the stack, its read model's schema created (as the projector does on deployment)."""
     return create_app(settings)
 
 
@@ -79,5 +84,34 @@ def ingest_handler(stack):
     TelemetryStore(stack[1].database_url).migrate()
     env = pytest.MonkeyPatch()
     yield import_handler("functions.ingest.handler", stack[1], env)
+    env.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def router(settings: Settings) -> Iterator[DatabaseRouter]:
+    """The read model's primary (the stack's PostgreSQL), its schema created."""
+    r = DatabaseRouter(settings.database_url)
+    with r.primary() as conn:
+        migrate(conn)
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="session")
+def streams_poller(settings: Settings, router: DatabaseRouter) -> Iterator[LocalDynamoDBStreamsPoller]:
+    """The projector's event-source mappings over DynamoDB Local's streams, with the real projector function."""
+    from dcmms.config import get_settings
+    from tests.support.handlers import import_handler
+
+    env = pytest.MonkeyPatch()
+    import_handler("functions.projector.handler", settings, env)
+    spec = by_name("projector")
+    poller = LocalDynamoDBStreamsPoller(settings, spec.handler, spec.stream)
+    poller.start()
+    assert poller.ready.wait(30), "the poller did not reach the streams"
+    yield poller
+    poller.stop()
+    poller.join(10)
     env.undo()
     get_settings.cache_clear()

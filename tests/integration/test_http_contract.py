@@ -223,7 +223,10 @@ def test_every_get_documented_as_conditional_revalidates_to_304(api, settings, s
     }
     # (a series that ends "now" changes with every second; one with both ends given does not)
     span = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
-    query = {"/api/v1/telemetry": {"asset_id": asset["id"], "metric": "heatsink_temp_c"} | span}
+    query = {
+        "/api/v1/telemetry": {"asset_id": asset["id"], "metric": "heatsink_temp_c"} | span,
+        "/api/v1/search": {"q": "inverter"},
+    }
     conditional = [p for p, ops in spec["paths"].items() if "304" in ops.get("get", {}).get("responses", {})]
     assert "/api/v1/assets/{asset_id}/latest" in conditional and "/health" not in conditional
     for template in conditional:

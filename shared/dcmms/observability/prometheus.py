@@ -108,6 +108,24 @@ class PrometheusSink:
         self.ingest_batch_age = Gauge(
             "ingest_batch_age_seconds", "Age of the oldest record of the latest ingested batch", registry=r
         )
+        self.projected_records = Counter(
+            "projection_records_total", "DynamoDB Streams records read by the projector", registry=r
+        )
+        self.projected_rows = Counter("projection_rows_total", "Read-model rows written by the projector", registry=r)
+        self.projection_failed = Counter(
+            "projection_failed_records_total", "Stream records the projector reported failed", registry=r
+        )
+        self.projection_lag = Gauge(
+            "projection_lag_seconds",
+            "Now minus the approximate creation time of the oldest record of the latest projected batch",
+            registry=r,
+        )
+        self.db_routes = Counter(
+            "database_route_total",
+            "Read-model queries by purpose and target, and replicas passed over (outcome down/lagging/fallback)",
+            ["purpose", "target", "outcome"],
+            registry=r,
+        )
         self.alerts_raised = Counter("alerts_raised_total", "Alerts raised by telemetry rules", registry=r)
         self.alerts_resolved = Counter("alerts_resolved_total", "Alerts resolved by telemetry rules", registry=r)
         self.cache = CacheStatsCollector()
@@ -147,3 +165,13 @@ class PrometheusSink:
         if outcome.alerts is not None:
             self.alerts_raised.inc(outcome.alerts.raised)
             self.alerts_resolved.inc(outcome.alerts.resolved)
+
+    def projection_batch(self, records: int, applied: int, failed: int, lag_s: float | None) -> None:
+        self.projected_records.inc(records)
+        self.projected_rows.inc(applied)
+        self.projection_failed.inc(failed)
+        if lag_s is not None:
+            self.projection_lag.set(lag_s)
+
+    def db_route(self, purpose: str, target: str, outcome: str) -> None:
+        self.db_routes.labels(purpose, target, outcome).inc()

@@ -47,6 +47,7 @@ _prometheus_lock = threading.Lock()
 _pending_requests: list[tuple[str, str, float]] = []
 _pending_latencies: dict[str, list[float]] = {}
 _pending_batches: list[dict[str, tuple[str, Any]]] = []
+_pending_routes: dict[tuple[str, str, str], int] = {}
 
 
 def configure(*, emf: bool, prometheus: PrometheusSink | bool) -> tuple[bool, PrometheusSink | bool]:
@@ -62,6 +63,7 @@ def configure(*, emf: bool, prometheus: PrometheusSink | bool) -> tuple[bool, Pr
     _pending_requests.clear()
     _pending_latencies.clear()
     _pending_batches.clear()
+    _pending_routes.clear()
     return previous
 
 
@@ -140,6 +142,34 @@ def ingest_batch(outcome: IngestFigures, oldest_arrival_s: float | None) -> None
         _pending_batches.append(figures)
 
 
+def projection_batch(records: int, applied: int, failed: int, lag_s: float | None) -> None:
+    """One DynamoDB Streams batch through the projector: records read, rows written, records reported failed,
+    and the projection lag (now minus the oldest record's approximate creation time)."""
+    sink = _prometheus if _prometheus is not None else prometheus_sink()
+    if sink is not None:
+        sink.projection_batch(records, applied, failed, lag_s)
+    if _emf:
+        figures: dict[str, tuple[str, Any]] = {
+            "ProjectedRecords": ("Count", [float(records)]),
+            "ProjectedRows": ("Count", [float(applied)]),
+            "ProjectionFailedRecords": ("Count", [float(failed)]),
+        }
+        if lag_s is not None:
+            figures["ProjectionLag"] = ("Milliseconds", [lag_s * 1000])
+        _pending_batches.append(figures)
+
+
+def db_route(purpose: str, target: str, outcome: str) -> None:
+    """Where a read-model query for ``purpose`` went: ``outcome`` chosen, or why a replica was passed over
+    (``down``, ``lagging``) or left mid-query (``fallback``, counted against the primary)."""
+    sink = _prometheus if _prometheus is not None else prometheus_sink()
+    if sink is not None:
+        sink.db_route(purpose, target, outcome)
+    if _emf:
+        key = (purpose, target, outcome)
+        _pending_routes[key] = _pending_routes.get(key, 0) + 1
+
+
 def flush_emf() -> bool:
     """Write the invocation's per-call figures as EMF on stdout (called by the shared Metrics' flush);
     True if there were any.
@@ -147,9 +177,17 @@ def flush_emf() -> bool:
     Requests carry the dimension sets [service, route, status_class], [service, status_class] and
     [service]: a latency or 5xx-rate alarm reads the last two, a dashboard per route the first.
     """
-    if not (_pending_requests or _pending_latencies or _pending_batches):
+    if not (_pending_requests or _pending_latencies or _pending_batches or _pending_routes):
         return False
     timestamp = int(time.time() * 1000)
+    for (purpose, target, outcome), count in _pending_routes.items():
+        _print_emf(
+            timestamp,
+            [["service", "purpose", "target"], ["service", "outcome"]],
+            {"DatabaseRoute": ("Count", count)},
+            {"purpose": purpose, "target": target, "outcome": outcome},
+        )
+    _pending_routes.clear()
     for figures in _pending_batches:
         _print_emf(timestamp, [["service"]], figures, {})
     _pending_batches.clear()

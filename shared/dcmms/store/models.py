@@ -19,9 +19,14 @@ from dcmms.store import API_KEYS_TABLE
 
 
 class _Base(Model):
-    """Tables bind to settings at run time (``bind``); ``base_name`` is the name without prefix."""
+    """Tables bind to settings at run time (``bind``); ``base_name`` is the name without prefix.
+
+    ``stream_view_type``: the table's DynamoDB stream (``NEW_AND_OLD_IMAGES`` for the tables the read model
+    projects, ``dcmms.readmodel``), None for none.
+    """
 
     base_name = ""
+    stream_view_type: str | None = None
 
     class Meta:
         table_name = "unbound"
@@ -72,6 +77,7 @@ class ApiKeyModel(_Base):
 
 
 class _EntityBase(_Base):
+    stream_view_type: str | None = "NEW_AND_OLD_IMAGES"
     tenant_id = UnicodeAttribute(hash_key=True)
     id = UnicodeAttribute(range_key=True)
     version = NumberAttribute()
@@ -134,6 +140,7 @@ class AlertModel(_EntityBase):
 
 class AlertRuleModel(_EntityBase):
     base_name = "alert-rules"
+    stream_view_type = None  # rules are read by key, never searched
 
 
 TABLES: tuple[type[_Base], ...] = (
@@ -158,10 +165,12 @@ def bind(settings: Settings) -> None:
     shared = None
     for model in TABLES:
         # A Meta of its own per model: subclasses otherwise share (and overwrite) the base's Meta.
+        streams = {"stream_view_type": model.stream_view_type} if model.stream_view_type else {}
         model.Meta = type(  # type: ignore[misc,assignment]  # pynamodb reads Meta afresh at first connection
             "Meta",
             (_Base.Meta,),
             {
+                **streams,
                 "table_name": settings.table_prefix + model.base_name,
                 "region": settings.aws_region,
                 "host": settings.endpoint_for("dynamodb"),
@@ -191,7 +200,7 @@ def table_definitions() -> list[dict[str, Any]]:
     out = []
     for model in TABLES:
         schema = model._get_schema()
-        out.append({"base_name": model.base_name, **schema})
+        out.append({"base_name": model.base_name, "stream_view_type": model.stream_view_type, **schema})
     return out
 
 

@@ -32,6 +32,20 @@ HEALTH = {
             "additionalProperties": _STATE,
         },
         "cache": {"type": "object", "description": "Cache hit rates per keyspace, and whether Redis answers."},
+        "read_model": {
+            "type": "object",
+            "description": "The search and dashboard read model (PostgreSQL, fed by DynamoDB Streams): `lag_s` is "
+            "the worst projection lag of the latest batch per source table (now minus the oldest record's "
+            "creation time when it was projected); `status` healthy, lagging (a batch of the last minute was over "
+            "30 s behind: the answer is degraded), empty (nothing projected yet) or unavailable; `databases` the "
+            "primary and replicas with their replay lag.",
+            "properties": {
+                "status": {"enum": ["healthy", "lagging", "empty", "unavailable"]},
+                "lag_s": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+                "sources": {"type": "object"},
+                "databases": {"type": "array", "items": {"type": "object"}},
+            },
+        },
     },
 }
 READY = {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["ready", "not_ready"]}}}
