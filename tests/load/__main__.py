@@ -28,6 +28,7 @@ from typing import Any
 
 from tests.load import report
 from tests.load.cpu import CpuSampler, stack_processes
+from tests.load.lag import LagSampler
 from tests.load.scenarios import (
     DEFAULT_FACTOR,
     ENDPOINT_WEIGHTS,
@@ -221,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics_before = _server_metrics(target.api_url)
         sampler = CpuSampler(stack_processes(target.state))
         sampler.start()
+        lag = LagSampler(target.api_url)
+        lag.start()
         locust_started = time.time()
         try:
             _run_locust(
@@ -232,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         finally:
             sampler.stop()
+            lag.stop()
         stats = json.loads(stats_file.read_text())
         summary = _summary(args, run, target, tenant, keys, gateways, stats, sampler, locust_started, load_before)
+        summary["projection"] = lag.summary()
         metrics_after = _server_metrics(target.api_url)
         if metrics_before is not None and metrics_after is not None:
             summary["server"] = report.server_breakdown(metrics_before, metrics_after)

@@ -407,6 +407,13 @@ def format_table(summary: Mapping[str, Any]) -> str:
             f"{name} {c['hit_rate']:.0%}" for name, c in server["cache"].items() if c["hit_rate"] is not None
         )
         lines.append(f"cache hit rate: {rates}")
+    projection = summary.get("projection")
+    if projection and projection.get("batches_sampled"):
+        lines.append(
+            f"read model: projection lag p50 {projection['lag_p50_s']:.2f} s, p95 {projection['lag_p95_s']:.2f} s, "
+            f"max {projection['lag_max_s']:.2f} s ({projection['batches_sampled']} batches sampled, "
+            f"{projection['records']:,.0f} stream records projected)"
+        )
     per_core_summary = summary.get("rps_per_core")
     if per_core_summary:
         lines.append(floor_line(per_core_summary, per_core_summary.get("floor_skipped")))

@@ -25,9 +25,13 @@ from dcmms.telemetry.producer import MAX_RECORDS_PER_CALL, put_records
 from tests.bench.ingest import METRICS
 from tests.load.scenarios import require_loopback
 
+PUT_TIMEOUT_S = 30.0
+
 
 def main() -> None:
-    settings = Settings.model_validate_json(sys.argv[1])
+    # A PutRecords of 500 records can take over a second when the emulator is busy; the functions' 1-s
+    # deadline would abandon a call the stream may still accept (the records would then arrive uncounted).
+    settings = Settings.model_validate_json(sys.argv[1]).model_copy(update={"health_timeout_s": PUT_TIMEOUT_S})
     require_loopback(settings.aws_endpoint_url or "")
     fleet = json.loads(sys.argv[2])
     rate, duration_s, readings = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
