@@ -17,7 +17,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from dcmms.catalogue import StreamSource
 from dcmms.clients import aws_client
@@ -161,11 +161,19 @@ class LocalDynamoDBStreamsPoller(StreamPoller):
     rescan_s = 2.0
 
     def __init__(
-        self, settings: Settings, handler: str, source: StreamSource | None = None, max_retries: int | None = None
+        self,
+        settings: Settings,
+        handler: str,
+        source: StreamSource | None = None,
+        max_retries: int | None = None,
+        start_at: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON",
     ) -> None:
+        """``start_at``: where the shards open at start are read from (LATEST: only what is written after the
+        poller is ``ready``; shards that appear later are read from their start either way)."""
         super().__init__("local-dynamodb-streams-poller", settings, handler, source, max_retries)
         self.stream_arns: dict[str, str] = {}  # shard id -> its stream's ARN
         self._last: dict[str, str] = {}  # shard id -> the last sequence number delivered from it
+        self._start_at = start_at
 
     def run(self) -> None:
         dynamodb = aws_client("dynamodb", self.settings)
@@ -215,6 +223,14 @@ class LocalDynamoDBStreamsPoller(StreamPoller):
                 if parent and parent in known and parent not in finished:
                     continue  # its parent's records come first
                 self.stream_arns[shard_id] = arn
+                if not self.ready.is_set() and self._start_at == "LATEST":
+                    if "EndingSequenceNumber" in shard.get("SequenceNumberRange", {}):
+                        finished.add(shard_id)  # closed before we started: nothing new will come from it
+                        continue
+                    iterators[shard_id] = streams.get_shard_iterator(
+                        StreamArn=arn, ShardId=shard_id, ShardIteratorType="LATEST"
+                    )["ShardIterator"]
+                    continue
                 iterators[shard_id] = self._iterator(streams, arn, shard_id)
 
     def _iterator(self, streams: Any, arn: str, shard: str) -> str:

@@ -1,5 +1,5 @@
-"""Throwaway Redis, PostgreSQL (and streaming replicas of it), DynamoDB Local and moto servers on free loopback
-ports, for the local stack and the tests.
+"""Throwaway Redis, PostgreSQL (and streaming replicas of it), DynamoDB Local, kinesalite and moto servers on
+free loopback ports, for the local stack and the tests.
 
 Real servers rather than in-process fakes, so that what is tested speaks the same protocols as production.
 Each server runs in its own session, so Ctrl-C in a terminal reaches only the parent (which then stops
@@ -357,8 +357,43 @@ def _java_binary() -> str:
     return found
 
 
+# kinesalite (npm, pure JavaScript, in memory): Kinesis for the local stack. moto's Kinesis scans a shard's
+# every stored record on each GetRecords and PutRecords, so it slows as the stream grows (measured 7,200 ->
+# 2,100 records/s put after 60,000 records; kinesalite stayed at ~8,000): a 10-minute soak at the spec's
+# 72,000 events/s fell to 32,000 events/s on moto (docs/decisions.md).
+KINESALITE_PACKAGE = Path(__file__).resolve().parent.parent / "node_modules" / "kinesalite"
+_KINESALITE_LAUNCH = (
+    "const [pkg, port, host] = process.argv.slice(1);"
+    "require(pkg)({createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100})"
+    ".listen(Number(port), host, () => console.log(`kinesalite listening on ${host}:${port}`));"
+)
+
+
+def start_kinesis(workdir: Path, port: int | None = None) -> RunningServer:
+    """kinesalite in memory, bound to loopback (its own CLI listens on every interface), streams ACTIVE at once."""
+    began = time.monotonic()
+    workdir = _prepare(workdir)
+    port = port or free_port()
+    if not (KINESALITE_PACKAGE / "index.js").exists():
+        raise MissingPrerequisite(
+            f"no kinesalite under {KINESALITE_PACKAGE}: `make test` and `make run` install it (npm ci, package-lock.json)"
+        )
+    command = [_node_binary(), "-e", _KINESALITE_LAUNCH, str(KINESALITE_PACKAGE), str(port), HOST]
+    server = _spawn("kinesis", f"http://{HOST}:{port}", port, command, workdir)
+    _await_ready(server, lambda: _get_http(port, "/"), began)
+    return server
+
+
+def _node_binary() -> str:
+    found = shutil.which("node") or shutil.which("nodejs")
+    if found is None:
+        raise MissingPrerequisite("no node: kinesalite needs Node.js; `make run` installs nodejs (tools/bootstrap.py)")
+    return found
+
+
 class LocalServers:
-    """DynamoDB Local, moto, Redis and PostgreSQL together; stopped (and a temporary workdir removed) on exit.
+    """DynamoDB Local, kinesalite, moto, Redis and PostgreSQL together; stopped (and a temporary workdir removed)
+    on exit.
 
     ``dynamodb_path``: keep DynamoDB Local's tables there (``make run``); else they live in memory.
     """
@@ -367,6 +402,7 @@ class LocalServers:
     postgres: RunningServer
     moto: RunningServer
     dynamodb: RunningServer
+    kinesis: RunningServer
     workdir: Path
 
     def __init__(self, workdir: Path | None = None, dynamodb_path: Path | None = None) -> None:
@@ -378,6 +414,7 @@ class LocalServers:
         self.workdir = Path(tempfile.mkdtemp(prefix="dcmms-")) if self._requested is None else self._requested
         try:
             self.dynamodb = self._start(lambda workdir: start_dynamodb(workdir, db_path=self._dynamodb_path))
+            self.kinesis = self._start(start_kinesis)
             self.moto = self._start(start_moto)
             self.redis = self._start(start_redis)
             self.postgres = self._start(start_postgres)

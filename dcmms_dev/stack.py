@@ -32,6 +32,7 @@ def local_settings(servers: LocalServers, **overrides: Any) -> Settings:
         environment="local",
         aws_endpoint_url=servers.moto.url,
         dynamodb_endpoint_url=servers.dynamodb.url,
+        kinesis_endpoint_url=servers.kinesis.url,
         redis_url=servers.redis.url,
         database_url=servers.postgres.url,
         **overrides,
@@ -41,7 +42,9 @@ def local_settings(servers: LocalServers, **overrides: Any) -> Settings:
 def settings_from_state(state: dict[str, Any]) -> Settings:
     """Settings that reach the AWS emulators of a running local stack (its ``.dcmms/local.json``)."""
     return Settings(
-        aws_endpoint_url=state["aws_endpoint_url"], dynamodb_endpoint_url=state.get("dynamodb_endpoint_url")
+        aws_endpoint_url=state["aws_endpoint_url"],
+        dynamodb_endpoint_url=state.get("dynamodb_endpoint_url"),
+        kinesis_endpoint_url=state.get("kinesis_endpoint_url"),
     )
 
 
@@ -80,12 +83,18 @@ def prepared_stack(workdir: Path | None = None, **overrides: Any) -> Iterator[tu
         yield servers, settings
 
 
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """``settings`` as the DCMMS_* variables Lambda's configuration would set (for a function's process)."""
+    from dcmms.config import ENV_PREFIX
+
+    return {ENV_PREFIX + name.upper(): str(value) for name, value in settings.model_dump(exclude_none=True).items()}
+
+
 def export_settings(settings: Settings) -> None:
     """Expose ``settings`` as DCMMS_* variables, as Lambda's configuration would, for in-process functions."""
-    from dcmms.config import ENV_PREFIX, get_settings
+    from dcmms.config import get_settings
 
-    for name, value in settings.model_dump(exclude_none=True).items():
-        os.environ[ENV_PREFIX + name.upper()] = str(value)
+    os.environ.update(settings_environment(settings))
     get_settings.cache_clear()
 
 
@@ -197,7 +206,6 @@ def run_dev(
     """
     import uvicorn
 
-    from dcmms import runtime
     from dcmms.api.app import create_app
     from dcmms.telemetry.postgres import TelemetryStore
     from dcmms_dev import console
@@ -224,6 +232,7 @@ def run_dev(
             "health_url": f"{api_url}/health",
             "aws_endpoint_url": settings.aws_endpoint_url,
             "dynamodb_endpoint_url": settings.dynamodb_endpoint_url,
+            "kinesis_endpoint_url": settings.kinesis_endpoint_url,
             "kinesis_stream": settings.kinesis_stream,
             "redis_url": settings.redis_url,
             "database_url": settings.database_url,
@@ -234,12 +243,19 @@ def run_dev(
         }
         export_settings(settings)
         TelemetryStore(settings.database_url).migrate()
-        runtime.migrate_read_model(settings)  # the projector would on its first batch; search needs it first
+        # The read model: the streams from now on through the projector, and what was written before (the
+        # seed) by a reindex, so that search answers for the seed at once and no backlog reads as lag.
+        projector = by_name("projector")
+        streams_poller = LocalDynamoDBStreamsPoller(settings, projector.handler, projector.stream, start_at="LATEST")
+        streams_poller.start()
+        if not streams_poller.ready.wait(30):
+            raise RuntimeError("the DynamoDB Streams poller did not reach the streams within 30 s")
+        reindexed = _reindex(settings)
         try:  # as on deploy; a cold cache is slower, not broken, so a failed warm-up does not stop the stack
             warmed = invoke("functions.warmer.handler.lambda_handler", scheduled_event())
         except Exception as exc:
             warmed = f"failed ({exc!r}); the schedule warms again"
-        up = (servers.dynamodb, servers.moto, servers.redis, servers.postgres)
+        up = (servers.dynamodb, servers.kinesis, servers.moto, servers.redis, servers.postgres)
         startup_s = {server.name: server.startup_s for server in up}
 
         def announce() -> None:
@@ -250,6 +266,7 @@ def run_dev(
             write_state(state_file, state)
             _print_banner(state, time.monotonic() - started, state_file, startup_s)
             print(f"  cache warmed: {warmed}", flush=True)
+            print(f"  read model: {reindexed}; then kept by the projector from the tables' streams", flush=True)
 
         threading.Thread(target=announce, name="local-announce", daemon=True).start()
         app = create_app(settings)
@@ -258,9 +275,6 @@ def run_dev(
         ingest = by_name("ingest")
         poller = LocalKinesisPoller(settings, ingest.handler, ingest.stream)
         poller.start()
-        projector = by_name("projector")
-        streams_poller = LocalDynamoDBStreamsPoller(settings, projector.handler, projector.stream)
-        streams_poller.start()
         if simulate:
             start_simulator(settings, [t for t in tenants if t.tenant.id in ("helios-solar", "boreas-wind")])
             print("  simulator: the demo fleets send readings every 5 s (alerts follow the default rules)")
@@ -272,7 +286,18 @@ def run_dev(
             scheduler.stop()
             with contextlib.suppress(FileNotFoundError):
                 state_file.unlink()
-            print("dcmms dev: stopped DynamoDB Local, moto, Redis and PostgreSQL", file=sys.stderr)
+            print("dcmms dev: stopped DynamoDB Local, kinesalite, moto, Redis and PostgreSQL", file=sys.stderr)
+
+
+def _reindex(settings: Settings) -> str:
+    """Project what the tables hold now into the read model (``dcmms reindex``); a one-line account of it."""
+    from dcmms import runtime
+    from dcmms_dev.reindex import reindex
+
+    began = time.monotonic()
+    counts = reindex(settings, runtime.database_router(settings))
+    items = sum(c["items"] for c in counts.values())
+    return f"{items:,} items projected in {time.monotonic() - began:.1f} s"
 
 
 def _print_progress(what: str, done: int, total: int) -> None:
@@ -300,7 +325,8 @@ def _print_banner(
         f"dCMMS local stack is up ({seconds:.1f} s)",
         f"  API        {state['api_url']}   (docs: {state['docs_url']}, health: {state['health_url']})",
         f"  DynamoDB   {state['dynamodb_endpoint_url']}{notes('dynamodb', 'DynamoDB Local')}",
-        f"  AWS (moto) {state['aws_endpoint_url']}{notes('moto', 'Kinesis, S3, ...')}",
+        f"  Kinesis    {state['kinesis_endpoint_url']}{notes('kinesis', 'kinesalite')}",
+        f"  AWS (moto) {state['aws_endpoint_url']}{notes('moto', 'S3, SQS, ...')}",
         f"  Redis      {state['redis_url']}{notes('redis')}",
         f"  PostgreSQL {state['database_url']}{notes('postgres')}",
         "  API keys (x-api-key header):",

@@ -138,9 +138,13 @@ def maintenance(settings: Settings) -> Maintenance:
 
 @lru_cache(maxsize=4)
 def telemetry_store(settings: Settings) -> TelemetryStore:  # psycopg is imported on first telemetry call
+    """Writes and latest values on the primary; aggregations through the router's ``analytics`` purpose (the
+    analytics replica within 5 s of lag, else the primary)."""
     from dcmms.telemetry.postgres import TelemetryStore
 
-    return TelemetryStore(settings.database_url)
+    return TelemetryStore(
+        settings.database_url, analytics=lambda query: database_router(settings).read("analytics", query)
+    )
 
 
 @lru_cache(maxsize=4)
@@ -184,12 +188,14 @@ def ingest_pipeline(settings: Settings) -> IngestPipeline:
 def database_router(settings: Settings) -> DatabaseRouter:
     """The primary and its replicas (settings), for the read model; psycopg is imported on first use."""
     from dcmms.readmodel.router import DatabaseRouter
+    from dcmms.telemetry.postgres import configure_reader
 
     return DatabaseRouter(
         settings.database_url,
         settings.replica_urls,
         settings.database_analytics_url,
         connect_timeout_s=settings.database_connect_timeout_s,
+        configure=configure_reader,
     )
 
 

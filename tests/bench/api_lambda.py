@@ -19,7 +19,7 @@ from dcmms.domain import commands as cmd
 from dcmms.domain.model import Role
 from dcmms.store.repositories import DirectoryRepository
 from dcmms_dev.seed import provision_tenant
-from dcmms_dev.stack import prepared_stack
+from dcmms_dev.stack import prepared_stack, settings_environment
 from tests.bench.cache_ops import cache_candidates, interleaved
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,10 +63,7 @@ def main() -> None:
         )
         env = os.environ | {
             "AWS_LAMBDA_FUNCTION_NAME": "dcmms-api",  # the Lambda path: EMF metrics, no Prometheus registry
-            "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-            "DCMMS_DYNAMODB_ENDPOINT_URL": settings.dynamodb_endpoint_url,
-            "DCMMS_REDIS_URL": settings.redis_url,
-            "DCMMS_DATABASE_URL": settings.database_url,
+            **settings_environment(settings),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "dCMMS",
             "PYTHONDONTWRITEBYTECODE": "0",

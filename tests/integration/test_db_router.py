@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -77,7 +78,9 @@ def clock() -> FakeClock:
 def make_router(clock: FakeClock) -> Iterator[Callable[..., DatabaseRouter]]:
     routers: list[DatabaseRouter] = []
 
-    def make(primary_url: str, replica_urls: tuple[str, ...] = (), analytics_url: str | None = None) -> DatabaseRouter:
+    def make(
+        primary_url: str, replica_urls: tuple[str, ...] = (), analytics_url: str | None = None, **options: Any
+    ) -> DatabaseRouter:
         router = DatabaseRouter(
             primary_url,
             replica_urls,
@@ -85,6 +88,7 @@ def make_router(clock: FakeClock) -> Iterator[Callable[..., DatabaseRouter]]:
             connect_timeout_s=1,
             check_interval_s=CHECK_INTERVAL_S,
             clock=clock,
+            **options,
         )
         routers.append(router)
         return router
@@ -293,3 +297,27 @@ def test_analytics_uses_the_analytics_replica_when_configured(
     assert both.route("analytics") == "analytics"
     assert both.route("dashboard") == "replica-0"
     assert [t["name"] for t in both.status()] == ["primary", "replica-0", "analytics"]
+
+
+def test_telemetry_aggregations_read_the_analytics_replica(
+    primary: RunningServer, replica: RunningServer, make_router, sink: PrometheusSink
+) -> None:
+    """The telemetry store as runtime wires it: writes on the primary, aggregations through ``analytics``."""
+    from datetime import UTC, datetime, timedelta
+
+    from dcmms.telemetry.postgres import Reading, TelemetryStore, configure_reader
+
+    router = make_router(primary.url, (), replica.url, configure=configure_reader)  # as runtime builds it
+    store = TelemetryStore(primary.url, analytics=lambda query: router.read("analytics", query))
+    try:
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        store.migrate(now=hour)
+        tenant = f"t-{uuid.uuid4().hex[:8]}"
+        store.write([Reading(tenant, "inv-1", "ac_power_kw", hour + timedelta(minutes=m), 100.0 + m) for m in range(3)])
+        caught_up(primary, replica)
+        points = store.aggregate(tenant, "inv-1", "ac_power_kw", hour, hour + timedelta(hours=1), "1h", "avg")
+        assert points == [(hour, 101.0)] and points[0][0].tzinfo is not None
+        assert routed(sink, "analytics", "analytics", "chosen") >= 1
+        assert store.series(tenant, "inv-1", "ac_power_kw", hour, hour + timedelta(hours=1), "1m")[0][1] == 100.0
+    finally:
+        store.close()

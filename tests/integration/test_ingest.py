@@ -117,7 +117,11 @@ def test_dlq_cli_lists_and_replays(ingest_handler, settings, tmp_path, capsys) -
     from dcmms_dev.cli import main
 
     state = tmp_path / "local.json"
-    state.write_text(json.dumps({"aws_endpoint_url": settings.aws_endpoint_url}))
+    state.write_text(
+        json.dumps(
+            {"aws_endpoint_url": settings.aws_endpoint_url, "kinesis_endpoint_url": settings.kinesis_endpoint_url}
+        )
+    )
     bad = b"not json at all \x00\x07 from gateway GW-17"
     event = kinesis_event([("gw-17", bad)], first_sequence=9000)
     ingest_handler(event, FakeLambdaContext())

@@ -178,7 +178,11 @@ def test_a_store_outage_is_retried_then_dead_lettered_and_replayed_without_dupli
     # when the database is back and an operator replays what was exhausted
     monkeypatch.undo()
     state = tmp_path / "local.json"
-    state.write_text(json.dumps({"aws_endpoint_url": settings.aws_endpoint_url}))
+    state.write_text(
+        json.dumps(
+            {"aws_endpoint_url": settings.aws_endpoint_url, "kinesis_endpoint_url": settings.kinesis_endpoint_url}
+        )
+    )
     assert (
         main(["dlq", "replay", "--reason", "retries exhausted", "--limit", "100000", "--state-file", str(state)]) == 0
     )

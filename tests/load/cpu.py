@@ -1,7 +1,7 @@
 """CPU of each process taking part in a load test, sampled once a second, to say where the machine saturated.
 
 Groups: the API process (``dcmms dev``: uvicorn, the Kinesis poller and the scheduler in one Python
-process), ``dynamodb`` (AWS's DynamoDB Local, a Java process), ``moto`` (Kinesis, S3 and the other AWS
+process), ``dynamodb`` (AWS's DynamoDB Local, a Java process), ``kinesis`` (kinesalite, a Node process), ``moto`` (S3 and the other AWS
 APIs), Redis and PostgreSQL (found by the port they listen on; PostgreSQL with its backends), and Locust
 (with any children); the floor phase samples its one server process the same way. Values are in cores:
 1.0 is one core busy.
@@ -30,6 +30,7 @@ def stack_processes(state: dict[str, Any]) -> dict[str, tuple[int, bool]]:
     groups: dict[str, tuple[int, bool]] = {"api": (int(state["pid"]), False)}
     for name, url, children in (
         ("dynamodb", state.get("dynamodb_endpoint_url"), False),  # absent from an older stack's state file
+        ("kinesis", state.get("kinesis_endpoint_url"), False),  # kinesalite, a Node process
         ("moto", state["aws_endpoint_url"], False),
         ("redis", state["redis_url"], False),
         ("postgres", state["database_url"], True),

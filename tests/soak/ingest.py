@@ -1,6 +1,6 @@
 """`make soak-ingest`: the spec's telemetry rate end to end on the local stack, for a bounded time.
 
-Processes: DynamoDB Local, moto (Kinesis, S3), Redis and PostgreSQL (``LocalServers``, loopback, throwaway
+Processes: DynamoDB Local, kinesalite (Kinesis), moto (S3), Redis and PostgreSQL (``LocalServers``, loopback, throwaway
 data); the producer (``tests.soak.producer``: gateways' readings onto Kinesis at ``--rate`` events/s);
 the consumer (``tests.soak.consumer``: the local Kinesis poller invoking the real ingest handler, which
 stores into PostgreSQL, dead-letters to S3 and evaluates the alert rules on Redis); and this driver,
@@ -57,15 +57,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _env(settings: Any) -> dict[str, str]:
-    return os.environ | {
-        "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-        "DCMMS_DYNAMODB_ENDPOINT_URL": settings.dynamodb_endpoint_url,
-        "DCMMS_REDIS_URL": settings.redis_url,
-        "DCMMS_DATABASE_URL": settings.database_url,
-        "DCMMS_KINESIS_STREAM": settings.kinesis_stream,
-        "DCMMS_ENVIRONMENT": "test",
-        "POWERTOOLS_METRICS_NAMESPACE": "dCMMS",
-    }
+    from dcmms_dev.stack import settings_environment
+
+    return (
+        os.environ
+        | settings_environment(settings)
+        | {"DCMMS_ENVIRONMENT": "test", "POWERTOOLS_METRICS_NAMESPACE": "dCMMS"}
+    )
 
 
 def _read_lines(path: Path) -> list[dict[str, Any]]:
@@ -136,6 +134,7 @@ def _run(args, servers, settings, consumer, stats_file, site_id, assets, per_rec
             "producer": (producer.pid, False),
             "consumer": (consumer.pid, False),
             "dynamodb": (servers.dynamodb.pid, False),
+            "kinesis": (servers.kinesis.pid, False),
             "moto": (servers.moto.pid, False),
             "redis": (servers.redis.pid, False),
             "postgres": (servers.postgres.pid, True),

@@ -14,15 +14,11 @@ from dcmms.config import Settings, get_settings
 
 def import_handler(module: str, settings: Settings, env: pytest.MonkeyPatch) -> Callable[..., Any]:
     """A fresh import of ``module`` with DCMMS_* variables pointing at the test stack."""
-    for name, value in {
-        "DCMMS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-        "DCMMS_DYNAMODB_ENDPOINT_URL": settings.dynamodb_endpoint_url,
-        "DCMMS_REDIS_URL": settings.redis_url,
-        "DCMMS_DATABASE_URL": settings.database_url,
-        "DCMMS_ENVIRONMENT": "test",
-        "POWERTOOLS_METRICS_NAMESPACE": "dCMMS",
-    }.items():
-        env.setenv(name, str(value))
+    from dcmms_dev.stack import settings_environment
+
+    variables = settings_environment(settings) | {"DCMMS_ENVIRONMENT": "test", "POWERTOOLS_METRICS_NAMESPACE": "dCMMS"}
+    for name, value in variables.items():
+        env.setenv(name, value)
     get_settings.cache_clear()
     sys.modules.pop(module, None)
     return importlib.import_module(module).lambda_handler

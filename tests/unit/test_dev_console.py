@@ -252,17 +252,19 @@ def test_the_banner_shows_how_long_each_server_took_to_start(capsys) -> None:
         "docs_url": "http://127.0.0.1:8000/docs",
         "health_url": "http://127.0.0.1:8000/health",
         "dynamodb_endpoint_url": "http://127.0.0.1:40001",
+        "kinesis_endpoint_url": "http://127.0.0.1:40005",
         "aws_endpoint_url": "http://127.0.0.1:40002",
         "redis_url": "redis://127.0.0.1:40003/0",
         "database_url": "postgresql://dcmms@127.0.0.1:40004/dcmms",
         "api_keys": {"helios-solar": {"admin": "k1"}},
         "api_keys_by_tier": {"free": "k2"},
     }
-    startup = {"dynamodb": 1.43, "moto": 0.9, "redis": 0.06, "postgres": 2.31}
+    startup = {"dynamodb": 1.43, "kinesis": 0.4, "moto": 0.9, "redis": 0.06, "postgres": 2.31}
     _print_banner(state, 12.34, Path(".dcmms/local.json"), startup)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "dCMMS local stack is up (12.3 s)"
     assert "  DynamoDB   http://127.0.0.1:40001   (DynamoDB Local, started in 1.4 s)" in out
-    assert "  AWS (moto) http://127.0.0.1:40002   (Kinesis, S3, ..., started in 0.9 s)" in out
+    assert "  Kinesis    http://127.0.0.1:40005   (kinesalite, started in 0.4 s)" in out
+    assert "  AWS (moto) http://127.0.0.1:40002   (S3, SQS, ..., started in 0.9 s)" in out
     assert "  Redis      redis://127.0.0.1:40003/0   (started in 0.1 s)" in out
     assert "  PostgreSQL postgresql://dcmms@127.0.0.1:40004/dcmms   (started in 2.3 s)" in out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -196,6 +197,30 @@ def read_change(record: Mapping[str, Any], table: str) -> Change:
     return Change(table, tenant_id, item_id, version, None)
 
 
+_UPDATED_AT = b'"updated_at":"'
+
+
+def _written_s(document: bytes | None) -> float | None:
+    """When the item was written, from its document's ``updated_at`` (microseconds), found without parsing
+    the document; None if it has none.
+
+    The lag's start is the later of this and the record's ``ApproximateCreationDateTime``: both are at or
+    before the record's real creation, and the stream's own time is coarse (DynamoDB rounds it down to the
+    second; DynamoDB Local to the minute, which alone would read as up to 60 s of lag).
+    """
+    if document is None:
+        return None
+    at = document.find(_UPDATED_AT)
+    if at < 0:
+        return None
+    start = at + len(_UPDATED_AT)
+    end = document.find(b'"', start)
+    try:
+        return datetime.fromisoformat(document[start:end].decode()).timestamp()
+    except ValueError:
+        return None
+
+
 def newest_changes(changes: Iterable[Change]) -> dict[str, list[Change]]:
     """Per table, each item once: its newest change by version (a removal wins a tie)."""
     newest: dict[tuple[str, str, str], Change] = {}
@@ -242,18 +267,22 @@ class Projector:
         for record in records:
             ddb = record.get("dynamodb") or {}
             created = ddb.get("ApproximateCreationDateTime")
-            if isinstance(created, int | float):
-                created_s = float(created)
-                outcome.oldest_created_s = min(outcome.oldest_created_s or created_s, created_s)
-                outcome.newest_created_s = max(outcome.newest_created_s or created_s, created_s)
+            created_s = float(created) if isinstance(created, int | float) else None
             try:
                 base = source_table(str(record.get("eventSourceARN", "")), self._prefix)
                 table = TABLES.get(base)
                 if table is None:
                     outcome.ignored += 1
                     continue
-                changes.append(read_change(record, table))
+                change = read_change(record, table)
+                changes.append(change)
                 sources[base] = sources.get(base, 0) + 1
+                written_s = _written_s(change.document)
+                if created_s is not None and written_s is not None:
+                    created_s = max(created_s, written_s)
+                if created_s is not None:
+                    outcome.oldest_created_s = min(outcome.oldest_created_s or created_s, created_s)
+                    outcome.newest_created_s = max(outcome.newest_created_s or created_s, created_s)
             except RecordError as exc:
                 sequence = ddb.get("SequenceNumber")
                 if sequence is None:  # nothing to report it by: the mapping could not redeliver it either

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -206,6 +206,8 @@ SeriesKey = tuple[str, str, str]
 # One asset's readings: (tenant_id, asset_id, [(ts, {metric: value}), ...]).
 AssetReadings = tuple[str, str, Sequence[tuple[datetime, Mapping[str, float]]]]
 Resolution = Literal["raw", "1m", "1h"]
+# Runs a read-only query(conn) on a connection chosen elsewhere (the analytics replica) and returns its rows.
+AnalyticsReads = Callable[[Callable[[psycopg.Connection], list[Any]]], list[Any]]
 
 
 class Reading(NamedTuple):
@@ -221,7 +223,10 @@ class Reading(NamedTuple):
 class TelemetryStore:
     """The telemetry tables of one PostgreSQL database, through a connection pool opened on first use."""
 
-    def __init__(self, database_url: str, pool_size: int = 4) -> None:
+    def __init__(self, database_url: str, pool_size: int = 4, analytics: AnalyticsReads | None = None) -> None:
+        """``analytics``: runs the aggregations (``series``, ``aggregate``) elsewhere, e.g. on the analytics
+        replica through ``readmodel.router`` (``runtime`` wires it); without, they use this store's pool."""
+        self._analytics = analytics
         # min_size 1: a Lambda execution environment serves one request at a time and should not open
         # pool_size connections at cold start.
         self._pool = ConnectionPool(
@@ -288,8 +293,8 @@ class TelemetryStore:
         query = _SERIES_QUERIES.get(resolution)
         if query is None:
             raise ValueError(f"resolution must be one of {sorted(_SERIES_QUERIES)}, not {resolution!r}")
-        with self._connection() as conn:
-            rows = conn.execute(query, (tenant_id, asset_id, metric, _utc(start), _utc(end))).fetchall()
+        params = (tenant_id, asset_id, metric, _utc(start), _utc(end))
+        rows = self._read(lambda conn: conn.execute(query, params).fetchall())
         return [(ts, value) for ts, value in rows]
 
     def aggregate(
@@ -312,8 +317,8 @@ class TelemetryStore:
             "SELECT date_bin(%s, bucket, " + _BUCKET_ORIGIN + ") AS b, " + AGGREGATES[agg] + " FROM {table}"
             f" WHERE series_id = {_SERIES_ID} AND bucket >= %s AND bucket < %s GROUP BY 1 ORDER BY 1"
         ).format(table=sql.Identifier(table))
-        with self._connection() as conn:
-            rows = conn.execute(query, (width, tenant_id, asset_id, metric, _utc(start), _utc(end))).fetchall()
+        params = (width, tenant_id, asset_id, metric, _utc(start), _utc(end))
+        rows = self._read(lambda conn: conn.execute(query, params).fetchall())
         return [(ts, value) for ts, value in rows]
 
     def latest(self, tenant_id: str, asset_id: str) -> dict[str, tuple[datetime, float]]:
@@ -349,6 +354,12 @@ class TelemetryStore:
 
     def close(self) -> None:
         self._pool.close()
+
+    def _read(self, query: Callable[[psycopg.Connection], list[Any]]) -> list[Any]:
+        if self._analytics is not None:
+            return self._analytics(query)
+        with self._connection() as conn:
+            return query(conn)
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection]:
         """A pooled connection whose block is one transaction, committed on clean exit."""
@@ -499,11 +510,17 @@ def _minute_rows(minutes: dict[tuple[int, int], list[float]]) -> bytes:
     return _COPY_HEADER + b"".join(rows) + _COPY_TRAILER
 
 
-def _configure_connection(conn: psycopg.Connection) -> None:
-    """Per connection: UTC sessions (readings come back in UTC) and the session's own staging table."""
+def configure_reader(conn: psycopg.Connection) -> None:
+    """Per connection of a reader (this store's, the router's): UTC sessions (readings and timestamps come back
+    in UTC) and every statement ending within the analytics budget, inside the Lambda timeout."""
     conn.execute("SET TimeZone = 'UTC'")
-    # Every statement of the store, the analytics ones included, ends within the Lambda timeout.
     conn.execute(f"SET statement_timeout = '{ANALYTICS_TIMEOUT}'")
+    conn.commit()
+
+
+def _configure_connection(conn: psycopg.Connection) -> None:
+    """Per connection of the store: a reader's settings and the session's own staging tables."""
+    configure_reader(conn)
     # A 50,000-row batch sorts in memory at this size; the 4 MB default spilled it to disk (~30 ms).
     conn.execute("SET work_mem = '32MB'")
     conn.execute(_CREATE_STAGE)
