@@ -59,7 +59,7 @@ def _redis_ok() -> bool:
 
 
 def _postgres_ok() -> bool:
-    tools = ("initdb", "pg_ctl", "postgres")
+    tools = ("initdb", "pg_ctl", "postgres", "pg_basebackup")  # pg_basebackup: the tests' streaming replicas
     if all(shutil.which(t) for t in tools):
         return True
     return any(
@@ -120,12 +120,20 @@ PREREQUISITES: tuple[tuple[Prerequisite, Callable[[], bool]], ...] = (
     ),
     (
         Prerequisite(
-            "Node.js 18+", "nodejs", frozenset({"run", "test"}), "the CDK synthesizes through jsii; npm runs on it"
+            "Node.js 18+",
+            "nodejs",
+            frozenset({"run", "test"}),
+            "the CDK synthesizes through jsii; kinesalite (Kinesis) and npm run on it",
         ),
         _node_ok,
     ),
     (
-        Prerequisite("npm", "npm", frozenset({"run", "test"}), "installs DynamoDB Local as package-lock.json pins it"),
+        Prerequisite(
+            "npm",
+            "npm",
+            frozenset({"run", "test"}),
+            "installs DynamoDB Local and kinesalite as package-lock.json pins them",
+        ),
         _npm_ok,
     ),
     (
