@@ -19,6 +19,10 @@ TOTAL = "total"
 READS = "reads"  # every GET endpoint together
 WRITES = "writes"  # every other method together (POST, PATCH, DELETE; telemetry ingest included)
 SATURATED = 0.9  # share of a core (or of all cores) counted as saturated
+# A process is also saturated when it was at SATURATED in at least this share of the seconds: a Python process
+# (the API: uvicorn, pollers, scheduler under one GIL) queues requests well before its mean reaches 0.9, its
+# I/O waits pulling the mean down while its busy seconds sit at one core.
+SATURATED_SECONDS_SHARE = 0.25
 
 
 def percentile(histogram: Mapping[int, int], q: float) -> float | None:
@@ -200,31 +204,43 @@ def summarize_cpu(
     until ``until`` if given: the last request, so the shutdown after it does not dilute the means), and
     what saturated.
 
-    A group is saturated at 0.9 of a core (every group here is one Python or server process, or a
-    single-threaded one such as Redis); the machine at 0.9 of all its cores.
+    A group is saturated at 0.9 of a core mean, or when it was at 0.9 of a core in at least a quarter of the
+    seconds (``busy_share``; every group here is one Python or server process, or a single-threaded one such
+    as Redis); the machine at 0.9 of all its cores.
     """
     steady = [s for s in samples if s["t"] >= steady_from and (until is None or s["t"] <= until)]
     groups = sorted({name for s in steady for name in s["cores"]})
     out: dict[str, Any] = {"cores": cores, "samples": len(steady), "groups": {}}
     for name in groups:
         values = [s["cores"].get(name, 0.0) for s in steady]
-        out["groups"][name] = {"mean": sum(values) / len(values), "max": max(values)}
+        busy = sum(v >= SATURATED for v in values) / len(values)
+        out["groups"][name] = {"mean": sum(values) / len(values), "max": max(values), "busy_share": busy}
     system = [s["system"] for s in steady]
     out["system"] = {"mean": sum(system) / len(system), "max": max(system)} if system else None
     ours = sum(g["mean"] for g in out["groups"].values())
     out["other_mean"] = max(0.0, out["system"]["mean"] - ours) if system else None
-    saturated = [name for name, g in out["groups"].items() if g["mean"] >= SATURATED]
+    saturated = [
+        name
+        for name, g in out["groups"].items()
+        if g["mean"] >= SATURATED or g["busy_share"] >= SATURATED_SECONDS_SHARE
+    ]
     if system and out["system"]["mean"] >= SATURATED * cores:
         saturated.append("machine")
     out["saturated"] = saturated
     return out
 
 
+def _saturated_group(name: str, group: Mapping[str, Any]) -> str:
+    if group["mean"] >= SATURATED:
+        return f"{name} ({group['mean']:.2f} cores)"
+    return f"{name} ({group['mean']:.2f} cores mean, at a full core in {group['busy_share']:.0%} of the seconds)"
+
+
 def saturation_verdict(cpu: Mapping[str, Any]) -> str:
     """One sentence on where the machine ran out, for the report and the table."""
     if not cpu.get("samples"):
         return "no CPU samples"
-    parts = [f"{name} ({cpu['groups'][name]['mean']:.2f} cores)" for name in cpu["saturated"] if name != "machine"]
+    parts = [_saturated_group(name, cpu["groups"][name]) for name in cpu["saturated"] if name != "machine"]
     busiest = max(cpu["groups"].items(), key=lambda kv: kv[1]["mean"], default=None)
     if "machine" in cpu["saturated"]:
         parts.append(

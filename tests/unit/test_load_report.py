@@ -320,6 +320,20 @@ def test_cpu_saturation_counts_only_the_steady_part() -> None:
     )
 
 
+def test_a_process_busy_in_a_quarter_of_the_seconds_is_saturated_whatever_its_mean() -> None:
+    # a GIL-bound API: a full core in 3 of 8 seconds, waiting on I/O in the others
+    values = [0.95, 0.4, 0.97, 0.5, 0.45, 0.92, 0.5, 0.5]
+    samples = [_sample(START + 11 + n, v + 0.3, api=v, locust=0.1) for n, v in enumerate(values)]
+    cpu = report.summarize_cpu(samples, steady_from=START + 10, cores=2)
+    assert cpu["groups"]["api"]["mean"] == pytest.approx(sum(values) / 8)
+    assert cpu["groups"]["api"]["busy_share"] == pytest.approx(3 / 8)
+    assert cpu["saturated"] == ["api"]
+    assert report.saturation_verdict(cpu) == "saturated: api (0.65 cores mean, at a full core in 38% of the seconds)"
+    # in fewer than a quarter of the seconds: not saturated
+    calm = report.summarize_cpu(samples[1:5] + samples[6:], steady_from=START + 10, cores=2)
+    assert calm["saturated"] == []
+
+
 def test_cpu_nothing_saturated_names_the_busiest() -> None:
     cpu = report.summarize_cpu([_sample(START + 20, 0.8, api=0.5, locust=0.2)], steady_from=START, cores=2)
     assert cpu["saturated"] == []
