@@ -72,10 +72,12 @@ bench: bootstrap $(STAMP) $(NODE_STAMP)
 SCENARIO ?= baseline
 FACTOR   ?= 0.02
 DATASET  ?= demo
+LOAD_ARGS ?=
 ## Load test (spec §10.2) against the local stack (the running `make run` one, or one it starts) on 127.0.0.1:
-## SCENARIO=baseline|peak|stress|endurance, users/ramp/duration x FACTOR; writes reports/load/*.html and *.json.
+## SCENARIO=baseline|peak|stress|endurance, users/ramp/duration x FACTOR, DATASET=demo|spec, LOAD_ARGS for any other
+## option of `python -m tests.load --help` (e.g. --no-floor); writes reports/load/*.html and *.json.
 load: bootstrap-run $(STAMP) $(NODE_STAMP)
-	$(PY) -m tests.load --scenario $(SCENARIO) --factor $(FACTOR) --dataset $(DATASET)
+	$(PY) -m tests.load --scenario $(SCENARIO) --factor $(FACTOR) --dataset $(DATASET) $(LOAD_ARGS)
 
 RATE     ?= 72000
 DURATION ?= 600
