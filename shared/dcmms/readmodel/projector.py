@@ -136,7 +136,7 @@ class Change:
     tenant_id: str
     id: str
     version: int
-    document: bytes | None  # None: removed
+    document: str | None  # None: removed
 
     @property
     def rank(self) -> tuple[int, bool]:
@@ -183,10 +183,10 @@ def read_change(record: Mapping[str, Any], table: str) -> Change:
         image = ddb.get("NewImage") or {}
         try:
             version = int(image["version"]["N"])
-            document = image["doc"]["S"].encode()
+            document = str(image["doc"]["S"])
         except (KeyError, TypeError, ValueError):
             raise RecordError("the new image has no version or doc") from None
-        if not document.startswith(b"{"):
+        if not document.startswith("{"):
             raise RecordError("the item's doc is not a JSON object")
         return Change(table, tenant_id, item_id, version, document)
     old = ddb.get("OldImage") or {}
@@ -197,10 +197,10 @@ def read_change(record: Mapping[str, Any], table: str) -> Change:
     return Change(table, tenant_id, item_id, version, None)
 
 
-_UPDATED_AT = b'"updated_at":"'
+_UPDATED_AT = '"updated_at":"'
 
 
-def _written_s(document: bytes | None) -> float | None:
+def _written_s(document: str | None) -> float | None:
     """When the item was written, from its document's ``updated_at`` (microseconds), found without parsing
     the document; None if it has none.
 
@@ -214,9 +214,9 @@ def _written_s(document: bytes | None) -> float | None:
     if at < 0:
         return None
     start = at + len(_UPDATED_AT)
-    end = document.find(b'"', start)
+    end = document.find('"', start)
     try:
-        return datetime.fromisoformat(document[start:end].decode()).timestamp()
+        return datetime.fromisoformat(document[start:end]).timestamp()
     except ValueError:
         return None
 
@@ -240,10 +240,10 @@ def _payload(changes: Sequence[Change]) -> str:
     parts = [
         c.document
         if c.document is not None
-        else orjson.dumps({"tenant_id": c.tenant_id, "id": c.id, "version": c.version, "deleted": True})
+        else orjson.dumps({"tenant_id": c.tenant_id, "id": c.id, "version": c.version, "deleted": True}).decode()
         for c in changes
     ]
-    return (b"[" + b",".join(parts) + b"]").decode()
+    return "[" + ",".join(parts) + "]"
 
 
 class Projector:
