@@ -15,12 +15,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from prometheus_client import CollectorRegistry
 
-from dcmms.observability import record
 from dcmms.observability.prometheus import PrometheusSink
 from dcmms.readmodel.router import DatabaseRouter
 from dcmms_dev.servers import RunningServer, start_postgres, start_postgres_replica
+from tests.support.waiting import eventually
 
 CHECK_INTERVAL_S = 10.0  # in fake seconds: the router checks a replica again only after a tick()
 WAIT_S = 10.0
@@ -58,15 +57,6 @@ def replica(primary: RunningServer, workdir: Path) -> Iterator[RunningServer]:
     caught_up(primary, server)  # a transaction replayed: the replica's lag is measured from here on
     yield server
     server.stop()
-
-
-@pytest.fixture
-def sink() -> Iterator[PrometheusSink]:
-    """A Prometheus sink of the test's own, EMF off: its counters are this test's routing choices."""
-    fresh = PrometheusSink(CollectorRegistry())
-    previous = record.configure(emf=False, prometheus=fresh)
-    yield fresh
-    record.configure(emf=previous[0], prometheus=previous[1])
 
 
 @pytest.fixture
@@ -124,11 +114,8 @@ def replica_sql(replica: RunningServer, query: str) -> object:
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.02)
+    if not eventually(condition, timeout, 0.02):
+        raise AssertionError(f"not within {timeout}s: {what}")
 
 
 def caught_up(primary: RunningServer, replica: RunningServer) -> None:

@@ -19,6 +19,7 @@ from dcmms.config import Settings
 from dcmms_dev.stack import LocalKinesisPoller
 from tests.support import failing_ingest
 from tests.support.handlers import telemetry_record
+from tests.support.waiting import eventually
 
 INGEST = "functions.ingest.handler.lambda_handler"
 
@@ -57,15 +58,6 @@ def _letters(settings: Settings, records: Iterable[str]) -> dict[str, dict]:
         for key in _letter_keys(settings, records)
     ]
     return {f"{e['shard_id']}-{e['sequence_number']}": e for e in entries}
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def _stored_events(settings: Settings, tenant_id: str) -> int:
@@ -140,7 +132,9 @@ def test_poison_records_are_delivered_once_and_dead_lettered_with_their_own_reas
     entries, poison, good_events = _batch_with_poison(api, tenant)
     sequence = _put(settings, entries)
     # when the poller has delivered them
-    assert _wait_for(lambda: poller.delivered >= 500 and _stored_events(settings, tenant.tenant.id) >= good_events)
+    assert eventually(
+        lambda: poller.delivered >= 500 and _stored_events(settings, tenant.tenant.id) >= good_events, 30, 0.2
+    )
     time.sleep(1.0)  # a redelivery, if there were one, would follow at once
     # then every record was handed over exactly once (one invocation per shard that had records)
     shards = clients.aws_client("kinesis", settings).list_shards(StreamName=settings.kinesis_stream)["Shards"]
@@ -167,7 +161,7 @@ def test_a_store_outage_is_retried_then_dead_lettered_and_replayed_without_dupli
     entries, poison, good_events = _batch_with_poison(api, tenant)
     sequence = _put(settings, entries)
     # when the mapping has retried and given up
-    assert _wait_for(lambda: len(_letter_keys(settings, sequence)) >= 500, 60), (poller.delivered, poller.batches)
+    assert eventually(lambda: len(_letter_keys(settings, sequence)) >= 500, 60, 0.2), (poller.delivered, poller.batches)
     # then every good record came round retry_attempts more times and ended as "retries exhausted",
     # while each poison record kept the reason the function gave it
     assert poller.delivered > 500 and _stored_events(settings, tenant.tenant.id) == 0
@@ -187,7 +181,7 @@ def test_a_store_outage_is_retried_then_dead_lettered_and_replayed_without_dupli
         main(["dlq", "replay", "--reason", "retries exhausted", "--limit", "100000", "--state-file", str(state)]) == 0
     )
     # then every good event is stored once, and the poison records are still in the dead-letter store
-    assert _wait_for(lambda: _stored_events(settings, tenant.tenant.id) >= good_events)
+    assert eventually(lambda: _stored_events(settings, tenant.tenant.id) >= good_events, 30, 0.2)
     time.sleep(1.0)
     assert _stored_events(settings, tenant.tenant.id) == good_events
     left = _letters(settings, sequence)
@@ -199,7 +193,7 @@ def test_records_failing_every_retry_end_in_the_dead_letter_store(settings, star
     start_poller("tests.support.failing_ingest.lambda_handler", max_retries=2)
     payload = b'{"v": 1, "note": "always fails"}'
     (seq,) = _put(settings, [("poller-test", payload)])
-    assert _wait_for(lambda: bool(_letter_keys(settings, [seq])), 20)
+    assert eventually(lambda: bool(_letter_keys(settings, [seq])), 20, 0.2)
     letter = _letters(settings, [seq])[seq]
     assert letter["reason"] == "retries exhausted"
     assert failing_ingest.CALLS.count(1) == 3  # first delivery + 2 retries
@@ -214,7 +208,7 @@ def test_a_function_error_bisects_the_batch_without_spending_retries(settings, s
     entries = [("bisect-test", b"ok-%d" % n) for n in range(7)] + [("bisect-test", raising_ingest.POISON)]
     sequence = _put(settings, entries)
     # when it has been delivered
-    assert _wait_for(lambda: bool(_letter_keys(settings, sequence)), 20)
+    assert eventually(lambda: bool(_letter_keys(settings, sequence)), 20, 0.2)
     time.sleep(0.5)
     # then the halves without the poison record succeeded and only the poison one was given up on
     assert set(_letters(settings, sequence)) == {sequence[-1]}

@@ -16,7 +16,6 @@ import pytest
 from aws_lambda_powertools.metrics import MetricUnitError
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
 
 from dcmms.api import observability as api_observability
 from dcmms.api import problems
@@ -24,22 +23,13 @@ from dcmms.clients.postgres_timed import statement_kind
 from dcmms.config import Settings
 from dcmms.observability import MetricUnit, logger, metrics, record
 from dcmms.observability.logs import REDACTED, correlation_id, redact, serialize_log
-from dcmms.observability.prometheus import DB_BUCKETS, HTTP_BUCKETS, PrometheusSink
+from dcmms.observability.prometheus import DB_BUCKETS, HTTP_BUCKETS
 from dcmms.telemetry.alerting import EvaluationReport
 from dcmms.telemetry.ingest import BatchOutcome
 from dcmms_dev.events import api_gateway_event
 
 API_KEY = "dcmms_" + "k" * 43
 ROUTE = "/api/v1/work-orders/{work_order_id}"
-
-
-@pytest.fixture
-def sink() -> Iterator[PrometheusSink]:
-    """A Prometheus sink of its own for the test (no process collectors), EMF off."""
-    fresh = PrometheusSink(CollectorRegistry())
-    previous = record.configure(emf=False, prometheus=fresh)
-    yield fresh
-    record.configure(emf=previous[0], prometheus=previous[1])
 
 
 @pytest.fixture
