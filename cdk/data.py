@@ -272,14 +272,9 @@ class Data(Construct):
 
     def _build_redis(self) -> tuple[elasticache.CfnReplicationGroup, str, list[str]]:
         r = self.cfg.redis
-        sg = ec2.SecurityGroup(
-            self,
-            "RedisSg",
-            vpc=self.network.vpc,
-            description="dCMMS Redis: the functions only",
-            allow_all_outbound=False,
+        sg = self.network.functions_only(
+            self, "RedisSg", "dCMMS Redis: the functions only", r.port, "Redis from the functions"
         )
-        sg.add_ingress_rule(self.network.functions_sg, ec2.Port.tcp(r.port), "Redis from the functions")
         subnets = elasticache.CfnSubnetGroup(
             self,
             "RedisSubnets",
@@ -392,15 +387,12 @@ class Data(Construct):
         db_sg = ec2.SecurityGroup(
             self, "TelemetryDbSg", vpc=vpc, description="dCMMS PostgreSQL: RDS Proxy only", allow_all_outbound=False
         )
-        proxy_sg = ec2.SecurityGroup(
+        proxy_sg = self.network.functions_only(
             self,
             "TelemetryProxySg",
-            vpc=vpc,
-            description="dCMMS RDS Proxy: the functions only",
-            allow_all_outbound=False,
-        )
-        proxy_sg.add_ingress_rule(
-            self.network.functions_sg, ec2.Port.tcp(POSTGRES_PORT), "PostgreSQL from the functions"
+            "dCMMS RDS Proxy: the functions only",
+            POSTGRES_PORT,
+            "PostgreSQL from the functions",
         )
         proxy_sg.add_egress_rule(db_sg, ec2.Port.tcp(db.port), "to the instance")
         db_sg.add_ingress_rule(proxy_sg, ec2.Port.tcp(db.port), "PostgreSQL from RDS Proxy")
@@ -500,14 +492,13 @@ class Data(Construct):
             wanted.append(("TelemetryAnalytics", names.database_analytics))
         if not wanted:
             return
-        sg = ec2.SecurityGroup(
+        sg = self.network.functions_only(
             self,
             "TelemetryReplicaSg",
-            vpc=self.network.vpc,
-            description="dCMMS PostgreSQL read replicas: the functions only",
-            allow_all_outbound=False,
+            "dCMMS PostgreSQL read replicas: the functions only",
+            db.port,
+            "PostgreSQL replicas from the functions",
         )
-        sg.add_ingress_rule(self.network.functions_sg, ec2.Port.tcp(db.port), "PostgreSQL replicas from the functions")
         subnet_group = primary.node.find_child("SubnetGroup")
         for construct_id, identifier in wanted:
             replica = rds.DatabaseInstanceReadReplica(

@@ -71,6 +71,13 @@ class Network(Construct):
         )
         return vpc
 
+    def functions_only(self, scope: Construct, id: str, description: str, port: int, rule: str) -> ec2.SecurityGroup:
+        """A security group in ``scope`` admitting the functions' group on ``port`` and nothing else, with no
+        outbound rule: what every data service and endpoint the functions reach sits behind."""
+        sg = ec2.SecurityGroup(scope, id, vpc=self.vpc, description=description, allow_all_outbound=False)
+        sg.add_ingress_rule(self.functions_sg, ec2.Port.tcp(port), rule)
+        return sg
+
     def _build_endpoints(self) -> None:
         app = [self.app_subnets]
         self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB, subnets=app)
@@ -80,10 +87,7 @@ class Network(Construct):
             # The Lambda Insights extension ships its telemetry to CloudWatch Logs from inside the VPC.
             interface.append(("Logs", ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS))
         for name, service in interface:
-            sg = ec2.SecurityGroup(
-                self, f"{name}EndpointSg", vpc=self.vpc, description=f"{name} endpoint", allow_all_outbound=False
-            )
-            sg.add_ingress_rule(self.functions_sg, ec2.Port.tcp(443), "HTTPS from the functions")
+            sg = self.functions_only(self, f"{name}EndpointSg", f"{name} endpoint", 443, "HTTPS from the functions")
             self.vpc.add_interface_endpoint(
                 f"{name}Endpoint",
                 service=service,
