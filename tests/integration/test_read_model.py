@@ -14,6 +14,8 @@ import pytest
 from dcmms.config import Settings
 from dcmms.readmodel.projector import Projector
 from dcmms.readmodel.router import DatabaseRouter
+from dcmms.readmodel.schema import DIGEST, migrate
+from dcmms.readmodel.search import PostgresSearch, corrected
 from dcmms_dev.reindex import reindex
 from tests.support.waiting import eventually as _eventually
 
@@ -81,6 +83,15 @@ def _row(settings: Settings, table: str, tenant: str, item: str) -> dict[str, An
         return conn.execute(f"SELECT * FROM ops.{table} WHERE tenant_id = %s AND id = %s", (tenant, item)).fetchone()
 
 
+def _document(settings: Settings, tenant: str, kind: str, item: str) -> dict[str, Any] | None:
+    """The item's row in the search index, if it has one."""
+    with psycopg.connect(settings.database_url) as conn:
+        conn.row_factory = psycopg.rows.dict_row
+        return conn.execute(
+            "SELECT * FROM ops.search_documents WHERE tenant_id = %s AND type = %s AND id = %s", (tenant, kind, item)
+        ).fetchone()
+
+
 def _history(settings: Settings, tenant: str, item: str) -> list[tuple]:
     with psycopg.connect(settings.database_url) as conn:
         return conn.execute(
@@ -143,7 +154,7 @@ def test_removal_is_a_tombstone_a_replayed_insert_cannot_undo(projector: Project
     projector.project([insert, modify, remove])
     row = _row(settings, "work_orders", tenant, wo)
     assert row is not None and row["deleted"] and row["doc"] is None
-    assert _history(settings, tenant, wo) == []
+    assert _history(settings, tenant, wo) == [] and _document(settings, tenant, "work_order", wo) is None
     projector.project([insert, modify])  # replayed after the removal
     row = _row(settings, "work_orders", tenant, wo)
     assert row is not None and row["deleted"]
@@ -228,6 +239,71 @@ def test_every_projected_kind_fills_its_columns(projector: Projector, settings: 
     assert _row(settings, "alerts", tenant, "al1")["severity"] == "major"  # type: ignore[index]
 
 
+def test_the_search_index_follows_every_write(projector: Projector, settings: Settings) -> None:
+    """Search documents and the vocabulary are kept by the entity tables' triggers: an insert, a change of
+    status (live -> finished), a hard delete."""
+    tenant, wo = _ids()
+    projector.project([_record(settings, "work-orders", _work_order(tenant, wo, 1, description="Replace gasket"), 1)])
+    doc = _document(settings, tenant, "work_order", wo)
+    assert doc is not None and (doc["label"], doc["status"], doc["live"]) == ("Inverter fault v1", "open", True)
+    with psycopg.connect(settings.database_url) as conn:
+        terms = {t for (t,) in conn.execute("SELECT term FROM ops.search_terms WHERE tenant_id = %s", (tenant,))}
+    assert {"invert", "fault", "gasket", "replac"} <= terms
+    projector.project([_record(settings, "work-orders", _work_order(tenant, wo, 2, "closed"), 2)])
+    assert _document(settings, tenant, "work_order", wo)["live"] is False  # type: ignore[index]
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("DELETE FROM ops.work_orders WHERE tenant_id = %s AND id = %s", (tenant, wo))
+    assert _document(settings, tenant, "work_order", wo) is None
+
+
+def test_unfinished_work_outranks_finished_and_misspelt_words_are_corrected(
+    projector: Projector, router: DatabaseRouter, settings: Settings
+) -> None:
+    tenant, open_wo = _ids()
+    closed_wo = f"{open_wo}-closed"
+    projector.project(
+        [
+            _record(
+                settings, "work-orders", _work_order(tenant, closed_wo, 1, "closed", title="Gearbox bearing noise"), 1
+            ),
+            _record(settings, "work-orders", _work_order(tenant, open_wo, 1, title="Gearbox bearing noise"), 2),
+        ]
+    )
+    index = PostgresSearch(router)
+    hits, _ = index.search(tenant, "gearbox", ["work_order"], [], [], 10, None)
+    assert [h.id for h in hits] == [open_wo, closed_wo]
+    assert hits[0].rank >= 2 > hits[1].rank >= 1  # the live part, then the finished part
+    first, after = index.search(tenant, "gearbox", ["work_order"], [], [], 1, None)
+    second, end = index.search(tenant, "gearbox", ["work_order"], [], [], 1, after)
+    assert [h.id for h in first + second] == [open_wo, closed_wo] and end is None  # the cursor crosses parts
+    hits, _ = index.search(tenant, "gearbx bearng", ["work_order"], [], [], 10, None)
+    assert [h.id for h in hits] == [open_wo, closed_wo] and "<mark>Gearbox</mark>" in hits[0].snippet
+    with router.primary() as conn:  # identifiers (digits) and stop words are left as typed
+        assert corrected(conn, tenant, "INV-03 the gearbx") == "INV-03 the gearbox"
+        assert corrected(conn, tenant, "zzzzqqq") == "zzzzqqq"  # nothing similar enough
+
+
+def test_migrate_backfills_rows_written_before_the_search_index(router: DatabaseRouter, settings: Settings) -> None:
+    """A database whose rows predate the search tables (or a new version of them) gets them indexed once,
+    and a migration already applied runs no DDL at all."""
+    tenant, wo = _ids()
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO ops.work_orders (tenant_id, id, version, title, status) VALUES (%s, %s, 1, 'Yaw brake pads', 'open')",
+            (tenant, wo),
+        )
+        conn.execute("DELETE FROM ops.search_documents WHERE tenant_id = %s", (tenant,))
+        conn.execute("DELETE FROM ops.schema_migrations WHERE digest = %s", (DIGEST,))
+    with router.primary() as conn:
+        migrate(conn)
+    assert _document(settings, tenant, "work_order", wo)["label"] == "Yaw brake pads"  # type: ignore[index]
+    with router.primary() as conn:
+        conn.execute("SET LOCAL lock_timeout = '1ms'")
+        with psycopg.connect(settings.database_url) as holder:  # holds a lock every DDL statement would wait on
+            holder.execute("LOCK TABLE ops.work_orders IN ACCESS EXCLUSIVE MODE")
+            migrate(conn)  # applied already: returns without waiting
+
+
 def test_lag_is_recorded_per_source(projector: Projector, settings: Settings) -> None:
     tenant, wo = _ids()
     record = _record(settings, "work-orders", _work_order(tenant, wo, 1), 1, "INSERT")
@@ -280,3 +356,5 @@ def test_reindex_rebuilds_a_tenant_and_removes_what_is_gone(api, tenant, setting
     assert counts["assets"]["items"] == 3 and counts["assets"]["removed"] == 1 and counts["sites"]["items"] == 1
     assert _row(settings, "assets", tid, assets[0]["id"]) is not None
     assert _row(settings, "assets", tid, "ghost")["deleted"]  # type: ignore[index]
+    assert _document(settings, tid, "asset", "ghost") is None  # the tombstone left the search index
+    assert _document(settings, tid, "asset", assets[0]["id"])["label"] == "INV-0"  # type: ignore[index]
