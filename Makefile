@@ -68,6 +68,7 @@ bench: bootstrap $(STAMP) $(NODE_STAMP)
 	$(PY) -m tests.bench.ingest
 	$(PY) -m tests.bench.telemetry_query
 	$(PY) -m tests.bench.read_model
+	$(PY) -m tests.bench.dashboard
 
 SCENARIO ?= baseline
 FACTOR   ?= 0.02

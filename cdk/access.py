@@ -69,6 +69,9 @@ ACCESS: Mapping[str, Access] = {
     # DynamoDB Streams of sites, assets, work orders and alerts -> the read model in PostgreSQL (the primary,
     # through RDS Proxy). It reads only the stream records it is given: no table, no Redis.
     "projector": Access(postgres=True, table_streams_consume=True),
+    # Refreshes the read model's materialized KPIs in PostgreSQL (the primary, through RDS Proxy); single-flight
+    # by an advisory lock in PostgreSQL itself, so no Redis.
+    "kpi": Access(postgres=True),
     # Partitions ahead and retention in PostgreSQL, single-flight by a Redis lock.
     "telemetry-partitions": Access(redis=True, postgres=True),
     # Every tenant (a scan of the small tenants table), their sites, KPIs (assets, active work orders,

@@ -24,10 +24,12 @@ from dcmms.domain.model import (
     Asset,
     AssetStatus,
     AssetType,
+    PowerCurveSpec,
     Priority,
     Role,
     Site,
     SiteKind,
+    SitePerformance,
     Tenant,
     Tier,
     User,
@@ -91,7 +93,17 @@ def provision_tenant(tenant_id: str, name: str, kind: SiteKind = SiteKind.solar,
     return seed
 
 
-def _site(seed: TenantSeed, name: str, kind: SiteKind, capacity: float, tz: str, lat: float, lon: float) -> Site:
+def _site(
+    seed: TenantSeed,
+    name: str,
+    kind: SiteKind,
+    capacity: float,
+    tz: str,
+    lat: float,
+    lon: float,
+    tariff_per_mwh: float = 60.0,
+) -> Site:
+    """A site of ``capacity`` MW (DC for solar), judged at an expected PR of 0.8 and priced in EUR."""
     now = utcnow()
     return Site(
         id=f"site_{ulid()}",
@@ -101,6 +113,7 @@ def _site(seed: TenantSeed, name: str, kind: SiteKind, capacity: float, tz: str,
         capacity_mw=capacity,
         timezone=tz,
         location={"latitude": lat, "longitude": lon},
+        performance=SitePerformance(expected_pr=0.8, tariff_per_mwh=tariff_per_mwh, currency="EUR"),
         created_at=now,
         updated_at=now,
     )
@@ -125,7 +138,10 @@ def _asset(site: Site, name: str, type_: AssetType, parent: Asset | None, rng: r
 
 
 def solar_site_assets(site: Site, rng: random.Random, inverters: int = 10) -> list[Asset]:
-    """Meter, weather station, transformers -> inverters -> combiner boxes -> strings."""
+    """Meter, weather station, transformers -> inverters -> combiner boxes -> strings. Each inverter (an MV
+    power station of central inverters) carries its share of the site's DC capacity as ``rated_kw``, so the
+    inverters add up to the capacity the performance ratio is computed against."""
+    dc_kwp = site.capacity_mw * 1000
     out = [
         _asset(site, "Revenue meter", AssetType.meter, None, rng, manufacturer="Schneider", model="ION9000"),
         _asset(
@@ -133,7 +149,7 @@ def solar_site_assets(site: Site, rng: random.Random, inverters: int = 10) -> li
         ),
     ]
     transformers = [
-        _asset(site, f"TX-{t + 1}", AssetType.transformer, None, rng, rated_kw=5000.0, manufacturer="ABB")
+        _asset(site, f"TX-{t + 1}", AssetType.transformer, None, rng, rated_kw=round(dc_kwp / 2), manufacturer="ABB")
         for t in range(2)
     ]
     out += transformers
@@ -144,9 +160,9 @@ def solar_site_assets(site: Site, rng: random.Random, inverters: int = 10) -> li
             AssetType.inverter,
             transformers[i % 2],
             rng,
-            rated_kw=2500.0,
+            rated_kw=round(dc_kwp / inverters, 1),
             manufacturer="SMA",
-            model="Sunny Central 2500-EV",
+            model="Sunny Central MV Power Station",
         )
         out.append(inv)
         for c in range(3):
@@ -159,8 +175,28 @@ def solar_site_assets(site: Site, rng: random.Random, inverters: int = 10) -> li
     return out
 
 
+# A 3.45 MW turbine's power curve (m/s, kW), after the published V136-3.45 curve at 1.225 kg/m³: cut-in
+# 3 m/s, rated from about 12 m/s, cut-out 25 m/s.
+TURBINE_POWER_CURVE = PowerCurveSpec(
+    points=[
+        (3.0, 30.0),
+        (4.0, 180.0),
+        (5.0, 400.0),
+        (6.0, 720.0),
+        (7.0, 1150.0),
+        (8.0, 1700.0),
+        (9.0, 2350.0),
+        (10.0, 2950.0),
+        (11.0, 3330.0),
+        (12.0, 3450.0),
+    ],
+    cut_out_ms=25.0,
+)
+
+
 def wind_site_assets(site: Site, rng: random.Random, turbines: int = 80) -> list[Asset]:
-    """Substation transformer and meter, met masts, turbines each with a pad-mount transformer."""
+    """Substation transformer and meter, met masts, turbines (with their power curve) each with a pad-mount
+    transformer."""
     out = [
         _asset(
             site, "Substation transformer", AssetType.transformer, None, rng, rated_kw=250_000.0, manufacturer="Siemens"
@@ -179,6 +215,7 @@ def wind_site_assets(site: Site, rng: random.Random, turbines: int = 80) -> list
             rated_kw=3450.0,
             manufacturer="Vestas",
             model="V136-3.45",
+            power_curve=TURBINE_POWER_CURVE,
         )
         out += [wtg, _asset(site, f"WTG-{t + 1:03d}-TX", AssetType.transformer, wtg, rng, rated_kw=3800.0)]
     return out
@@ -251,15 +288,16 @@ def alerts_for(seed: TenantSeed, assets: list[Asset], count: int, rng: random.Ra
         )
 
 
+# name, capacity (MW; DC for solar), time zone, latitude, longitude, tariff (EUR/MWh)
 SOLAR_SITES = [
-    ("Tabernas PV", 75.0, "Europe/Madrid", 37.05, -2.39),
-    ("Mojave Flats", 120.0, "America/Los_Angeles", 35.01, -117.6),
-    ("Pavagada Block 4", 250.0, "Asia/Kolkata", 14.1, 77.28),
+    ("Tabernas PV", 75.0, "Europe/Madrid", 37.05, -2.39, 58.0),
+    ("Mojave Flats", 120.0, "America/Los_Angeles", 35.01, -117.6, 47.5),
+    ("Pavagada Block 4", 250.0, "Asia/Kolkata", 14.1, 77.28, 45.0),
 ]
 WIND_SITES = [
-    ("North Sea Ridge", 276.0, "Europe/London", 55.2, -1.5),
-    ("Plains Wind", 276.0, "America/Chicago", 35.2, -101.8),
-    ("Galway Hills", 276.0, "Europe/Dublin", 53.3, -9.0),
+    ("North Sea Ridge", 276.0, "Europe/London", 55.2, -1.5, 72.0),
+    ("Plains Wind", 276.0, "America/Chicago", 35.2, -101.8, 49.0),
+    ("Galway Hills", 276.0, "Europe/Dublin", 53.3, -9.0, 68.5),
 ]
 
 
@@ -296,6 +334,16 @@ DEFAULT_RULES = [
         "auto_work_order": True,
     },
     {
+        "name": "Turbine fault state",
+        "asset_type": "turbine",
+        "metric": "turbine_state",
+        "condition": "in",
+        "values": [0.0],  # 0 stopped on a fault (1 generating, 2 ready but idle for want of wind)
+        "for_duration_s": 0,
+        "severity": "critical",
+        "auto_work_order": True,
+    },
+    {
         "name": "Turbine vibration high",
         "asset_type": "turbine",
         "metric": "nacelle_vibration_mms",
@@ -309,7 +357,8 @@ DEFAULT_RULES = [
 
 
 def default_rules(tenant_id: str) -> list[AlertRule]:
-    """Sensible starting rules for a new operator (SunSpec fault state 7; ISO 10816-21 vibration zone)."""
+    """Sensible starting rules for a new operator (SunSpec fault state 7, a turbine stopped on a fault;
+    ISO 10816-21 vibration zone)."""
     now = utcnow()
     return [
         AlertRule.model_validate(
@@ -328,8 +377,8 @@ def seed_demo(rng: random.Random | None = None) -> list[TenantSeed]:
         ("boreas-wind", "Boreas Wind", SiteKind.wind, WIND_SITES),
     ):
         seed = provision_tenant(tenant_id, name, kind, tier_keys=True)
-        for site_name, capacity, tz, lat, lon in sites:
-            site = _site(seed, site_name, kind, capacity, tz, lat, lon)
+        for site_name, capacity, tz, lat, lon, tariff in sites:
+            site = _site(seed, site_name, kind, capacity, tz, lat, lon, tariff)
             seed.sites.append(site)
             build = solar_site_assets if kind is SiteKind.solar else wind_site_assets
             seed.assets += build(site, rng)
@@ -357,9 +406,8 @@ def seed_spec_scale(
     inverters = max(1, (per_site - 4) // 16)  # 16 assets per inverter branch in solar_site_assets
     site_repo, asset_repo, wo_repo = SiteRepository(), AssetRepository(), WorkOrderRepository()
     for i in range(sites):
-        site = _site(
-            seed, f"Site {i + 1:03d}", SiteKind.solar, 50.0, "UTC", rng.uniform(-50, 60), rng.uniform(-120, 140)
-        )
+        lat, lon = rng.uniform(-50, 60), rng.uniform(-120, 140)
+        site = _site(seed, f"Site {i + 1:03d}", SiteKind.solar, 50.0, "UTC", lat, lon, 45.0 + (i * 7) % 31)
         seed.sites.append(site)
         site_assets = solar_site_assets(site, rng, inverters)
         while len(site_assets) < per_site:  # top up with trackers to reach exactly per_site

@@ -165,22 +165,9 @@ def write_state(path: Path, data: dict[str, Any]) -> None:
 
 def start_simulator(settings: Settings, seeds: list[Any], interval_s: float = 5.0) -> threading.Thread:
     """Site gateways for the seeded fleets, putting readings on the stream every ``interval_s`` until exit."""
-    from dcmms_dev.simulator import FleetModel, SimAsset, run
+    from dcmms_dev.simulator import FleetModel, fleet_from_domain, run
 
-    locations = {site.id: site.location for seed in seeds for site in seed.sites}
-    fleet = [
-        SimAsset(
-            a.tenant_id,
-            a.site_id,
-            a.id,
-            a.type.value,
-            a.rated_kw or 100.0,
-            locations[a.site_id].latitude if locations[a.site_id] else 0.0,
-            locations[a.site_id].longitude if locations[a.site_id] else 0.0,
-        )
-        for seed in seeds
-        for a in seed.assets
-    ]
+    fleet = fleet_from_domain([s for seed in seeds for s in seed.sites], [a for seed in seeds for a in seed.assets])
     kinesis = aws_client("kinesis", settings)
     thread = threading.Thread(
         target=run,
@@ -255,6 +242,11 @@ def run_dev(
             warmed = invoke("functions.warmer.handler.lambda_handler", scheduled_event())
         except Exception as exc:
             warmed = f"failed ({exc!r}); the schedule warms again"
+        try:  # the dashboards answer at once, then every 5 minutes from the schedule
+            refreshed = invoke(by_name("kpi").handler, scheduled_event())
+            kpis = f"refreshed in {refreshed['seconds']:.2f} s, then every 5 minutes"
+        except Exception as exc:
+            kpis = f"failed ({exc!r}); the schedule refreshes them again"
         up = (servers.dynamodb, servers.kinesis, servers.moto, servers.redis, servers.postgres)
         startup_s = {server.name: server.startup_s for server in up}
 
@@ -267,6 +259,7 @@ def run_dev(
             _print_banner(state, time.monotonic() - started, state_file, startup_s)
             print(f"  cache warmed: {warmed}", flush=True)
             print(f"  read model: {reindexed}; then kept by the projector from the tables' streams", flush=True)
+            print(f"  dashboard KPIs: {kpis}", flush=True)
 
         threading.Thread(target=announce, name="local-announce", daemon=True).start()
         app = create_app(settings)

@@ -69,6 +69,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     # Creates the next days' partitions and drops those past retention (raw 7 days, rollups 90 days).
     FunctionSpec(
+        "kpi",
+        "functions.kpi.handler.lambda_handler",
+        "schedule",
+        memory_mb=512,
+        timeout_s=300,
+        reserved_concurrency=1,
+        schedule="rate(5 minutes)",
+    ),
+    FunctionSpec(
         "telemetry-partitions",
         "functions.telemetry_partitions.handler.lambda_handler",
         "schedule",

@@ -16,6 +16,9 @@ from dcmms.ratelimit import RateLimiter, load_policy
 from dcmms.services import Maintenance
 
 if TYPE_CHECKING:
+    from dcmms.readmodel.dashboard import PostgresDashboards
+    from dcmms.readmodel.downtime import PostgresDowntime
+    from dcmms.readmodel.kpis import Refresh
     from dcmms.readmodel.projector import Projector
     from dcmms.readmodel.router import DatabaseRouter
     from dcmms.readmodel.search import PostgresSearch
@@ -215,6 +218,40 @@ def projector(settings: Settings) -> Projector:
 
     migrate_read_model(settings)
     return Projector(database_router(settings), settings.table_prefix)
+
+
+@lru_cache(maxsize=4)
+def _kpi_views(settings: Settings) -> None:
+    """The tables the KPI views read (telemetry's, the read model's), then the views; once per process."""
+    from dcmms.readmodel import kpis
+
+    telemetry_store(settings).migrate()
+    migrate_read_model(settings)
+    with database_router(settings).primary() as conn:
+        kpis.migrate(conn)
+
+
+def refresh_kpis(settings: Settings) -> Refresh:
+    """Refresh the materialized dashboard KPIs on the primary, unless another refresh is running."""
+    from dcmms.readmodel import kpis
+
+    _kpi_views(settings)
+    with database_router(settings).primary() as conn:
+        return kpis.refresh(conn)
+
+
+@lru_cache(maxsize=4)
+def dashboards(settings: Settings) -> PostgresDashboards:
+    from dcmms.readmodel.dashboard import PostgresDashboards
+
+    return PostgresDashboards(database_router(settings))
+
+
+@lru_cache(maxsize=4)
+def downtime(settings: Settings) -> PostgresDowntime:
+    from dcmms.readmodel.downtime import PostgresDowntime
+
+    return PostgresDowntime(database_router(settings))
 
 
 @lru_cache(maxsize=4)

@@ -114,6 +114,7 @@ def test_dev_stack_serves_health_and_seeded_tenants(dev_stack) -> None:
                 "Inverter fault state",
                 "Inverter without output in sunshine",
                 "Turbine vibration high",
+                "Turbine fault state",
             } == {r["name"] for r in rules}
         tier_key = state["api_keys_by_tier"]["free"]
         assert http.get("/api/v1/sites", headers={"x-api-key": tier_key}).status_code == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cdk.access import ACCESS
-from dcmms.catalogue import FUNCTIONS
+from dcmms.catalogue import FUNCTIONS, by_name
 from tests.infra.conftest import Synthesis, function_by_name, function_grants, resources
 
 ENVS = ("dev", "prod")
@@ -119,6 +119,14 @@ def test_warmer_only_reads_and_scans_only_tenants(synthesis: Synthesis) -> None:
 def test_telemetry_partitions_has_no_aws_data_access(synthesis: Synthesis) -> None:
     grants = function_grants(synthesis.template("prod", "service"), "telemetry-partitions")
     assert set(grants) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_kpi_refreshes_every_5_minutes_one_at_a_time_with_no_aws_data_access(synthesis: Synthesis) -> None:
+    """It reaches PostgreSQL (network, RDS Proxy) and nothing in AWS: no table, no stream, no bucket."""
+    grants = function_grants(synthesis.template("prod", "service"), "kpi")
+    assert set(grants) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    spec = by_name("kpi")
+    assert (spec.trigger, spec.schedule, spec.reserved_concurrency) == ("schedule", "rate(5 minutes)", 1)
 
 
 def test_no_function_holds_a_service_wide_wildcard(synthesis: Synthesis) -> None:

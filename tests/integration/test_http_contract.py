@@ -52,7 +52,7 @@ def test_health_is_healthy_with_every_dependency(http) -> None:
     response = http.get("/health")
     body = response.json()
     assert response.status_code == 200, body
-    assert body["status"] == "healthy"
+    assert body["status"] == "healthy", body
     assert {k: body["checks"][k] for k in ("dynamodb", "redis", "postgres", "kinesis")} == dict.fromkeys(
         ("dynamodb", "redis", "postgres", "kinesis"), "healthy"
     )
@@ -226,6 +226,7 @@ def test_every_get_documented_as_conditional_revalidates_to_304(api, settings, s
     query = {
         "/api/v1/telemetry": {"asset_id": asset["id"], "metric": "heatsink_temp_c"} | span,
         "/api/v1/search": {"q": "inverter"},
+        "/api/v1/assets/{asset_id}/reliability": span,
     }
     conditional = [p for p, ops in spec["paths"].items() if "304" in ops.get("get", {}).get("responses", {})]
     assert "/api/v1/assets/{asset_id}/latest" in conditional and "/health" not in conditional

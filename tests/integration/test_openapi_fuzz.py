@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
@@ -46,6 +47,7 @@ REFERENCES = {
     "alert_id": "alert",
     "source_alert_id": "alert",
     "rule_id": "rule",
+    "episode_id": "episode",
 }
 _GENERATED = object()  # keep the generated value
 _ABSENT = object()  # leave the parameter out
@@ -128,13 +130,28 @@ def _order(operation: Any) -> tuple[int, str]:
     return (operation.method.upper() == "DELETE", operation.label)
 
 
-def test_every_answer_is_documented(app, http, tenant, stack) -> None:
+def _episodes(database_url: str, tenant_id: str, ids: dict[str, list[Any]]) -> None:
+    """A downtime episode per asset of the fleet (the read model's triggers open them from critical alerts
+    and statuses; written here directly, so that PATCH /api/v1/downtime/{episode_id} has some to edit)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for asset_id, site_id in ids["placement"]:
+            episode = f"fuzz:{asset_id}"
+            conn.execute(
+                "INSERT INTO ops.downtime_episodes (tenant_id, id, site_id, asset_id, started_at, source) "
+                "VALUES (%s, %s, %s, %s, now() - interval '1 hour', 'status') ON CONFLICT DO NOTHING",
+                (tenant_id, episode, site_id, asset_id),
+            )
+            ids["episode"].append(episode)
+
+
+def test_every_answer_is_documented(app, http, tenant, stack, router) -> None:
     started = time.perf_counter()
     store = TelemetryStore(stack[1].database_url)
     store.migrate()  # as a deployment does before the API serves telemetry
     store.close()
     api = ApiClient(http, tenant.keys[Role.admin.value])
     ids = _fleet(api)
+    _episodes(stack[1].database_url, tenant.tenant.id, ids)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     _register_hooks(schema, ids)
     auth = {"x-api-key": api.key}

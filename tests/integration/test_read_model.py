@@ -14,7 +14,7 @@ import pytest
 from dcmms.config import Settings
 from dcmms.readmodel.projector import Projector
 from dcmms.readmodel.router import DatabaseRouter
-from dcmms.readmodel.schema import DIGEST, migrate
+from dcmms.readmodel.schema import digest, migrate
 from dcmms.readmodel.search import PostgresSearch, corrected
 from dcmms_dev.reindex import reindex
 from tests.support.waiting import eventually as _eventually
@@ -293,7 +293,7 @@ def test_migrate_backfills_rows_written_before_the_search_index(router: Database
             (tenant, wo),
         )
         conn.execute("DELETE FROM ops.search_documents WHERE tenant_id = %s", (tenant,))
-        conn.execute("DELETE FROM ops.schema_migrations WHERE digest = %s", (DIGEST,))
+        conn.execute("DELETE FROM ops.schema_migrations WHERE digest = %s", (digest(),))
     with router.primary() as conn:
         migrate(conn)
     assert _document(settings, tenant, "work_order", wo)["label"] == "Yaw brake pads"  # type: ignore[index]

@@ -11,6 +11,8 @@ from dcmms.config import Settings, get_settings
 from dcmms.health import HealthChecker
 from dcmms.ratelimit import RateLimiter
 from dcmms.services import Maintenance
+from dcmms.services.dashboard import DashboardService
+from dcmms.services.reliability import ReliabilityService
 from dcmms.services.search import SearchService
 from dcmms.services.telemetry import TelemetryService
 
@@ -18,7 +20,7 @@ from . import observability, problems
 from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
 from .ratelimit_headers import RateLimitHeadersMiddleware
-from .routes import alerts, assets, health, rules, search, sites, telemetry, work_orders
+from .routes import alerts, assets, dashboard, health, rules, search, sites, telemetry, work_orders
 
 DESCRIPTION = """Maintenance management for solar and wind fleets: sites, assets, work orders and alerts.
 
@@ -49,6 +51,8 @@ def create_app(
     )
     # The read model (PostgreSQL, through the replica router) is connected on the first search.
     app.state.search = SearchService(lambda: runtime.search_index(settings))
+    app.state.dashboards = DashboardService(app.state.maintenance.fleet, lambda: runtime.dashboards(settings))
+    app.state.reliability = ReliabilityService(app.state.maintenance.fleet, lambda: runtime.downtime(settings))
     app.state.authenticator = authenticator or Authenticator(
         settings.principal_cache_ttl_s,
         lambda: runtime.store_repositories(settings).directory,
@@ -57,7 +61,7 @@ def create_app(
     app.state.health = health_checker or HealthChecker(settings, read_model=lambda: runtime.read_model_status(settings))
     app.state.rate_limiter = runtime.rate_limiter(settings) if rate_limiter is True else rate_limiter
     problems.install(app)
-    routers = (health, sites, assets, work_orders, alerts, rules, telemetry, search)
+    routers = (health, sites, assets, work_orders, alerts, rules, telemetry, search, dashboard)
     for router in (module.router for module in routers):
         # The routers' routes already carry their full paths, tags and responses; reusing them skips
         # the second dependency analysis include_router would do (~20 ms of cold start).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -14,8 +15,10 @@ from .model import (
     AssetType,
     ChecklistItem,
     Location,
+    PowerCurveSpec,
     Priority,
     SiteKind,
+    SitePerformance,
     WorkOrderStatus,
     WorkOrderType,
 )
@@ -103,6 +106,7 @@ class SiteCreate(_Command):
     capacity_mw: float = Field(gt=0, le=100_000)
     timezone: str = Field(json_schema_extra=_timezone_names)
     location: Location | None = None
+    performance: SitePerformance = Field(default_factory=SitePerformance)
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -113,6 +117,7 @@ class SitePatch(_Command):
     capacity_mw: float | None = _required(gt=0, le=100_000)
     timezone: str | None = _required(_timezone_names)
     location: Location | None = None
+    performance: SitePerformance | None = _required()
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -128,6 +133,7 @@ class AssetCreate(_Command):
     model: str | None = Field(default=None, max_length=200)
     serial: str | None = Field(default=None, max_length=200)
     custom_fields: dict[str, Any] = CustomFields
+    power_curve: PowerCurveSpec | None = None
 
 
 class AssetPatch(_Command):
@@ -140,6 +146,7 @@ class AssetPatch(_Command):
     model: str | None = Field(default=None, max_length=200)
     serial: str | None = Field(default=None, max_length=200)
     custom_fields: dict[str, Any] | None = _required(max_length=100)
+    power_curve: PowerCurveSpec | None = None
 
 
 class WorkOrderCreate(_Command):
@@ -250,3 +257,18 @@ __all__ = [
     "WorkOrderPatch",
     "patch_fields",
 ]
+
+
+class DowntimeReason(StrEnum):
+    """Why an asset was down: the categories IEC availability needs (only ``forced`` counts against it)."""
+
+    planned = "planned"
+    forced = "forced"
+    curtailment = "curtailment"
+    grid = "grid"
+    weather = "weather"
+
+
+class DowntimeEdit(_Command):
+    reason: DowntimeReason
+    note: str | None = Field(default=None, max_length=1000)

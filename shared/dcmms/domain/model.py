@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 def utcnow() -> datetime:
@@ -128,6 +128,39 @@ class Location(BaseModel):
     address: str | None = None
 
 
+class SitePerformance(BaseModel):
+    """How a site's energy KPIs are judged (docs/kpis.md): the performance ratio expected of it (expected
+    solar power and lost energy use it), the tariff lost energy is priced at, and the plane-of-array
+    irradiance above which a PV asset is expected to produce (time-based availability)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected_pr: float = Field(default=0.8, gt=0, le=1.2)
+    tariff_per_mwh: float | None = Field(default=None, ge=0, le=100_000)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    irradiance_threshold_wm2: float = Field(default=50.0, ge=0, le=1500)
+
+
+class PowerCurveSpec(BaseModel):
+    """A turbine's warranted power curve: (wind speed m/s, power kW) points in strictly ascending wind speed,
+    linear between them, nothing below the first point or above ``cut_out_ms`` (docs/kpis.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    points: list[tuple[float, float]] = Field(min_length=2, max_length=64)
+    cut_out_ms: float = Field(gt=0, le=60)
+
+    @field_validator("points")
+    @classmethod
+    def _ascending(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        speeds = [s for s, _ in points]
+        if any(b <= a for a, b in zip(speeds, speeds[1:], strict=False)) or any(s < 0 for s in speeds):
+            raise ValueError("wind speeds must be non-negative and strictly ascending")
+        if any(kw < 0 for _, kw in points):
+            raise ValueError("power must be non-negative")
+        return points
+
+
 class Tenant(BaseModel):
     id: str
     name: str
@@ -169,6 +202,7 @@ class Site(Entity):
     capacity_mw: float
     timezone: str
     location: Location | None = None
+    performance: SitePerformance = Field(default_factory=SitePerformance)
 
 
 class Asset(Entity):
@@ -182,6 +216,7 @@ class Asset(Entity):
     model: str | None = None
     serial: str | None = None
     custom_fields: dict[str, Any] = Field(default_factory=dict)
+    power_curve: PowerCurveSpec | None = None  # turbines: expected power at the measured wind speed
 
 
 class ChecklistItem(BaseModel):

@@ -287,33 +287,49 @@ CREATE INDEX IF NOT EXISTS work_orders_by_site_status ON {SCHEMA}.work_orders (t
     WHERE NOT deleted;
 CREATE INDEX IF NOT EXISTS alerts_by_site_status ON {SCHEMA}.alerts (tenant_id, site_id, status) WHERE NOT deleted;
 """
-_MIGRATIONS = f"""
+MIGRATIONS: Final = f"""
 CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations (
     digest text PRIMARY KEY,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 """
-DIGEST: Final = hashlib.sha256((DDL + SEARCH_DDL + BACKFILL + INDEXES).encode()).hexdigest()[:16]
+
+
+def _later_ddl() -> str:
+    """DDL of modules that build on this one (downtime episodes' table and triggers on alerts and assets);
+    imported here rather than at the top, which would be a cycle."""
+    from dcmms.readmodel import downtime
+
+    return downtime.DDL
+
+
+def digest() -> str:
+    """What ``migrate`` applies, in 16 hex digits: a change to any of it applies it again."""
+    return hashlib.sha256((DDL + SEARCH_DDL + BACKFILL + INDEXES + _later_ddl()).encode()).hexdigest()[:16]
 
 
 def migrate(conn: psycopg.Connection) -> None:
     """Create the schema, tables, triggers and indexes, and fill the search tables from rows that predate
     them; serialised across processes, one transaction, and nothing at all once this DDL has been applied."""
-    if _applied(conn):
+    version = digest()
+    if _applied(conn, version):
         return
     conn.execute(DDL_LOCK)
     conn.execute(DDL)
-    conn.execute(_MIGRATIONS)
-    if conn.execute(f"SELECT 1 FROM {SCHEMA}.schema_migrations WHERE digest = %s", (DIGEST,)).fetchone():
+    conn.execute(MIGRATIONS)
+    if conn.execute(f"SELECT 1 FROM {SCHEMA}.schema_migrations WHERE digest = %s", (version,)).fetchone():
         return  # another process applied it while this one waited for the lock
     conn.execute(SEARCH_DDL)
     conn.execute(BACKFILL)
     conn.execute(INDEXES)
-    conn.execute(f"INSERT INTO {SCHEMA}.schema_migrations (digest) VALUES (%s)", (DIGEST,))
+    conn.execute(_later_ddl())
+    conn.execute(f"INSERT INTO {SCHEMA}.schema_migrations (digest) VALUES (%s)", (version,))
 
 
-def _applied(conn: psycopg.Connection) -> bool:
+def _applied(conn: psycopg.Connection, version: str) -> bool:
     row = conn.execute(f"SELECT to_regclass('{SCHEMA}.schema_migrations')").fetchone()
     if row is None or row[0] is None:
         return False
-    return conn.execute(f"SELECT 1 FROM {SCHEMA}.schema_migrations WHERE digest = %s", (DIGEST,)).fetchone() is not None
+    return (
+        conn.execute(f"SELECT 1 FROM {SCHEMA}.schema_migrations WHERE digest = %s", (version,)).fetchone() is not None
+    )

@@ -92,7 +92,10 @@ def get_site(request: Request, site_id: str, caller: Caller) -> Response:
 
 @router.get(
     "/{site_id}/kpis",
-    summary="Dashboard KPIs of a site (computed at most every 5 minutes)",
+    summary="Counts of a site's assets, open work and alerts (superseded by /api/v1/sites/{site_id}/dashboard)",
+    description="Kept for existing clients. Its `availability_percent` is the share of in-service assets whose "
+    "status is operational or degraded, not an energy availability; the dashboard's `availability` is the "
+    "time-based one from telemetry (docs/kpis.md).",
     responses={200: schema_response("SiteKpis", KPIS, "The site's KPIs")},
 )
 def site_kpis(request: Request, site_id: str, caller: Caller) -> Response:

@@ -1,0 +1,79 @@
+"""Reading the materialized dashboard KPIs (``readmodel.kpis``) on a read replica (router purpose
+``dashboard``, lag bound 1 s): the tenant's fleet, one site, a site's assets ranked by lost energy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from dcmms.readmodel.router import DatabaseRouter
+from dcmms.readmodel.schema import SCHEMA
+
+KPI_COLUMNS = (
+    "site_id",
+    "name",
+    "kind",
+    "capacity_mw",
+    "currency",
+    "energy_today_kwh",
+    "insolation_kwh_m2",
+    "performance_ratio",
+    "availability",
+    "lost_energy_kwh",
+    "lost_money",
+    "active_alerts",
+    "alerts_by_severity",
+    "open_work_orders",
+    "overdue_work_orders",
+    "open_by_priority",
+    "open_by_age",
+    "failures_30d",
+    "mttr_30d_h",
+    "mtbf_30d_h",
+    "sites",
+    "as_of",
+)
+_SELECT = f"SELECT {', '.join(KPI_COLUMNS)} FROM {SCHEMA}.dashboard_kpis"
+_ASSETS = f"""
+SELECT k.asset_id, a.name, k.type, k.energy_kwh, k.lost_kwh, k.expected_hours, k.available_hours
+FROM {SCHEMA}.asset_kpis_today k
+JOIN {SCHEMA}.assets a ON a.tenant_id = k.tenant_id AND a.id = k.asset_id AND NOT a.deleted
+WHERE k.tenant_id = %s AND k.site_id = %s
+ORDER BY k.lost_kwh DESC, k.energy_kwh, k.asset_id
+LIMIT %s
+"""
+
+
+class PostgresDashboards:
+    def __init__(self, router: DatabaseRouter) -> None:
+        self._router = router
+
+    def _read(self, query: Any, before_first_refresh: Any) -> Any:
+        """``query``'s answer, or ``before_first_refresh`` while the views do not exist or hold nothing yet
+        (the kpi function creates and fills them; the service answers with ``as_of`` null)."""
+
+        def run(conn: Any) -> Any:
+            # a cursor of its own: the pooled connection's row factory is every other reader's too
+            return query(conn.cursor(row_factory=dict_row))
+
+        try:
+            return self._router.read("dashboard", run)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.ObjectNotInPrerequisiteState):
+            return before_first_refresh
+
+    def fleet(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every row of the tenant: one per site and the tenant's own (``site_id`` '')."""
+        return self._read(lambda c: c.execute(f"{_SELECT} WHERE tenant_id = %s", (tenant_id,)).fetchall(), [])
+
+    def site(self, tenant_id: str, site_id: str, assets: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The site's row (None before the first refresh that saw it) and its assets, most energy lost first."""
+
+        def query(cur: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+            row = cur.execute(
+                f"{_SELECT} WHERE tenant_id = %s AND scope = 'site' AND site_id = %s", (tenant_id, site_id)
+            ).fetchone()
+            return row, cur.execute(_ASSETS, (tenant_id, site_id, assets)).fetchall()
+
+        return self._read(query, (None, []))

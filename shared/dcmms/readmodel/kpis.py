@@ -1,0 +1,292 @@
+"""Dashboard KPIs in the read model: materialized views over the projected entities and the telemetry
+rollups, refreshed ``CONCURRENTLY`` by the ``kpi`` function every 5 minutes (spec §6.4).
+
+- ``ops.asset_kpis_today``: per producing asset (solar inverters, turbines) today, in its site's time zone,
+  from the hourly rollups: energy, the hours it was expected to produce (solar: site irradiance at or above
+  the site's threshold; wind: every hour with a wind reading) and was available, the energy it lost while
+  unavailable. The formulas are ``docs/kpis.md``'s (``dcmms.domain.energy`` is their reference; the tests
+  recompute these rows from raw readings with it).
+- ``ops.dashboard_kpis``: one row per site (``scope`` 'site') and per tenant ('tenant', ``site_id`` '')
+  with energy today, insolation, performance ratio, availability, lost energy and money, active alerts by
+  severity, open work by priority and age, overdue work, and ``as_of`` (when the refresh ran).
+
+An hour's mean is the rollup's ``sum / count``; the current hour counts for the part of it that has passed.
+The telemetry tables (``telemetry_series``, ``telemetry_1h``) must exist before ``migrate`` (the kpi
+function creates both schemas, telemetry first). One refresh runs at a time across concurrent invocations
+(a transaction-scoped advisory lock; a second invocation finds it held and returns).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import psycopg
+
+from dcmms.readmodel.schema import MIGRATIONS, SCHEMA
+
+REFRESH_LOCK: Final = "SELECT pg_try_advisory_xact_lock(hashtext('dcmms.readmodel.kpi-refresh'))"
+_DDL_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtext('dcmms.readmodel.kpi-ddl'))"
+ACTIVE_WORK: Final = ("draft", "open", "in_progress", "on_hold")
+UNRESOLVED_ALERTS: Final = ("active", "acknowledged")
+SORTABLE: Final = (
+    "name",
+    "energy_today_kwh",
+    "performance_ratio",
+    "availability",
+    "lost_energy_kwh",
+    "lost_money",
+    "active_alerts",
+    "open_work_orders",
+    "overdue_work_orders",
+)
+
+_POWER_CURVE = f"""
+CREATE OR REPLACE FUNCTION {SCHEMA}.power_curve_kw(curve jsonb, wind double precision)
+RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $body$
+    WITH p AS (
+        SELECT (e->>0)::float8 AS v, (e->>1)::float8 AS kw FROM jsonb_array_elements(curve->'points') AS e
+    )
+    SELECT CASE
+        WHEN curve IS NULL OR jsonb_typeof(curve->'points') IS DISTINCT FROM 'array' OR wind IS NULL THEN NULL
+        WHEN wind < (SELECT min(v) FROM p) OR wind > (curve->>'cut_out_ms')::float8 THEN 0.0
+        WHEN wind >= (SELECT max(v) FROM p) THEN (SELECT kw FROM p ORDER BY v DESC LIMIT 1)
+        ELSE (
+            SELECT lo.kw + (hi.kw - lo.kw) * (wind - lo.v) / (hi.v - lo.v)
+            FROM (SELECT * FROM p WHERE v <= wind ORDER BY v DESC LIMIT 1) lo,
+                 (SELECT * FROM p WHERE v > wind ORDER BY v LIMIT 1) hi
+        )
+    END
+$body$;
+"""
+
+# Per site: its settings and where its local day starts.
+_SITES = f"""
+    SELECT tenant_id, id AS site_id, name, kind, capacity_mw, coalesce(capacity_mw, 0) * 1000 AS dc_kwp,
+           coalesce((doc->'performance'->>'expected_pr')::float8, 0.8) AS expected_pr,
+           coalesce((doc->'performance'->>'irradiance_threshold_wm2')::float8, 50) AS threshold_wm2,
+           (doc->'performance'->>'tariff_per_mwh')::float8 AS tariff_per_mwh,
+           coalesce(doc->'performance'->>'currency', 'EUR') AS currency,
+           date_trunc('day', now() AT TIME ZONE coalesce(timezone, 'UTC')) AT TIME ZONE coalesce(timezone, 'UTC')
+               AS day_start
+    FROM {SCHEMA}.sites WHERE NOT deleted
+"""
+
+# Hourly means today of the metrics the KPIs read, per asset, with the hour's length so far.
+_HOURLY = f"""
+    SELECT a.tenant_id, a.site_id, a.id AS asset_id, a.type, s.metric, h.bucket, h.sum / h.count AS mean,
+           least(1.0, extract(epoch FROM now() - h.bucket) / 3600.0)::float8 AS hours
+    FROM {SCHEMA}.assets a
+    JOIN sites st ON st.tenant_id = a.tenant_id AND st.site_id = a.site_id
+    JOIN telemetry_series s ON s.tenant_id = a.tenant_id AND s.asset_id = a.id
+    JOIN telemetry_1h h ON h.series_id = s.series_id AND h.bucket >= st.day_start AND h.bucket < now()
+    WHERE NOT a.deleted AND h.count > 0
+      AND s.metric IN ('ac_power_kw', 'poa_irradiance_wm2', 'wind_speed_ms')
+      AND a.type IN ('inverter', 'turbine', 'weather_station')
+"""
+
+ASSET_KPIS: Final = f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {SCHEMA}.asset_kpis_today AS
+WITH sites AS ({_SITES}),
+hourly AS ({_HOURLY}),
+poa AS (  -- the site's plane-of-array irradiance per hour: the mean over its weather stations
+    SELECT tenant_id, site_id, bucket, avg(mean) AS poa_wm2, max(hours) AS hours
+    FROM hourly WHERE type = 'weather_station' AND metric = 'poa_irradiance_wm2'
+    GROUP BY tenant_id, site_id, bucket
+),
+solar AS (  -- every inverter in every hour of the site's irradiance: its power (NULL: it said nothing)
+    SELECT a.tenant_id, a.site_id, a.id AS asset_id, a.type, p.bucket, p.hours, pw.mean AS power_kw,
+           p.poa_wm2 >= st.threshold_wm2 AS expected,
+           coalesce(a.rated_kw, 0) * p.poa_wm2 / 1000.0 * st.expected_pr AS expected_kw, p.poa_wm2
+    FROM {SCHEMA}.assets a
+    JOIN sites st ON st.tenant_id = a.tenant_id AND st.site_id = a.site_id
+    JOIN poa p ON p.tenant_id = a.tenant_id AND p.site_id = a.site_id
+    LEFT JOIN hourly pw ON pw.tenant_id = a.tenant_id AND pw.asset_id = a.id AND pw.bucket = p.bucket
+        AND pw.metric = 'ac_power_kw'
+    WHERE NOT a.deleted AND a.type = 'inverter'
+),
+wind AS (  -- every turbine hour with a wind reading; expected power from the turbine's power curve
+    SELECT w.tenant_id, w.site_id, w.asset_id, w.type, w.bucket, w.hours, pw.mean AS power_kw, true AS expected,
+           {SCHEMA}.power_curve_kw(a.doc->'power_curve', w.mean) AS expected_kw, NULL::float8 AS poa_wm2
+    FROM hourly w
+    JOIN {SCHEMA}.assets a ON a.tenant_id = w.tenant_id AND a.id = w.asset_id
+    LEFT JOIN hourly pw ON pw.tenant_id = w.tenant_id AND pw.asset_id = w.asset_id AND pw.bucket = w.bucket
+        AND pw.metric = 'ac_power_kw'
+    WHERE w.type = 'turbine' AND w.metric = 'wind_speed_ms'
+),
+intervals AS (  -- an hour overlapped by an excused downtime episode (planned, curtailment, grid, weather)
+    SELECT u.*, coalesce(power_kw, 0) > 0 OR (type = 'turbine' AND expected_kw = 0) AS available,
+           EXISTS (
+               SELECT 1 FROM {SCHEMA}.downtime_episodes d
+               WHERE d.tenant_id = u.tenant_id AND d.asset_id = u.asset_id AND d.reason <> 'forced'
+                 AND d.started_at < u.bucket + interval '1 hour' AND coalesce(d.ended_at, now()) > u.bucket
+           ) AS excused
+    FROM (SELECT * FROM solar UNION ALL SELECT * FROM wind) u
+)
+SELECT tenant_id, site_id, asset_id, type,
+       sum(coalesce(power_kw, 0) * hours) AS energy_kwh,
+       sum(poa_wm2 * hours) / 1000.0 AS insolation_kwh_m2,
+       sum(hours) FILTER (WHERE expected AND NOT excused) AS expected_hours,
+       sum(hours) FILTER (WHERE expected AND NOT excused AND available) AS available_hours,
+       coalesce(sum(hours) FILTER (WHERE expected AND excused), 0) AS excused_hours,
+       coalesce(sum(greatest(0, expected_kw - coalesce(power_kw, 0)) * hours)
+                FILTER (WHERE expected AND NOT excused AND NOT available), 0) AS lost_kwh,
+       now() AS as_of
+FROM intervals
+GROUP BY tenant_id, site_id, asset_id, type
+WITH NO DATA;
+CREATE UNIQUE INDEX IF NOT EXISTS asset_kpis_today_key ON {SCHEMA}.asset_kpis_today (tenant_id, asset_id);
+CREATE INDEX IF NOT EXISTS asset_kpis_today_by_site ON {SCHEMA}.asset_kpis_today (tenant_id, site_id, lost_kwh DESC);
+"""
+
+_AGE_BUCKETS = """jsonb_build_object(
+        'under_1d', count(*) FILTER (WHERE age < interval '1 day'),
+        '1d_to_7d', count(*) FILTER (WHERE age >= interval '1 day' AND age < interval '7 days'),
+        '7d_to_30d', count(*) FILTER (WHERE age >= interval '7 days' AND age < interval '30 days'),
+        'over_30d', count(*) FILTER (WHERE age >= interval '30 days'))"""
+_NO_AGES = '{"under_1d": 0, "1d_to_7d": 0, "7d_to_30d": 0, "over_30d": 0}'
+_BY = "coalesce(jsonb_object_agg({key}, n) FILTER (WHERE {key} IS NOT NULL), '{{}}'::jsonb)"
+
+DASHBOARD_KPIS: Final = f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {SCHEMA}.dashboard_kpis AS
+WITH sites AS ({_SITES}),
+energy AS (
+    SELECT tenant_id, site_id,
+           sum(energy_kwh) AS energy_kwh,
+           sum(energy_kwh) FILTER (WHERE type = 'inverter') AS solar_kwh,
+           max(insolation_kwh_m2) AS insolation_kwh_m2,
+           sum(expected_hours) AS expected_hours,
+           sum(available_hours) AS available_hours,
+           sum(lost_kwh) AS lost_kwh
+    FROM {SCHEMA}.asset_kpis_today GROUP BY tenant_id, site_id
+),
+work AS (
+    SELECT tenant_id, site_id, priority, now() - coalesce(created_at, now()) AS age,
+           due_at IS NOT NULL AND due_at < now() AS overdue
+    FROM {SCHEMA}.work_orders WHERE NOT deleted AND status IN {ACTIVE_WORK!r}
+),
+work_by_priority AS (
+    SELECT tenant_id, site_id, {_BY.format(key="priority")} AS by_priority
+    FROM (SELECT tenant_id, site_id, priority, count(*) AS n FROM work GROUP BY 1, 2, 3) c GROUP BY 1, 2
+),
+work_totals AS (
+    SELECT tenant_id, site_id, count(*) AS open_work_orders, count(*) FILTER (WHERE overdue) AS overdue,
+           {_AGE_BUCKETS} AS by_age
+    FROM work GROUP BY 1, 2
+),
+alerts AS (
+    SELECT tenant_id, site_id, severity, count(*) AS n
+    FROM {SCHEMA}.alerts WHERE NOT deleted AND status IN {UNRESOLVED_ALERTS!r} GROUP BY 1, 2, 3
+),
+alert_totals AS (
+    SELECT tenant_id, site_id, sum(n)::bigint AS active_alerts, {_BY.format(key="severity")} AS by_severity
+    FROM alerts GROUP BY 1, 2
+),
+failures AS (  -- forced downtime of the last 30 days (clipped to them), per site
+    SELECT tenant_id, site_id, count(*) AS failures,
+           sum(extract(epoch FROM least(coalesce(ended_at, now()), now())
+                                  - greatest(started_at, now() - interval '30 days')) / 3600.0)::float8 AS downtime_h
+    FROM {SCHEMA}.downtime_episodes
+    WHERE reason = 'forced' AND coalesce(ended_at, now()) > now() - interval '30 days' AND started_at < now()
+    GROUP BY tenant_id, site_id
+),
+fleet_size AS (
+    SELECT tenant_id, site_id, count(*) AS producing_assets
+    FROM {SCHEMA}.assets WHERE NOT deleted AND type IN ('inverter', 'turbine') GROUP BY tenant_id, site_id
+),
+per_site AS (
+    SELECT st.tenant_id, 'site'::text AS scope, st.site_id, st.name, st.kind, st.capacity_mw, st.dc_kwp,
+           st.currency, st.tariff_per_mwh,
+           coalesce(e.energy_kwh, 0) AS energy_today_kwh, e.solar_kwh, e.insolation_kwh_m2,
+           e.expected_hours, e.available_hours, coalesce(e.lost_kwh, 0) AS lost_energy_kwh,
+           coalesce(a.active_alerts, 0) AS active_alerts, coalesce(a.by_severity, '{{}}'::jsonb) AS alerts_by_severity,
+           coalesce(w.open_work_orders, 0) AS open_work_orders, coalesce(w.overdue, 0) AS overdue_work_orders,
+           coalesce(p.by_priority, '{{}}'::jsonb) AS open_by_priority,
+           coalesce(w.by_age, '{_NO_AGES}'::jsonb) AS open_by_age,
+           coalesce(f.failures, 0) AS failures_30d, coalesce(f.downtime_h, 0) AS downtime_30d_h,
+           coalesce(n.producing_assets, 0) AS producing_assets
+    FROM sites st
+    LEFT JOIN energy e USING (tenant_id, site_id)
+    LEFT JOIN alert_totals a USING (tenant_id, site_id)
+    LEFT JOIN work_totals w USING (tenant_id, site_id)
+    LEFT JOIN work_by_priority p USING (tenant_id, site_id)
+    LEFT JOIN failures f USING (tenant_id, site_id)
+    LEFT JOIN fleet_size n USING (tenant_id, site_id)
+),
+rows AS (
+    SELECT tenant_id, scope, site_id, name, kind, capacity_mw, currency,
+           energy_today_kwh, insolation_kwh_m2,
+           CASE WHEN dc_kwp > 0 AND insolation_kwh_m2 > 0 THEN solar_kwh / dc_kwp / insolation_kwh_m2 END
+               AS performance_ratio,
+           CASE WHEN expected_hours > 0 THEN coalesce(available_hours, 0) / expected_hours END AS availability,
+           lost_energy_kwh, lost_energy_kwh / 1000.0 * tariff_per_mwh AS lost_money,
+           active_alerts, alerts_by_severity, open_work_orders, overdue_work_orders, open_by_priority, open_by_age,
+           failures_30d, CASE WHEN failures_30d > 0 THEN downtime_30d_h / failures_30d END AS mttr_30d_h,
+           CASE WHEN failures_30d > 0 THEN greatest(0, producing_assets * 720.0 - downtime_30d_h) / failures_30d END
+               AS mtbf_30d_h,
+           1 AS sites
+    FROM per_site
+    UNION ALL
+    SELECT tenant_id, 'tenant', '', NULL, NULL, sum(capacity_mw),
+           CASE WHEN count(DISTINCT currency) = 1 THEN min(currency) END,
+           sum(energy_today_kwh), NULL,
+           CASE WHEN sum(dc_kwp * insolation_kwh_m2) FILTER (WHERE solar_kwh IS NOT NULL) > 0
+               THEN sum(solar_kwh) FILTER (WHERE insolation_kwh_m2 > 0)
+                    / sum(dc_kwp * insolation_kwh_m2) FILTER (WHERE solar_kwh IS NOT NULL) END,
+           CASE WHEN sum(expected_hours) > 0 THEN sum(coalesce(available_hours, 0)) / sum(expected_hours) END,
+           sum(lost_energy_kwh),
+           CASE WHEN count(DISTINCT currency) = 1 THEN sum(lost_energy_kwh / 1000.0 * tariff_per_mwh) END,
+           sum(active_alerts), '{{}}'::jsonb, sum(open_work_orders), sum(overdue_work_orders), '{{}}'::jsonb,
+           '{{}}'::jsonb, sum(failures_30d),
+           CASE WHEN sum(failures_30d) > 0 THEN sum(downtime_30d_h) / sum(failures_30d) END,
+           CASE WHEN sum(failures_30d) > 0
+               THEN greatest(0, sum(producing_assets) * 720.0 - sum(downtime_30d_h)) / sum(failures_30d) END,
+           count(*)
+    FROM per_site GROUP BY tenant_id
+)
+SELECT *, now() AS as_of FROM rows
+WITH NO DATA;
+CREATE UNIQUE INDEX IF NOT EXISTS dashboard_kpis_key ON {SCHEMA}.dashboard_kpis (tenant_id, scope, site_id);
+"""
+DDL: Final = _POWER_CURVE + ASSET_KPIS + DASHBOARD_KPIS
+DIGEST: Final = hashlib.sha256(DDL.encode()).hexdigest()[:16]
+_VIEWS: Final = ("asset_kpis_today", "dashboard_kpis")  # refresh order: the second reads the first
+
+
+def migrate(conn: psycopg.Connection) -> None:
+    """Create the views (idempotent; the telemetry schema and the read model's tables must exist). A change
+    of their definition (a new digest) drops and recreates them."""
+    conn.execute(_DDL_LOCK)
+    conn.execute(MIGRATIONS)
+    if conn.execute(f"SELECT 1 FROM {SCHEMA}.schema_migrations WHERE digest = %s", (f"kpi-{DIGEST}",)).fetchone():
+        return
+    conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {SCHEMA}.dashboard_kpis, {SCHEMA}.asset_kpis_today")
+    conn.execute(DDL)
+    conn.execute(f"INSERT INTO {SCHEMA}.schema_migrations (digest) VALUES (%s)", (f"kpi-{DIGEST}",))
+
+
+@dataclass(frozen=True)
+class Refresh:
+    refreshed: bool  # False: another invocation held the refresh
+    seconds: float
+    as_of: datetime | None
+
+
+def refresh(conn: psycopg.Connection) -> Refresh:
+    """Refresh both views, concurrently (readers keep the previous rows until it commits), unless another
+    refresh is running; one transaction."""
+    started = time.perf_counter()
+    row = conn.execute(REFRESH_LOCK).fetchone()
+    if not (row and row[0]):
+        return Refresh(False, time.perf_counter() - started, None)
+    for view in _VIEWS:
+        populated = conn.execute(
+            "SELECT ispopulated FROM pg_matviews WHERE schemaname = %s AND matviewname = %s", (SCHEMA, view)
+        ).fetchone()
+        concurrently = "CONCURRENTLY " if populated and populated[0] else ""  # the first refresh cannot be
+        conn.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{SCHEMA}.{view}")
+    as_of = conn.execute(f"SELECT max(as_of) FROM {SCHEMA}.dashboard_kpis").fetchone()
+    return Refresh(True, time.perf_counter() - started, as_of[0] if as_of else None)
