@@ -31,7 +31,15 @@ from dcmms.readmodel import kpis
 from dcmms.readmodel.dashboard import PostgresDashboards
 from dcmms.readmodel.router import DatabaseRouter
 from dcmms.readmodel.schema import migrate
-from dcmms.services.dashboard import DashboardSort, SortOrder, asset_json, kpis_json, site_json, sort_sites
+from dcmms.services.dashboard import (
+    DashboardSort,
+    SortOrder,
+    asset_json,
+    kpis_json,
+    loss_json,
+    site_json,
+    sort_sites,
+)
 from dcmms.telemetry.postgres import TelemetryStore
 from dcmms_dev.servers import start_postgres
 from tests.bench.read_model import _copy
@@ -212,8 +220,14 @@ def _reads(router: DatabaseRouter, repeat: int, sites: int) -> None:
             }
         )
         fleet_s = time.perf_counter()
-        row, assets = reader.site(TENANT, f"site-{n % sites}", 50)
-        orjson.dumps({"site": site_json(row or {"site_id": "x"}), "assets": [asset_json(a) for a in assets]})
+        row, assets, losses = reader.site(TENANT, f"site-{n % sites}", 50)
+        orjson.dumps(
+            {
+                "site": site_json(row or {"site_id": "x"}),
+                "assets": [asset_json(a) for a in assets],
+                "losses": [loss_json(w) for w in losses],
+            }
+        )
         site_s = time.perf_counter()
         router.read("dashboard", lambda c: c.execute("SELECT 1").fetchone())
         floor_s = time.perf_counter()

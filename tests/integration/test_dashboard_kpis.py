@@ -119,9 +119,49 @@ def fleet(settings: Settings, router) -> dict[str, Any]:
                 created_at=created,
                 due_at=now - timedelta(hours=1) if n == 2 else None,
             )
+        # inverter b's fault: a critical alert raised at hour 3 and still active; its work order, opened at
+        # hour 4 from the alert, counts its outage from the alert's raise
+        raised = hour0 + timedelta(hours=3, minutes=10)
         doc = base | {"id": "al-1", "site_id": "solar", "asset_id": "inv-b", "severity": "critical", "status": "active"}
-        _insert(conn, "alerts", doc, site_id="solar", asset_id="inv-b", severity="critical", status="active")
-    return {"tenant": tenant, "raw": raw, "hours": 6}
+        _insert(
+            conn,
+            "alerts",
+            doc,
+            site_id="solar",
+            asset_id="inv-b",
+            severity="critical",
+            status="active",
+            message="Inverter fault state",
+            raised_at=raised,
+        )
+        # a shorter alert in hour 3 only, resolved
+        doc = base | {"id": "al-2", "site_id": "solar", "asset_id": "inv-b", "severity": "major", "status": "resolved"}
+        _insert(
+            conn,
+            "alerts",
+            doc,
+            site_id="solar",
+            asset_id="inv-b",
+            severity="major",
+            status="resolved",
+            message="Inverter without output in sunshine",
+            raised_at=hour0 + timedelta(hours=3, minutes=20),
+            resolved_at=hour0 + timedelta(hours=3, minutes=50),
+        )
+        fault = base | {"id": "wo-fault", "site_id": "solar", "asset_id": "inv-b", "title": "Fault"}
+        _insert(
+            conn,
+            "work_orders",
+            fault | {"priority": "critical", "status": "open"},
+            site_id="solar",
+            asset_id="inv-b",
+            title="Fault",
+            priority="critical",
+            status="open",
+            created_at=hour0 + timedelta(hours=4, minutes=5),
+            source_alert_id="al-1",
+        )
+    return {"tenant": tenant, "raw": raw, "hours": 6, "hour0": hour0}
 
 
 def _intervals(raw: dict, asset: str, hours: int, *metrics: tuple[str, str]) -> list[Interval]:
@@ -143,7 +183,7 @@ def _refreshed(settings: Settings) -> kpis.Refresh:
 
 
 def _rows(settings: Settings, tenant: str, view: str) -> dict[str, dict[str, Any]]:
-    key = "asset_id" if view == "asset_kpis_today" else "site_id"
+    key = {"asset_kpis_today": "asset_id", "outage_losses": "id"}.get(view, "site_id")
     with psycopg.connect(settings.database_url) as conn:
         conn.row_factory = psycopg.rows.dict_row
         rows = conn.execute(f"SELECT * FROM ops.{view} WHERE tenant_id = %s", (tenant,)).fetchall()
@@ -172,9 +212,19 @@ def test_site_and_fleet_kpis_agree_with_a_recomputation_from_raw_readings(settin
     # lost: inverter b, hours 3-4, expected 500 x POA/1000 x 0.8 = 240 and 320 kW -> 560 kWh, EUR 33.60
     assert sol["lost_energy_kwh"] == pytest.approx(560.0) and sol["lost_money"] == pytest.approx(33.6)
     assert (sol["active_alerts"], sol["alerts_by_severity"]) == (1, {"critical": 1})
-    assert (sol["open_work_orders"], sol["overdue_work_orders"]) == (3, 1)
-    assert sol["open_by_priority"] == {"high": 2, "low": 1}
-    assert sol["open_by_age"] == {"under_1d": 1, "1d_to_7d": 1, "7d_to_30d": 0, "over_30d": 1}
+    assert (sol["open_work_orders"], sol["overdue_work_orders"]) == (4, 1)
+    assert sol["open_by_priority"] == {"high": 2, "low": 1, "critical": 1}
+    assert sol["open_by_age"] == {"under_1d": 2, "1d_to_7d": 1, "7d_to_30d": 0, "over_30d": 1}
+    # the open work on inverter b lost what b lost since its source alert was raised (hours 3-4), not only
+    # since the work order was opened (hour 4: 320 kWh); the active alert the same; the resolved one hour 3
+    losses = _rows(settings, fleet["tenant"], "outage_losses")
+    assert set(losses) == {"wo-fault", "al-1", "al-2"}  # the other work names no asset
+    fault = losses["wo-fault"]
+    assert fault["kind"] == "work_order" and fault["lost_kwh"] == pytest.approx(560.0)
+    assert fault["lost_money"] == pytest.approx(33.6) and fault["until"] is None
+    assert fault["since"] == fleet["hour0"] + timedelta(hours=3, minutes=10)
+    assert losses["al-1"]["kind"] == "alert" and losses["al-1"]["lost_kwh"] == pytest.approx(560.0)
+    assert losses["al-2"]["lost_kwh"] == pytest.approx(240.0) and losses["al-2"]["lost_money"] == pytest.approx(14.4)
 
     w = _intervals(raw, "wtg", hours, ("power_kw", ("wtg", "ac_power_kw")), ("wind_m_s", ("wtg", "wind_speed_ms")))
     curve = PowerCurve([tuple(p) for p in CURVE["points"]], CURVE["cut_out_ms"])
@@ -189,7 +239,7 @@ def test_site_and_fleet_kpis_agree_with_a_recomputation_from_raw_readings(settin
     assert fleet_row["energy_today_kwh"] == pytest.approx(energy + energy_kwh(w))
     assert fleet_row["performance_ratio"] == pytest.approx(sol["performance_ratio"])  # the only solar site
     assert fleet_row["lost_energy_kwh"] == pytest.approx(3560.0) and fleet_row["lost_money"] == pytest.approx(213.6)
-    assert fleet_row["open_work_orders"] == 3 and fleet_row["active_alerts"] == 1
+    assert fleet_row["open_work_orders"] == 4 and fleet_row["active_alerts"] == 1
 
     assets = _rows(settings, fleet["tenant"], "asset_kpis_today")
     assert assets["inv-b"]["lost_kwh"] == pytest.approx(560.0) and assets["inv-a"]["lost_kwh"] == 0
@@ -209,6 +259,11 @@ def test_excused_downtime_leaves_availability_and_lost_energy(settings: Settings
     sol = _rows(settings, fleet["tenant"], "dashboard_kpis")["solar"]
     assert sol["availability"] == pytest.approx(1.0) and sol["lost_energy_kwh"] == 0
     assert _rows(settings, fleet["tenant"], "asset_kpis_today")["inv-b"]["excused_hours"] == pytest.approx(2.0)
+    assert {k: r["lost_kwh"] for k, r in _rows(settings, fleet["tenant"], "outage_losses").items()} == {
+        "wo-fault": 0,
+        "al-1": 0,
+        "al-2": 0,
+    }
 
 
 def test_one_refresh_at_a_time(settings: Settings, fleet) -> None:
@@ -227,7 +282,7 @@ def test_fleet_and_site_dashboards_over_the_api(api, http, tenant, other_tenant,
     """A site written through the API reaches the read model; its telemetry the rollups; the kpi function's
     refresh the dashboards, sortable, with ETag revalidation, tenant-scoped."""
     from tests.support.api import ApiClient, assert_problem
-    from tests.support.waiting import eventually
+    from tests.support.waiting import projected
 
     now = datetime.now(UTC)
     zone = local_noon_zone(now)
@@ -242,15 +297,8 @@ def test_fleet_and_site_dashboards_over_the_api(api, http, tenant, other_tenant,
         )
     work = api.work_order(poor["id"], priority="critical")
     tid = tenant.tenant.id
-    with psycopg.connect(settings.database_url) as conn:
-
-        def projected() -> bool:
-            ids = [a for pair in assets.values() for a in pair]
-            n = conn.execute("SELECT count(*) FROM ops.assets WHERE tenant_id = %s AND id = ANY(%s)", (tid, ids))
-            w = conn.execute("SELECT count(*) FROM ops.work_orders WHERE tenant_id = %s AND id = %s", (tid, work["id"]))
-            return n.fetchone()[0] == 4 and w.fetchone()[0] == 1
-
-        assert eventually(projected, 20.0, 0.2)
+    ids = [a for pair in assets.values() for a in pair]
+    assert projected(settings.database_url, tid, {"assets": ids, "work_orders": [work["id"]]})
     hour0 = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     readings = []
     for site, power in ((good, 640.0), (poor, 400.0)):  # under 800 W/m²: PR 0.8 and 0.5
@@ -293,6 +341,7 @@ def test_fleet_and_site_dashboards_over_the_api(api, http, tenant, other_tenant,
     assert [a["asset_id"] for a in shown["assets"]] == [assets[poor["id"]][1]]
     assert shown["assets"][0]["availability"] == 1.0  # it produced, if poorly: no lost energy
     assert shown["open_work"]["total"] == 1 and shown["open_work"]["by_age"]["under_1d"] == 1
+    assert shown["open_work"]["by_lost_energy"] == []  # its work order names no asset
     assert (
         api.get(f"/api/v1/sites/{poor['id']}/dashboard", headers={"If-None-Match": site.headers["etag"]}).status_code
         == 304
@@ -306,3 +355,53 @@ def test_fleet_and_site_dashboards_over_the_api(api, http, tenant, other_tenant,
     assert empty["as_of"] is None and empty["site"]["energy_today_kwh"] is None and empty["assets"] == []
     # the dashboards share the router's pooled connections with search and analytics, whose rows are tuples
     assert api.get("/api/v1/search", q="Poor").status_code == 200
+
+
+def test_lost_energy_of_a_work_order_and_its_alert_over_the_api(
+    api, http, tenant, other_tenant, settings, streams_poller
+) -> None:
+    """An inverter that stopped under 800 W/m² for two hours: its alert's episode and the work order opened from
+    that alert each lost 2 h x 1,000 kWp x 0.8 x 0.8 = 1,280 kWh (EUR 64 at 50/MWh); the site dashboard ranks
+    the work by it; other tenants get 404s."""
+    from tests.support.api import ApiClient, assert_problem
+    from tests.support.waiting import projected
+
+    now = datetime.now(UTC)
+    performance = {"expected_pr": 0.8, "tariff_per_mwh": 50.0, "currency": "EUR", "irradiance_threshold_wm2": 50.0}
+    site = api.site(name="Stopped", capacity_mw=1.0, timezone=local_noon_zone(now), performance=performance)
+    met = api.asset(site["id"], name="MET", type="weather_station")["id"]
+    inv = api.asset(site["id"], name="INV", type="inverter", rated_kw=1000)["id"]
+    hour0 = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    alert = api.alert(inv, severity="critical", message="Inverter fault state", raised_at=hour0.isoformat())
+    work = api.work_order(site["id"], asset_id=inv, priority="critical", source_alert_id=alert["id"])
+    readings = []
+    for h, power in enumerate((700.0, 0.0, 0.0)):  # producing, then stopped for two hours of sun
+        ts = hour0 + timedelta(hours=h, minutes=30)
+        readings += [Reading(tenant.tenant.id, met, "poa_irradiance_wm2", ts, 800.0)]
+        readings += [Reading(tenant.tenant.id, inv, "ac_power_kw", ts, power)]
+    store = TelemetryStore(settings.database_url)
+    store.write(readings)
+    store.close()
+    tables = {"sites": [site["id"]], "assets": [met, inv], "alerts": [alert["id"]], "work_orders": [work["id"]]}
+    assert projected(settings.database_url, tenant.tenant.id, tables)
+    before = api.get(f"/api/v1/work-orders/{work['id']}/lost-energy").json()
+    assert before["lost_energy_kwh"] is None and before["asset_id"] == inv  # not refreshed since it was written
+    _refreshed(settings)
+
+    lost = api.get(f"/api/v1/work-orders/{work['id']}/lost-energy")
+    assert lost.status_code == 200, lost.text
+    body = lost.json()
+    assert (body["kind"], body["id"], body["asset_id"], body["priority"]) == ("work_order", work["id"], inv, "critical")
+    assert body["lost_energy_kwh"] == pytest.approx(1280.0) and body["lost_energy_mwh"] == pytest.approx(1.28)
+    assert (body["lost_money"], body["currency"]) == (pytest.approx(64.0), "EUR")
+    assert datetime.fromisoformat(body["outage_since"]) == hour0 and body["as_of"]
+    assert body["href"] == f"/api/v1/work-orders/{work['id']}"
+    episode = api.get(f"/api/v1/alerts/{alert['id']}/lost-energy").json()
+    assert episode["kind"] == "alert" and episode["severity"] == "critical" and episode["outage_until"] is None
+    assert episode["lost_energy_kwh"] == pytest.approx(1280.0)
+    ranked = api.get(f"/api/v1/sites/{site['id']}/dashboard").json()["open_work"]["by_lost_energy"]
+    assert [(w["id"], w["lost_energy_kwh"]) for w in ranked] == [(work["id"], pytest.approx(1280.0))]
+    assert_problem(api.get("/api/v1/work-orders/wo-missing/lost-energy"), 404)
+    other = ApiClient(http, other_tenant.keys["admin"])
+    assert_problem(other.get(f"/api/v1/work-orders/{work['id']}/lost-energy"), 404)
+    assert_problem(other.get(f"/api/v1/alerts/{alert['id']}/lost-energy"), 404)

@@ -17,3 +17,22 @@ def eventually(probe: Callable[[], T], seconds: float = 20.0, interval_s: float 
         if found or time.monotonic() > deadline:
             return found
         time.sleep(interval_s)
+
+
+def projected(database_url: str, tenant_id: str, rows: dict[str, list[str]], seconds: float = 20.0) -> bool:
+    """Whether every id of ``rows`` (read-model table -> ids) reached the read model within ``seconds``."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+
+        def arrived() -> bool:
+            return all(
+                conn.execute(
+                    f"SELECT count(*) FROM ops.{table} WHERE tenant_id = %s AND id = ANY(%s) AND NOT deleted",
+                    (tenant_id, ids),
+                ).fetchone()[0]
+                == len(set(ids))
+                for table, ids in rows.items()
+            )
+
+        return bool(eventually(arrived, seconds, 0.2))

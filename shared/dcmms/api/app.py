@@ -51,7 +51,7 @@ def create_app(
     )
     # The read model (PostgreSQL, through the replica router) is connected on the first search.
     app.state.search = SearchService(lambda: runtime.search_index(settings))
-    app.state.dashboards = DashboardService(app.state.maintenance.fleet, lambda: runtime.dashboards(settings))
+    app.state.dashboards = DashboardService(app.state.maintenance, lambda: runtime.dashboards(settings))
     app.state.reliability = ReliabilityService(app.state.maintenance.fleet, lambda: runtime.downtime(settings))
     app.state.authenticator = authenticator or Authenticator(
         settings.principal_cache_ttl_s,

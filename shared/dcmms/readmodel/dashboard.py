@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.rows import dict_row
@@ -35,6 +35,14 @@ KPI_COLUMNS = (
     "sites",
     "as_of",
 )
+
+
+class SiteRows(NamedTuple):
+    kpis: dict[str, Any] | None
+    assets: list[dict[str, Any]]
+    losses: list[dict[str, Any]]
+
+
 _SELECT = f"SELECT {', '.join(KPI_COLUMNS)} FROM {SCHEMA}.dashboard_kpis"
 _ASSETS = f"""
 SELECT k.asset_id, a.name, k.type, k.energy_kwh, k.lost_kwh, k.expected_hours, k.available_hours
@@ -44,6 +52,16 @@ WHERE k.tenant_id = %s AND k.site_id = %s
 ORDER BY k.lost_kwh DESC, k.energy_kwh, k.asset_id
 LIMIT %s
 """
+
+_LOSS_COLUMNS = "kind, id, site_id, asset_id, title, level, status, since, until, lost_kwh, lost_money, currency, as_of"
+_LOSSES = f"""
+SELECT {_LOSS_COLUMNS} FROM {SCHEMA}.outage_losses
+WHERE tenant_id = %s AND site_id = %s AND kind = 'work_order' AND lost_kwh > 0
+ORDER BY lost_kwh DESC, id
+LIMIT %s
+"""
+_LOSS = f"SELECT {_LOSS_COLUMNS} FROM {SCHEMA}.outage_losses WHERE tenant_id = %s AND kind = %s AND id = %s"
+_AS_OF = f"SELECT max(as_of) AS as_of FROM {SCHEMA}.dashboard_kpis WHERE tenant_id = %s"
 
 
 class PostgresDashboards:
@@ -67,13 +85,27 @@ class PostgresDashboards:
         """Every row of the tenant: one per site and the tenant's own (``site_id`` '')."""
         return self._read(lambda c: c.execute(f"{_SELECT} WHERE tenant_id = %s", (tenant_id,)).fetchall(), [])
 
-    def site(self, tenant_id: str, site_id: str, assets: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """The site's row (None before the first refresh that saw it) and its assets, most energy lost first."""
+    def site(self, tenant_id: str, site_id: str, limit: int) -> SiteRows:
+        """The site's row (None before the first refresh that saw it), its assets most energy lost first, and
+        its open work that lost energy, most first (``limit`` of each)."""
 
-        def query(cur: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        def query(cur: Any) -> SiteRows:
             row = cur.execute(
                 f"{_SELECT} WHERE tenant_id = %s AND scope = 'site' AND site_id = %s", (tenant_id, site_id)
             ).fetchone()
-            return row, cur.execute(_ASSETS, (tenant_id, site_id, assets)).fetchall()
+            assets = cur.execute(_ASSETS, (tenant_id, site_id, limit)).fetchall()
+            return SiteRows(row, assets, cur.execute(_LOSSES, (tenant_id, site_id, limit)).fetchall())
 
-        return self._read(query, (None, []))
+        return self._read(query, SiteRows(None, [], []))
+
+    def outage_loss(self, tenant_id: str, kind: str, outage_id: str) -> tuple[dict[str, Any] | None, Any]:
+        """(the outage's loss row, or None when the last refresh computed none for it; that refresh's time,
+        None before the first)."""
+
+        def query(cur: Any) -> tuple[dict[str, Any] | None, Any]:
+            row = cur.execute(_LOSS, (tenant_id, kind, outage_id)).fetchone()
+            if row is not None:
+                return row, row["as_of"]
+            return None, cur.execute(_AS_OF, (tenant_id,)).fetchone()["as_of"]
+
+        return self._read(query, (None, None))

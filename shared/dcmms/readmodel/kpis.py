@@ -75,49 +75,56 @@ _SITES = f"""
     FROM {SCHEMA}.sites WHERE NOT deleted
 """
 
-# Hourly means today of the metrics the KPIs read, per asset, with the hour's length so far.
-_HOURLY = f"""
-    SELECT a.tenant_id, a.site_id, a.id AS asset_id, a.type, s.metric, h.bucket, h.sum / h.count AS mean,
-           least(1.0, extract(epoch FROM now() - h.bucket) / 3600.0)::float8 AS hours
-    FROM {SCHEMA}.assets a
-    JOIN sites st ON st.tenant_id = a.tenant_id AND st.site_id = a.site_id
-    JOIN telemetry_series s ON s.tenant_id = a.tenant_id AND s.asset_id = a.id
-    JOIN telemetry_1h h ON h.series_id = s.series_id AND h.bucket >= st.day_start AND h.bucket < now()
-    WHERE NOT a.deleted AND h.count > 0
-      AND s.metric IN ('ac_power_kw', 'poa_irradiance_wm2', 'wind_speed_ms')
-      AND a.type IN ('inverter', 'turbine', 'weather_station')
-"""
 
-ASSET_KPIS: Final = f"""
-CREATE MATERIALIZED VIEW IF NOT EXISTS {SCHEMA}.asset_kpis_today AS
-WITH sites AS ({_SITES}),
-hourly AS ({_HOURLY}),
-poa AS (  -- the site's plane-of-array irradiance per hour: the mean over its weather stations
-    SELECT tenant_id, site_id, bucket, avg(mean) AS poa_wm2, max(hours) AS hours
-    FROM hourly WHERE type = 'weather_station' AND metric = 'poa_irradiance_wm2'
-    GROUP BY tenant_id, site_id, bucket
+def _intervals(windows: str) -> str:
+    """CTEs ending in ``intervals``: one row per hour of each *window* — ``windows`` is a query of (key,
+    tenant_id, site_id, asset_id, type, rated_kw, power_curve, expected_pr, threshold_wm2, since, until) — over
+    the hours from ``since``'s to ``until`` (NULL: now), with the asset's mean power, whether it was expected
+    to produce, its expected power, whether it was available and whether an excused downtime episode overlaps
+    the hour (docs/kpis.md). A solar inverter's hours are its site's irradiance hours; a turbine's, its own
+    wind hours."""
+    return f"""windows AS ({windows}),
+hourly AS (  -- the window assets' hourly means of power and wind, with each hour's length so far
+    SELECT w.tenant_id, w.key, s.metric, h.bucket, h.sum / h.count AS mean,
+           least(1.0, extract(epoch FROM now() - h.bucket) / 3600.0)::float8 AS hours
+    FROM windows w
+    JOIN telemetry_series s ON s.tenant_id = w.tenant_id AND s.asset_id = w.asset_id
+        AND s.metric IN ('ac_power_kw', 'wind_speed_ms')
+    JOIN telemetry_1h h ON h.series_id = s.series_id AND h.bucket >= date_trunc('hour', w.since)
+        AND h.bucket < coalesce(w.until, now()) AND h.count > 0
 ),
-solar AS (  -- every inverter in every hour of the site's irradiance: its power (NULL: it said nothing)
-    SELECT a.tenant_id, a.site_id, a.id AS asset_id, a.type, p.bucket, p.hours, pw.mean AS power_kw,
-           p.poa_wm2 >= st.threshold_wm2 AS expected,
-           coalesce(a.rated_kw, 0) * p.poa_wm2 / 1000.0 * st.expected_pr AS expected_kw, p.poa_wm2
-    FROM {SCHEMA}.assets a
-    JOIN sites st ON st.tenant_id = a.tenant_id AND st.site_id = a.site_id
-    JOIN poa p ON p.tenant_id = a.tenant_id AND p.site_id = a.site_id
-    LEFT JOIN hourly pw ON pw.tenant_id = a.tenant_id AND pw.asset_id = a.id AND pw.bucket = p.bucket
+poa AS (  -- each site's plane-of-array irradiance per hour: the mean over its weather stations
+    SELECT a.tenant_id, a.site_id, h.bucket, avg(h.sum / h.count) AS poa_wm2,
+           least(1.0, extract(epoch FROM now() - h.bucket) / 3600.0)::float8 AS hours
+    FROM (SELECT tenant_id, site_id, min(since) AS since FROM windows WHERE type = 'inverter' GROUP BY 1, 2) ws
+    JOIN {SCHEMA}.assets a ON a.tenant_id = ws.tenant_id AND a.site_id = ws.site_id
+        AND a.type = 'weather_station' AND NOT a.deleted
+    JOIN telemetry_series s ON s.tenant_id = a.tenant_id AND s.asset_id = a.id AND s.metric = 'poa_irradiance_wm2'
+    JOIN telemetry_1h h ON h.series_id = s.series_id AND h.bucket >= date_trunc('hour', ws.since)
+        AND h.bucket < now() AND h.count > 0
+    GROUP BY a.tenant_id, a.site_id, h.bucket
+),
+solar AS (  -- every inverter in every hour of its site's irradiance: its power (NULL: it said nothing)
+    SELECT w.key, w.tenant_id, w.site_id, w.asset_id, w.type, p.bucket, p.hours, pw.mean AS power_kw,
+           p.poa_wm2 >= w.threshold_wm2 AS expected,
+           coalesce(w.rated_kw, 0) * p.poa_wm2 / 1000.0 * w.expected_pr AS expected_kw, p.poa_wm2
+    FROM windows w
+    JOIN poa p ON p.tenant_id = w.tenant_id AND p.site_id = w.site_id AND p.bucket >= date_trunc('hour', w.since)
+        AND p.bucket < coalesce(w.until, now())
+    LEFT JOIN hourly pw ON pw.tenant_id = w.tenant_id AND pw.key = w.key AND pw.bucket = p.bucket
         AND pw.metric = 'ac_power_kw'
-    WHERE NOT a.deleted AND a.type = 'inverter'
+    WHERE w.type = 'inverter'
 ),
 wind AS (  -- every turbine hour with a wind reading; expected power from the turbine's power curve
-    SELECT w.tenant_id, w.site_id, w.asset_id, w.type, w.bucket, w.hours, pw.mean AS power_kw, true AS expected,
-           {SCHEMA}.power_curve_kw(a.doc->'power_curve', w.mean) AS expected_kw, NULL::float8 AS poa_wm2
-    FROM hourly w
-    JOIN {SCHEMA}.assets a ON a.tenant_id = w.tenant_id AND a.id = w.asset_id
-    LEFT JOIN hourly pw ON pw.tenant_id = w.tenant_id AND pw.asset_id = w.asset_id AND pw.bucket = w.bucket
+    SELECT w.key, w.tenant_id, w.site_id, w.asset_id, w.type, ws.bucket, ws.hours, pw.mean AS power_kw,
+           true AS expected, {SCHEMA}.power_curve_kw(w.power_curve, ws.mean) AS expected_kw, NULL::float8 AS poa_wm2
+    FROM windows w
+    JOIN hourly ws ON ws.tenant_id = w.tenant_id AND ws.key = w.key AND ws.metric = 'wind_speed_ms'
+    LEFT JOIN hourly pw ON pw.tenant_id = w.tenant_id AND pw.key = w.key AND pw.bucket = ws.bucket
         AND pw.metric = 'ac_power_kw'
-    WHERE w.type = 'turbine' AND w.metric = 'wind_speed_ms'
+    WHERE w.type = 'turbine'
 ),
-intervals AS (  -- an hour overlapped by an excused downtime episode (planned, curtailment, grid, weather)
+intervals AS (  -- excused: an hour overlapped by an episode of reason planned, curtailment, grid or weather
     SELECT u.*, coalesce(power_kw, 0) > 0 OR (type = 'turbine' AND expected_kw = 0) AS available,
            EXISTS (
                SELECT 1 FROM {SCHEMA}.downtime_episodes d
@@ -125,21 +132,80 @@ intervals AS (  -- an hour overlapped by an excused downtime episode (planned, c
                  AND d.started_at < u.bucket + interval '1 hour' AND coalesce(d.ended_at, now()) > u.bucket
            ) AS excused
     FROM (SELECT * FROM solar UNION ALL SELECT * FROM wind) u
-)
+)"""
+
+
+# The producing assets with their site's settings: what both views' windows are made of.
+_PRODUCING = f"""
+    SELECT a.tenant_id, a.site_id, a.id AS asset_id, a.type, a.rated_kw, a.doc->'power_curve' AS power_curve,
+           st.expected_pr, st.threshold_wm2, st.day_start, st.tariff_per_mwh, st.currency
+    FROM {SCHEMA}.assets a JOIN sites st ON st.tenant_id = a.tenant_id AND st.site_id = a.site_id
+    WHERE NOT a.deleted AND a.type IN ('inverter', 'turbine')
+"""
+_WINDOW_SETTINGS = "tenant_id, site_id, asset_id, type, rated_kw, power_curve, expected_pr, threshold_wm2"
+_LOSS = "greatest(0, expected_kw - coalesce(power_kw, 0)) * hours"
+_LOST = f"coalesce(sum({_LOSS}) FILTER (WHERE expected AND NOT excused AND NOT available), 0)"
+
+ASSET_KPIS: Final = f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {SCHEMA}.asset_kpis_today AS
+WITH sites AS ({_SITES}),
+producing AS ({_PRODUCING}),
+{_intervals(f"SELECT asset_id AS key, {_WINDOW_SETTINGS}, day_start AS since, NULL::timestamptz AS until FROM producing")}
 SELECT tenant_id, site_id, asset_id, type,
        sum(coalesce(power_kw, 0) * hours) AS energy_kwh,
        sum(poa_wm2 * hours) / 1000.0 AS insolation_kwh_m2,
        sum(hours) FILTER (WHERE expected AND NOT excused) AS expected_hours,
        sum(hours) FILTER (WHERE expected AND NOT excused AND available) AS available_hours,
        coalesce(sum(hours) FILTER (WHERE expected AND excused), 0) AS excused_hours,
-       coalesce(sum(greatest(0, expected_kw - coalesce(power_kw, 0)) * hours)
-                FILTER (WHERE expected AND NOT excused AND NOT available), 0) AS lost_kwh,
+       {_LOST} AS lost_kwh,
        now() AS as_of
 FROM intervals
 GROUP BY tenant_id, site_id, asset_id, type
 WITH NO DATA;
 CREATE UNIQUE INDEX IF NOT EXISTS asset_kpis_today_key ON {SCHEMA}.asset_kpis_today (tenant_id, asset_id);
 CREATE INDEX IF NOT EXISTS asset_kpis_today_by_site ON {SCHEMA}.asset_kpis_today (tenant_id, site_id, lost_kwh DESC);
+"""
+
+LOSS_WINDOW_DAYS: Final = 7
+# The energy lost over each outage on a producing asset, so work ranks by MWh and money: an open work order's
+# outage runs from its source alert's raise (else its creation) to now; an alert episode's from its raise to
+# its resolution (or now). Whole hours overlapping the outage count, over at most the last LOSS_WINDOW_DAYS.
+OUTAGE_LOSSES: Final = f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {SCHEMA}.outage_losses AS
+WITH sites AS ({_SITES}),
+producing AS ({_PRODUCING}),
+outages AS (
+    SELECT 'work_order'::text AS kind, w.tenant_id, w.id, w.asset_id, w.title, w.priority AS level, w.status,
+           greatest(coalesce(al.raised_at, w.created_at, now()), now() - interval '{LOSS_WINDOW_DAYS} days') AS since,
+           NULL::timestamptz AS until
+    FROM {SCHEMA}.work_orders w
+    LEFT JOIN {SCHEMA}.alerts al ON al.tenant_id = w.tenant_id AND al.id = w.source_alert_id AND NOT al.deleted
+    WHERE NOT w.deleted AND w.status IN {ACTIVE_WORK!r} AND w.asset_id IS NOT NULL
+    UNION ALL
+    SELECT 'alert', a.tenant_id, a.id, a.asset_id, a.message, a.severity, a.status,
+           greatest(coalesce(a.raised_at, a.created_at, now()), now() - interval '{LOSS_WINDOW_DAYS} days'),
+           a.resolved_at
+    FROM {SCHEMA}.alerts a
+    WHERE NOT a.deleted AND a.asset_id IS NOT NULL
+      AND coalesce(a.resolved_at, now()) > now() - interval '{LOSS_WINDOW_DAYS} days'
+),
+{
+    _intervals(
+        "SELECT o.kind || ':' || o.id AS key, "
+        + ", ".join(f"p.{c.strip()}" for c in _WINDOW_SETTINGS.split(","))
+        + ", o.since, o.until FROM outages o JOIN producing p ON p.tenant_id = o.tenant_id AND p.asset_id = o.asset_id"
+    )
+}
+SELECT o.tenant_id, o.kind, o.id, p.site_id, o.asset_id, o.title, o.level, o.status, o.since, o.until,
+       coalesce(l.lost_kwh, 0) AS lost_kwh,
+       coalesce(l.lost_kwh, 0) / 1000.0 * p.tariff_per_mwh AS lost_money, p.currency, now() AS as_of
+FROM outages o
+JOIN producing p ON p.tenant_id = o.tenant_id AND p.asset_id = o.asset_id
+LEFT JOIN (SELECT tenant_id, key, {_LOST} AS lost_kwh FROM intervals GROUP BY tenant_id, key) l
+    ON l.tenant_id = o.tenant_id AND l.key = o.kind || ':' || o.id
+WITH NO DATA;
+CREATE UNIQUE INDEX IF NOT EXISTS outage_losses_key ON {SCHEMA}.outage_losses (tenant_id, kind, id);
+CREATE INDEX IF NOT EXISTS outage_losses_by_site ON {SCHEMA}.outage_losses (tenant_id, site_id, kind, lost_kwh DESC);
 """
 
 _AGE_BUCKETS = """jsonb_build_object(
@@ -251,9 +317,9 @@ SELECT *, now() AS as_of FROM rows
 WITH NO DATA;
 CREATE UNIQUE INDEX IF NOT EXISTS dashboard_kpis_key ON {SCHEMA}.dashboard_kpis (tenant_id, scope, site_id);
 """
-DDL: Final = _POWER_CURVE + ASSET_KPIS + DASHBOARD_KPIS
+DDL: Final = _POWER_CURVE + ASSET_KPIS + OUTAGE_LOSSES + DASHBOARD_KPIS
 DIGEST: Final = hashlib.sha256(DDL.encode()).hexdigest()[:16]
-_VIEWS: Final = ("asset_kpis_today", "dashboard_kpis")  # refresh order: the second reads the first
+_VIEWS: Final = ("asset_kpis_today", "outage_losses", "dashboard_kpis")  # refresh order: the last reads the first
 
 
 def migrate(conn: psycopg.Connection) -> None:
@@ -263,7 +329,7 @@ def migrate(conn: psycopg.Connection) -> None:
     conn.execute(MIGRATIONS)
     if conn.execute(f"SELECT 1 FROM {SCHEMA}.schema_migrations WHERE digest = %s", (f"kpi-{DIGEST}",)).fetchone():
         return
-    conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {SCHEMA}.dashboard_kpis, {SCHEMA}.asset_kpis_today")
+    conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {', '.join(f'{SCHEMA}.{v}' for v in reversed(_VIEWS))}")
     conn.execute(DDL)
     conn.execute(f"INSERT INTO {SCHEMA}.schema_migrations (digest) VALUES (%s)", (f"kpi-{DIGEST}",))
 

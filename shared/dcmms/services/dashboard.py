@@ -16,9 +16,9 @@ import orjson
 
 from dcmms.domain.model import Principal
 
-from .fleet import FleetService
+from .maintenance import Maintenance
 
-ASSETS_SHOWN = 50  # a site's assets by lost energy: the worst fifty
+ASSETS_SHOWN = 50  # a site's assets and open work by lost energy: the worst fifty of each
 
 
 class DashboardSort(StrEnum):
@@ -41,7 +41,13 @@ class SortOrder(StrEnum):
 class DashboardReader(Protocol):
     def fleet(self, tenant_id: str) -> list[dict[str, Any]]: ...
 
-    def site(self, tenant_id: str, site_id: str, assets: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]: ...
+    def site(self, tenant_id: str, site_id: str, limit: int) -> tuple[Any, list[Any], list[Any]]:
+        """(the site's KPI row or None, its asset rows, its open work's loss rows)."""
+        ...
+
+    def outage_loss(self, tenant_id: str, kind: str, outage_id: str) -> tuple[dict[str, Any] | None, Any]:
+        """(the outage's loss row or None, the last refresh's time or None)."""
+        ...
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -102,8 +108,10 @@ def sort_sites(sites: list[dict[str, Any]], key: DashboardSort, order: SortOrder
 
 
 class DashboardService:
-    def __init__(self, fleet: FleetService, reader: Callable[[], DashboardReader]) -> None:
-        self.fleet = fleet
+    def __init__(self, maintenance: Maintenance, reader: Callable[[], DashboardReader]) -> None:
+        self.fleet = maintenance.fleet
+        self.work_orders = maintenance.work_orders
+        self.alerts = maintenance.alerts
         self._reader_factory = reader
 
     def fleet_dashboard(self, p: Principal, sort: DashboardSort, order: SortOrder) -> bytes:
@@ -126,7 +134,7 @@ class DashboardService:
         """``{"as_of", "site", "assets", "open_work"}``; a site the last refresh did not see yet answers with
         empty KPIs and ``as_of`` null."""
         site = orjson.loads(self.fleet.read_site(p, site_id).body)  # 404 for a missing or foreign site
-        row, assets = self._reader_factory().site(p.tenant_id, site_id, ASSETS_SHOWN)
+        row, assets, losses = self._reader_factory().site(p.tenant_id, site_id, ASSETS_SHOWN)
         base = {"site_id": site_id, "name": site.get("name"), "kind": site.get("kind")}
         shown = site_json(row if row is not None else base | {"capacity_mw": site.get("capacity_mw")})
         return orjson.dumps(
@@ -140,9 +148,62 @@ class DashboardService:
                     "by_priority": shown["open_work_orders_by_priority"],
                     "by_age": (row or {}).get("open_by_age")
                     or {"under_1d": 0, "1d_to_7d": 0, "7d_to_30d": 0, "over_30d": 0},
+                    "by_lost_energy": [loss_json(w) for w in losses],
                 },
             }
         )
+
+    def _lost_energy(self, p: Principal, kind: str, outage_id: str, doc: dict[str, Any]) -> bytes:
+        row, as_of = self._reader_factory().outage_loss(p.tenant_id, kind, outage_id)
+        shown = loss_json(
+            row
+            or {
+                "kind": kind,
+                "id": outage_id,
+                "asset_id": doc.get("asset_id"),
+                "site_id": doc.get("site_id"),
+                "title": doc.get("title" if kind == "work_order" else "message"),
+                "level": doc.get(_LEVEL[kind]),
+                "status": doc.get("status"),
+                "lost_kwh": None,
+            }
+        )
+        return orjson.dumps({"as_of": _iso(as_of), **shown})
+
+    def work_order_lost_energy(self, p: Principal, work_order_id: str) -> bytes:
+        """The energy (and money) an open work order's outage has lost so far (docs/kpis.md)."""
+        doc = orjson.loads(self.work_orders.read_work_order(p, work_order_id).body)  # 404: missing or foreign
+        return self._lost_energy(p, "work_order", work_order_id, doc)
+
+    def alert_lost_energy(self, p: Principal, alert_id: str) -> bytes:
+        """The energy (and money) lost over an alert's episode, from its raise to its resolution or now."""
+        doc = orjson.loads(self.alerts.read_alert(p, alert_id).body)  # 404: missing or foreign
+        return self._lost_energy(p, "alert", alert_id, doc)
+
+
+_HREF = {"work_order": "/api/v1/work-orders/{}", "alert": "/api/v1/alerts/{}"}
+_LEVEL = {"work_order": "priority", "alert": "severity"}
+
+
+def loss_json(o: dict[str, Any]) -> dict[str, Any]:
+    """One row of ``outage_losses``: a work order's or an alert episode's outage and the energy it lost."""
+    lost, kind = o.get("lost_kwh"), o["kind"]
+    return {
+        "kind": kind,
+        "id": o["id"],
+        "asset_id": o.get("asset_id"),
+        "site_id": o.get("site_id"),
+        "title": o.get("title"),
+        _LEVEL[kind]: o.get("level"),
+        "status": o.get("status"),
+        "outage_since": _iso(o.get("since")),
+        "outage_until": _iso(o.get("until")),
+        "lost_energy_kwh": _round(lost, 3),
+        "lost_energy_mwh": _round(None if lost is None else lost / 1000, 6),
+        "lost_money": _round(o.get("lost_money"), 2),
+        "currency": o.get("currency"),
+        "href": _HREF[kind].format(o["id"]),
+    }
 
 
 def asset_json(a: dict[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,40 @@ FLEET = {
     },
 }
 _AGES = ["under_1d", "1d_to_7d", "7d_to_30d", "over_30d"]
+_TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}
+_TEXT = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+LOSS: dict[str, Any] = {
+    "type": "object",
+    "required": ["kind", "id", "outage_since", "lost_energy_kwh", "href"],
+    "properties": {
+        "kind": {"enum": ["work_order", "alert"]},
+        "id": {"type": "string"},
+        "asset_id": _TEXT,
+        "site_id": _TEXT,
+        "title": _TEXT | {"description": "The work order's title, or the alert's message."},
+        "priority": _TEXT | {"description": "Work orders."},
+        "severity": _TEXT | {"description": "Alerts."},
+        "status": _TEXT,
+        "outage_since": _TIME
+        | {"description": "When the outage began: the alert's raise (a work order's source alert, else its creation)."},
+        "outage_until": _TIME | {"description": "An alert's resolution; null while it lasts."},
+        "lost_energy_kwh": _NUMBER
+        | {
+            "description": "Expected minus actual energy over the outage's hours while the asset was unavailable "
+            "(docs/kpis.md), at most the last 7 days; null when nothing is computed for it: not on a producing "
+            "asset (inverter, turbine), a closed work order, or newer than the last refresh (as_of)."
+        },
+        "lost_energy_mwh": _NUMBER,
+        "lost_money": _NUMBER | {"description": "Lost energy at the site's tariff; null without one."},
+        "currency": _TEXT,
+        "href": {"type": "string", "description": "The work order or alert."},
+    },
+}
+LOST_ENERGY = {
+    "type": "object",
+    "required": ["as_of", *LOSS["required"]],
+    "properties": {"as_of": _TIME | {"description": "The refresh the figure is from."}, **LOSS["properties"]},
+}
 SITE = {
     "type": "object",
     "required": ["as_of", "site", "assets", "open_work"],
@@ -110,12 +144,19 @@ SITE = {
         },
         "open_work": {
             "type": "object",
-            "required": ["total", "overdue", "by_priority", "by_age"],
+            "required": ["total", "overdue", "by_priority", "by_age", "by_lost_energy"],
             "properties": {
                 "total": _COUNT,
                 "overdue": _COUNT,
                 "by_priority": _counts([p.value for p in Priority]),
                 "by_age": {"type": "object", "required": _AGES, "properties": {a: _COUNT for a in _AGES}},
+                "by_lost_energy": {
+                    "type": "array",
+                    "items": LOSS,
+                    "description": "Open work on producing assets that lost energy since its outage began "
+                    "(the source alert's raise, else the work order's creation; at most the last 7 days), most "
+                    "first, at most 50.",
+                },
             },
         },
     },
@@ -229,3 +270,32 @@ def asset_reliability(
 def edit_downtime(request: Request, episode_id: str, body: DowntimeEdit, caller: Caller) -> Response:
     edited = request.app.state.reliability.edit_episode(caller, episode_id, body.reason, body.note)
     return body_response(request, edited, "no-store")
+
+
+@router.get(
+    "/api/v1/work-orders/{work_order_id}/lost-energy",
+    summary="The energy and money a work order's outage has lost so far",
+    description="From the materialized KPIs (refreshed every 5 minutes; `as_of`). Formulas: docs/kpis.md.",
+    responses={
+        200: schema_response("WorkOrderLostEnergy", LOST_ENERGY, "The outage's lost energy"),
+        **problem_responses(503, reason="The read model cannot be reached."),
+    },
+)
+def work_order_lost_energy(request: Request, work_order_id: str, caller: Caller) -> Response:
+    body = request.app.state.dashboards.work_order_lost_energy(caller, work_order_id)
+    return body_response(request, body, CACHE_CONTROL)
+
+
+@router.get(
+    "/api/v1/alerts/{alert_id}/lost-energy",
+    summary="The energy and money lost over an alert's episode (its raise to its resolution, or now)",
+    description="From the materialized KPIs (refreshed every 5 minutes; `as_of`); alerts of the last 7 days. "
+    "Formulas: docs/kpis.md.",
+    responses={
+        200: schema_response("AlertLostEnergy", LOST_ENERGY, "The alert episode's lost energy"),
+        **problem_responses(503, reason="The read model cannot be reached."),
+    },
+)
+def alert_lost_energy(request: Request, alert_id: str, caller: Caller) -> Response:
+    body = request.app.state.dashboards.alert_lost_energy(caller, alert_id)
+    return body_response(request, body, CACHE_CONTROL)
