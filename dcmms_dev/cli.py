@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -182,7 +183,13 @@ def _simulate(args: argparse.Namespace) -> int:
         if not (api_url and api_key):
             raise CliError("without a local stack, simulate needs --api-url and --api-key to read the fleet")
     fleet = simulator.fleet_from_api(api_url, api_key, args.sites, args.assets)
-    model = simulator.FleetModel(fleet)
+    model = simulator.FleetModel(fleet, rng=random.Random(args.seed))
+    for asset_id in args.fault:
+        try:
+            model.inject_fault(asset_id)
+        except ValueError as exc:
+            raise CliError(f"--fault {asset_id}: {exc}") from None
+        print(f"  {asset_id}: faulted for the whole run", file=sys.stderr)
     print(f"simulating {len(fleet)} assets -> {settings.kinesis_stream} for {args.duration} s", file=sys.stderr)
     sent, failed = simulator.run(
         model,
@@ -215,6 +222,21 @@ def _reindex(args: argparse.Namespace) -> int:
     print(
         f"reindexed {'tenant ' + args.tenant if args.tenant else 'every tenant'} in {time.monotonic() - started:.1f} s"
     )
+    return 0
+
+
+def _kpi(args: argparse.Namespace) -> int:
+    """Refresh the dashboards' materialized KPIs now, as the kpi function's 5-minute schedule does."""
+    from dcmms import runtime
+
+    settings, state = _target(args.state_file)
+    if state is not None:
+        settings = settings.model_copy(update={"database_url": state["database_url"]})
+    outcome = runtime.refresh_kpis(settings)
+    if not outcome.refreshed:
+        print("another refresh is running; its figures will be the dashboards' next")
+        return 0
+    print(f"refreshed the dashboard KPIs in {outcome.seconds:.2f} s (as_of {outcome.as_of.isoformat()})")
     return 0
 
 
@@ -267,7 +289,20 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--api-url")
     sim.add_argument("--api-key")
     sim.add_argument("--state-file", default=".dcmms/local.json")
+    sim.add_argument("--seed", type=int, help="seed the weather and faults, for a reproducible run")
+    sim.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="ASSET_ID",
+        help="inject a fault on this inverter or turbine for the whole run (repeatable): it stops producing and "
+        "reports its fault state, so the rules raise an alert, a downtime episode and a work order",
+    )
+
     sim.set_defaults(func=_simulate)
+    kpi = sub.add_parser("kpi", help="refresh the dashboards' materialized KPIs now (the schedule does every 5 min)")
+    kpi.add_argument("--state-file", default=".dcmms/local.json")
+    kpi.set_defaults(func=_kpi)
     rx = sub.add_parser("reindex", help="rebuild the search/dashboard read model from the DynamoDB tables")
     rx.add_argument("--tenant", help="only this tenant (default: every tenant)")
     rx.add_argument("--state-file", default=".dcmms/local.json")

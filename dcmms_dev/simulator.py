@@ -158,6 +158,17 @@ class FleetModel:
         self.mean_wind_ms = mean_wind_ms
         self.sites: dict[tuple[str, str], SiteWeather] = {}
 
+    def inject_fault(self, asset_id: str, until: datetime | None = None) -> None:
+        """Put an inverter or turbine into a fault from its next reading until ``until`` (simulated time;
+        default: for good): it reports no output and its fault state, as a real one would."""
+        for a in self.assets:
+            if a.asset_id == asset_id:
+                if a.type not in ("inverter", "turbine"):
+                    raise ValueError(f"{asset_id} is a {a.type}: only inverters and turbines fault")
+                a.state["fault_until"] = math.inf if until is None else until.timestamp()
+                return
+        raise ValueError(f"{asset_id} is not among the simulated assets")
+
     # --- the site's weather, once per round ---
 
     def _weather(self, a: SimAsset, at: datetime) -> SiteWeather:

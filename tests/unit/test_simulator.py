@@ -26,6 +26,7 @@ from dcmms_dev.seed import (
     wind_site_assets,
 )
 from dcmms_dev.simulator import (
+    TURBINE_FAULT,
     FleetModel,
     SimAsset,
     fleet_from_api,
@@ -338,3 +339,22 @@ def test_every_emitted_metric_is_in_the_catalogue() -> None:
     ]
     for a, metrics in FleetModel(fleet, random.Random(1)).readings(NOON):
         assert set(metrics) <= METRICS[AssetType(a.type)], a.type
+
+
+def test_an_injected_fault_stops_the_asset_for_the_run_and_only_producing_assets_fault() -> None:
+    wtg = SimAsset("t", "s", "wtg", "turbine", 3450.0, 55.0, -1.5)
+    inv = SimAsset("t", "s", "inv", "inverter", 2500.0, 37.0, -2.4)
+    ws = SimAsset("t", "s", "ws", "weather_station", 0.0, 37.0, -2.4)
+    model = FleetModel([wtg, inv, ws], rng=random.Random(3), fault_rate=0.0, mean_wind_ms=9.0)
+    noon = datetime(2026, 6, 21, 12, 0, tzinfo=UTC)
+    model.inject_fault("wtg", until=noon + timedelta(minutes=55))
+    for minute in range(0, 60, 10):
+        readings = {a.asset_id: m for a, m in model.readings(noon + timedelta(minutes=minute))}
+        assert readings["wtg"]["ac_power_kw"] == 0.0 and readings["wtg"]["turbine_state"] == TURBINE_FAULT
+        assert readings["wtg"]["wind_speed_ms"] > 3  # wind enough to produce: the outage loses energy
+        assert readings["inv"]["ac_power_kw"] > 0  # the others run on
+    assert next(m for a, m in model.readings(noon + timedelta(hours=1)) if a is wtg)["ac_power_kw"] > 0  # over
+    with pytest.raises(ValueError, match="only inverters and turbines"):
+        model.inject_fault("ws")
+    with pytest.raises(ValueError, match="not among"):
+        model.inject_fault("nope")
