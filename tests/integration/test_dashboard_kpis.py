@@ -8,6 +8,7 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
@@ -20,6 +21,7 @@ from dcmms.domain.energy import (
     energy_kwh,
     insolation_kwh_m2,
     performance_ratio,
+    production_availability,
     solar_availability,
     wind_time_availability,
 )
@@ -161,7 +163,7 @@ def fleet(settings: Settings, router) -> dict[str, Any]:
             created_at=hour0 + timedelta(hours=4, minutes=5),
             source_alert_id="al-1",
         )
-    return {"tenant": tenant, "raw": raw, "hours": 6, "hour0": hour0}
+    return {"tenant": tenant, "raw": raw, "hours": 6, "hour0": hour0, "zone": zone, "readings": readings}
 
 
 def _intervals(raw: dict, asset: str, hours: int, *metrics: tuple[str, str]) -> list[Interval]:
@@ -310,6 +312,7 @@ def test_fleet_and_site_dashboards_over_the_api(api, http, tenant, other_tenant,
                 Reading(tid, inv, "ac_power_kw", ts, power),
             ]
     store = TelemetryStore(settings.database_url)
+    store.migrate()
     store.write(readings)
     store.close()
     _refreshed(settings)
@@ -347,7 +350,29 @@ def test_fleet_and_site_dashboards_over_the_api(api, http, tenant, other_tenant,
         == 304
     )
 
+    # the same figures per day (local dates) and over the month, from the refresh's daily rows
+    local_today = datetime.now(ZoneInfo(zone)).date().isoformat()
+    daily = api.get("/api/v1/energy", site_id=good["id"], to=local_today)
+    assert daily.status_code == 200, daily.text
+    days = daily.json()
+    assert days["from"] == local_today[:8] + "01" and days["interval"] == "day"
+    assert [d["period"] for d in days["periods"]] == [local_today]
+    assert days["periods"][0]["energy_kwh"] == pytest.approx(1920.0) and days["totals"]["days"] == 1
+    assert days["periods"][0]["performance_ratio"] == pytest.approx(0.8) and days["totals"]["lost_money"] == 0
+    monthly = api.get("/api/v1/energy", interval="month", to=local_today).json()
+    assert monthly["periods"][0]["period"] == local_today[:7]
+    assert monthly["totals"]["energy_kwh"] == pytest.approx(body["totals"]["energy_today_kwh"])
+    assert monthly["totals"]["performance_ratio"] == pytest.approx(body["totals"]["performance_ratio"])
+    one = api.get("/api/v1/energy", asset_id=assets[poor["id"]][1], to=local_today).json()
+    assert one["totals"]["performance_ratio"] == pytest.approx(0.5)  # 400 kW from 1,000 kWp under 800 W/m²
+    assert_problem(api.get("/api/v1/energy", interval="week"), 422, "query.interval")
+    assert_problem(api.get("/api/v1/energy", **{"from": "2026-02-01", "to": "2026-01-01"}), 422, "query.from")
+    assert_problem(api.get("/api/v1/energy", **{"from": "2024-01-01", "to": "2026-01-01"}), 422, "query.from")
+    assert_problem(api.get("/api/v1/energy", site_id=good["id"], asset_id=assets[poor["id"]][1]), 422, "query.asset_id")
+
     other = ApiClient(http, other_tenant.keys["admin"])
+    assert_problem(other.get("/api/v1/energy", site_id=good["id"]), 404)
+    assert other.get("/api/v1/energy").json()["totals"]["energy_kwh"] != monthly["totals"]["energy_kwh"]
     assert_problem(other.get(f"/api/v1/sites/{poor['id']}/dashboard"), 404)
     assert all(s["site_id"] not in (good["id"], poor["id"]) for s in other.get("/api/v1/dashboard").json()["sites"])
     fresh = api.site(name="New")  # not seen by a refresh yet
@@ -399,9 +424,71 @@ def test_lost_energy_of_a_work_order_and_its_alert_over_the_api(
     episode = api.get(f"/api/v1/alerts/{alert['id']}/lost-energy").json()
     assert episode["kind"] == "alert" and episode["severity"] == "critical" and episode["outage_until"] is None
     assert episode["lost_energy_kwh"] == pytest.approx(1280.0)
-    ranked = api.get(f"/api/v1/sites/{site['id']}/dashboard").json()["open_work"]["by_lost_energy"]
+    dashboard = api.get(f"/api/v1/sites/{site['id']}/dashboard").json()
+    ranked = dashboard["open_work"]["by_lost_energy"]
+    # 700 kWh produced, 1,280 lost while it stood: production-based availability 700 / 1,980
+    assert dashboard["site"]["availability_production"] == pytest.approx(
+        production_availability(700.0, 1280.0), abs=1e-4
+    )
+    assert dashboard["site"]["availability_production"] == pytest.approx(0.3535, abs=1e-4)
     assert [(w["id"], w["lost_energy_kwh"]) for w in ranked] == [(work["id"], pytest.approx(1280.0))]
     assert_problem(api.get("/api/v1/work-orders/wo-missing/lost-energy"), 404)
     other = ApiClient(http, other_tenant.keys["admin"])
     assert_problem(other.get(f"/api/v1/work-orders/{work['id']}/lost-energy"), 404)
     assert_problem(other.get(f"/api/v1/alerts/{alert['id']}/lost-energy"), 404)
+
+
+def test_a_finished_day_is_recomputed_once_and_days_add_up_to_the_month(settings: Settings, fleet) -> None:
+    """Yesterday had the same readings as today. A refresh after midnight left a partial row for it (final =
+    false): the next refresh recomputes that day over its whole length from the rollups and marks it final,
+    and the month-to-date figures add yesterday (when it is in this month) to today."""
+    tenant, zone = fleet["tenant"], fleet["zone"]
+    store = TelemetryStore(settings.database_url)
+    store.write(
+        [Reading(r.tenant_id, r.asset_id, r.metric, r.ts - timedelta(days=1), r.value) for r in fleet["readings"]]
+    )
+    store.close()
+    today = datetime.now(ZoneInfo(zone)).date()
+    yesterday = today - timedelta(days=1)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        kpis.migrate(conn)
+        for site, asset, kind in (("solar", "inv-a", "inverter"), ("windy", "wtg", "turbine")):
+            conn.execute(
+                "INSERT INTO ops.asset_energy_daily (tenant_id, asset_id, day, site_id, type, energy_kwh, excused_hours,"
+                " lost_kwh, final, computed_at) VALUES (%s, %s, %s, %s, %s, 1.0, 0, 0, false, now())",
+                (tenant, asset, yesterday, site, kind),
+            )
+    _refreshed(settings)
+    with psycopg.connect(settings.database_url) as conn:
+        conn.row_factory = psycopg.rows.dict_row
+        days = conn.execute(
+            "SELECT * FROM ops.asset_energy_daily WHERE tenant_id = %s ORDER BY asset_id, day", (tenant,)
+        ).fetchall()
+    by = {(d["asset_id"], d["day"]): d for d in days}
+    assert set(by) == {(a, d) for a in ("inv-a", "inv-b", "wtg") for d in (yesterday, today)}
+    today_rows = _rows(settings, tenant, "asset_kpis_today")
+    for asset in ("inv-a", "inv-b", "wtg"):
+        past, now_ = by[(asset, yesterday)], by[(asset, today)]
+        assert past["final"] and not now_["final"]
+        assert now_["energy_kwh"] == pytest.approx(today_rows[asset]["energy_kwh"])
+        for column in ("energy_kwh", "expected_hours", "available_hours", "lost_kwh", "insolation_kwh_m2"):
+            assert past[column] == pytest.approx(now_[column]), (asset, column)  # the same readings, a day apart
+    finished = by[("inv-a", yesterday)]["computed_at"]
+    _refreshed(settings)  # a final day is left alone
+    with psycopg.connect(settings.database_url) as conn:
+        again = conn.execute(
+            "SELECT computed_at FROM ops.asset_energy_daily WHERE tenant_id = %s AND asset_id = 'inv-a' AND day = %s",
+            (tenant, yesterday),
+        ).fetchone()[0]
+    assert again == finished
+
+    sites = _rows(settings, tenant, "dashboard_kpis")
+    same_month = yesterday.month == today.month
+    for name in ("solar", "windy", ""):
+        row = sites[name]
+        assert row["energy_mtd_kwh"] == pytest.approx(row["energy_today_kwh"] * (2 if same_month else 1)), name
+        assert row["lost_energy_mtd_kwh"] == pytest.approx(row["lost_energy_kwh"] * (2 if same_month else 1)), name
+        assert row["availability_mtd"] == pytest.approx(row["availability"]), name  # the same share on both days
+    assert sites["solar"]["performance_ratio_mtd"] == pytest.approx(sites["solar"]["performance_ratio"])
+    assert sites["windy"]["performance_ratio_mtd"] is None
+    assert sites[""]["lost_money_mtd"] == pytest.approx(sites[""]["lost_money"] * (2 if same_month else 1))

@@ -32,6 +32,11 @@ KPI_COLUMNS = (
     "failures_30d",
     "mttr_30d_h",
     "mtbf_30d_h",
+    "energy_mtd_kwh",
+    "performance_ratio_mtd",
+    "availability_mtd",
+    "lost_energy_mtd_kwh",
+    "lost_money_mtd",
     "sites",
     "as_of",
 )
@@ -62,6 +67,43 @@ LIMIT %s
 """
 _LOSS = f"SELECT {_LOSS_COLUMNS} FROM {SCHEMA}.outage_losses WHERE tenant_id = %s AND kind = %s AND id = %s"
 _AS_OF = f"SELECT max(as_of) AS as_of FROM {SCHEMA}.dashboard_kpis WHERE tenant_id = %s"
+
+
+# Energy per day or month (and over the whole span) from the daily rows: per site and day first (a site's
+# insolation is its weather stations', the same on every inverter's row), then per period; PR over a site's
+# DC capacity, or the one asset's rating when the scope is an asset (docs/kpis.md).
+_ENERGY = f"""
+WITH site_days AS (
+    SELECT d.site_id, d.day, sum(d.energy_kwh) AS energy_kwh,
+           sum(d.energy_kwh) FILTER (WHERE d.type = 'inverter') AS solar_kwh,
+           max(d.insolation_kwh_m2) AS insolation_kwh_m2, sum(d.expected_hours) AS expected_hours,
+           sum(d.available_hours) AS available_hours, sum(d.lost_kwh) AS lost_kwh
+    FROM {SCHEMA}.asset_energy_daily d
+    WHERE d.tenant_id = %(tenant)s AND d.day >= %(since)s AND d.day <= %(until)s
+      AND (%(site)s::text IS NULL OR d.site_id = %(site)s) AND (%(asset)s::text IS NULL OR d.asset_id = %(asset)s)
+    GROUP BY d.site_id, d.day
+),
+priced AS (
+    SELECT sd.*, to_char(sd.day, %(format)s) AS period,
+           CASE WHEN %(asset)s::text IS NULL THEN coalesce(s.capacity_mw, 0) * 1000
+                ELSE (SELECT coalesce(rated_kw, 0) FROM {SCHEMA}.assets WHERE tenant_id = %(tenant)s AND id = %(asset)s)
+           END AS dc_kwp,
+           (s.doc->'performance'->>'tariff_per_mwh')::float8 AS tariff_per_mwh,
+           coalesce(s.doc->'performance'->>'currency', 'EUR') AS currency
+    FROM site_days sd JOIN {SCHEMA}.sites s ON s.tenant_id = %(tenant)s AND s.id = sd.site_id
+)
+SELECT grouping(period) = 1 AS total, period, sum(energy_kwh) AS energy_kwh,
+       CASE WHEN count(DISTINCT site_id) = 1 THEN sum(insolation_kwh_m2) END AS insolation_kwh_m2,
+       sum(solar_kwh) FILTER (WHERE insolation_kwh_m2 > 0)
+           / nullif(sum(dc_kwp * insolation_kwh_m2) FILTER (WHERE solar_kwh IS NOT NULL), 0) AS performance_ratio,
+       sum(coalesce(available_hours, 0)) / nullif(sum(expected_hours), 0) AS availability,
+       sum(lost_kwh) AS lost_kwh,
+       CASE WHEN count(DISTINCT currency) = 1 THEN sum(lost_kwh / 1000.0 * tariff_per_mwh) END AS lost_money,
+       CASE WHEN count(DISTINCT currency) = 1 THEN min(currency) END AS currency,
+       count(DISTINCT site_id) AS sites, count(DISTINCT day) AS days
+FROM priced GROUP BY GROUPING SETS ((period), ()) ORDER BY total, period
+"""
+_PERIOD_FORMATS = {"day": "YYYY-MM-DD", "month": "YYYY-MM"}
 
 
 class PostgresDashboards:
@@ -97,6 +139,21 @@ class PostgresDashboards:
             return SiteRows(row, assets, cur.execute(_LOSSES, (tenant_id, site_id, limit)).fetchall())
 
         return self._read(query, SiteRows(None, [], []))
+
+    def energy(
+        self, tenant_id: str, since: Any, until: Any, interval: str, site_id: str | None, asset_id: str | None
+    ) -> list[dict[str, Any]]:
+        """Per ``interval`` ('day' or 'month') from ``since`` to ``until`` (local dates, both included), then
+        one row with ``total`` true for the whole span; empty before the first refresh."""
+        params = {
+            "tenant": tenant_id,
+            "since": since,
+            "until": until,
+            "site": site_id,
+            "asset": asset_id,
+            "format": _PERIOD_FORMATS[interval],
+        }
+        return self._read(lambda c: c.execute(_ENERGY, params).fetchall(), [])
 
     def outage_loss(self, tenant_id: str, kind: str, outage_id: str) -> tuple[dict[str, Any] | None, Any]:
         """(the outage's loss row, or None when the last refresh computed none for it; that refresh's time,

@@ -6,9 +6,13 @@ rollups, refreshed ``CONCURRENTLY`` by the ``kpi`` function every 5 minutes (spe
   the site's threshold; wind: every hour with a wind reading) and was available, the energy it lost while
   unavailable. The formulas are ``docs/kpis.md``'s (``dcmms.domain.energy`` is their reference; the tests
   recompute these rows from raw readings with it).
+- ``ops.outage_losses``: the energy and money lost over each open work order's and recent alert's outage.
+- ``ops.asset_energy_daily`` (a table): each producing asset's KPIs per local day, today's kept current by
+  every refresh, a finished day recomputed once over the whole day; periods add these up.
 - ``ops.dashboard_kpis``: one row per site (``scope`` 'site') and per tenant ('tenant', ``site_id`` '')
-  with energy today, insolation, performance ratio, availability, lost energy and money, active alerts by
-  severity, open work by priority and age, overdue work, and ``as_of`` (when the refresh ran).
+  with energy today and month to date, insolation, performance ratio, availability, lost energy and money,
+  active alerts by severity, open work by priority and age, overdue work, and ``as_of`` (when the refresh
+  ran).
 
 An hour's mean is the rollup's ``sum / count``; the current hour counts for the part of it that has passed.
 The telemetry tables (``telemetry_series``, ``telemetry_1h``) must exist before ``migrate`` (the kpi
@@ -42,6 +46,11 @@ SORTABLE: Final = (
     "active_alerts",
     "open_work_orders",
     "overdue_work_orders",
+    "energy_mtd_kwh",
+    "performance_ratio_mtd",
+    "availability_mtd",
+    "lost_energy_mtd_kwh",
+    "lost_money_mtd",
 )
 
 _POWER_CURVE = f"""
@@ -71,7 +80,8 @@ _SITES = f"""
            (doc->'performance'->>'tariff_per_mwh')::float8 AS tariff_per_mwh,
            coalesce(doc->'performance'->>'currency', 'EUR') AS currency,
            date_trunc('day', now() AT TIME ZONE coalesce(timezone, 'UTC')) AT TIME ZONE coalesce(timezone, 'UTC')
-               AS day_start
+               AS day_start,
+           coalesce(timezone, 'UTC') AS zone, (now() AT TIME ZONE coalesce(timezone, 'UTC'))::date AS today
     FROM {SCHEMA}.sites WHERE NOT deleted
 """
 
@@ -138,7 +148,7 @@ intervals AS (  -- excused: an hour overlapped by an episode of reason planned, 
 # The producing assets with their site's settings: what both views' windows are made of.
 _PRODUCING = f"""
     SELECT a.tenant_id, a.site_id, a.id AS asset_id, a.type, a.rated_kw, a.doc->'power_curve' AS power_curve,
-           st.expected_pr, st.threshold_wm2, st.day_start, st.tariff_per_mwh, st.currency
+           st.expected_pr, st.threshold_wm2, st.day_start, st.tariff_per_mwh, st.currency, st.zone, st.today
     FROM {SCHEMA}.assets a JOIN sites st ON st.tenant_id = a.tenant_id AND st.site_id = a.site_id
     WHERE NOT a.deleted AND a.type IN ('inverter', 'turbine')
 """
@@ -208,6 +218,76 @@ CREATE UNIQUE INDEX IF NOT EXISTS outage_losses_key ON {SCHEMA}.outage_losses (t
 CREATE INDEX IF NOT EXISTS outage_losses_by_site ON {SCHEMA}.outage_losses (tenant_id, site_id, kind, lost_kwh DESC);
 """
 
+# Each producing asset's KPIs per local day of its site, kept by the refresh: today's row is copied from
+# asset_kpis_today at every refresh (final = false); the first refresh after a site's midnight recomputes its
+# unfinished days over the whole day from the rollups (late readings included) and marks them final. Periods
+# (month to date, GET /api/v1/energy) add these rows up instead of walking hourly rollups.
+_DAY_COLUMNS = (
+    "energy_kwh, insolation_kwh_m2, expected_hours, available_hours, excused_hours, lost_kwh, final, computed_at"
+)
+ENERGY_DAILY: Final = f"""
+CREATE TABLE IF NOT EXISTS {SCHEMA}.asset_energy_daily (
+    tenant_id text NOT NULL,
+    asset_id text NOT NULL,
+    day date NOT NULL,
+    site_id text NOT NULL,
+    type text NOT NULL,
+    energy_kwh double precision NOT NULL,
+    insolation_kwh_m2 double precision,
+    expected_hours double precision,
+    available_hours double precision,
+    excused_hours double precision NOT NULL,
+    lost_kwh double precision NOT NULL,
+    final boolean NOT NULL,
+    computed_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, asset_id, day)
+);
+CREATE INDEX IF NOT EXISTS asset_energy_daily_by_day ON {SCHEMA}.asset_energy_daily (tenant_id, day, site_id);
+CREATE INDEX IF NOT EXISTS asset_energy_daily_open ON {SCHEMA}.asset_energy_daily (tenant_id, site_id, day)
+    WHERE NOT final;
+"""
+_UPSERT_DAY = f"""
+ON CONFLICT (tenant_id, asset_id, day) DO UPDATE SET
+    {", ".join(f"{c} = excluded.{c}" for c in _DAY_COLUMNS.split(", "))}
+WHERE NOT d.final
+"""
+_TODAY = f"""
+INSERT INTO {SCHEMA}.asset_energy_daily AS d (tenant_id, asset_id, day, site_id, type, {_DAY_COLUMNS})
+SELECT k.tenant_id, k.asset_id, (now() AT TIME ZONE coalesce(s.timezone, 'UTC'))::date, k.site_id, k.type,
+       k.energy_kwh, k.insolation_kwh_m2, k.expected_hours, k.available_hours, k.excused_hours, k.lost_kwh, false, now()
+FROM {SCHEMA}.asset_kpis_today k JOIN {SCHEMA}.sites s ON s.tenant_id = k.tenant_id AND s.id = k.site_id
+{_UPSERT_DAY}
+"""
+_FINISH_DAYS = f"""
+WITH sites AS ({_SITES}),
+producing AS ({_PRODUCING}),
+pending AS (
+    SELECT DISTINCT d.tenant_id, d.site_id, d.day FROM {SCHEMA}.asset_energy_daily d
+    JOIN sites st ON st.tenant_id = d.tenant_id AND st.site_id = d.site_id
+    WHERE NOT d.final AND d.day < st.today
+),
+{
+    _intervals(
+        "SELECT d.day::text || p.asset_id AS key, "
+        + ", ".join(f"p.{c.strip()}" for c in _WINDOW_SETTINGS.split(","))
+        + ", d.day::timestamp AT TIME ZONE p.zone AS since, (d.day + 1)::timestamp AT TIME ZONE p.zone AS until "
+        "FROM pending d JOIN producing p ON p.tenant_id = d.tenant_id AND p.site_id = d.site_id"
+    )
+}
+INSERT INTO {SCHEMA}.asset_energy_daily AS d (tenant_id, asset_id, day, site_id, type, {_DAY_COLUMNS})
+SELECT tenant_id, asset_id, left(key, 10)::date, site_id, type,
+       sum(coalesce(power_kw, 0) * hours), sum(poa_wm2 * hours) / 1000.0,
+       sum(hours) FILTER (WHERE expected AND NOT excused),
+       sum(hours) FILTER (WHERE expected AND NOT excused AND available),
+       coalesce(sum(hours) FILTER (WHERE expected AND excused), 0), {_LOST}, true, now()
+FROM intervals GROUP BY tenant_id, asset_id, left(key, 10), site_id, type
+{_UPSERT_DAY};
+UPDATE {SCHEMA}.asset_energy_daily d SET final = true
+FROM {SCHEMA}.sites s
+WHERE NOT d.final AND s.tenant_id = d.tenant_id AND s.id = d.site_id
+  AND d.day < (now() AT TIME ZONE coalesce(s.timezone, 'UTC'))::date
+"""
+
 _AGE_BUCKETS = """jsonb_build_object(
         'under_1d', count(*) FILTER (WHERE age < interval '1 day'),
         '1d_to_7d', count(*) FILTER (WHERE age >= interval '1 day' AND age < interval '7 days'),
@@ -228,6 +308,22 @@ energy AS (
            sum(available_hours) AS available_hours,
            sum(lost_kwh) AS lost_kwh
     FROM {SCHEMA}.asset_kpis_today GROUP BY tenant_id, site_id
+),
+site_days AS (  -- this month's days at each site (its local month), today's row as of this refresh
+    SELECT d.tenant_id, d.site_id, d.day, sum(d.energy_kwh) AS energy_kwh,
+           sum(d.energy_kwh) FILTER (WHERE d.type = 'inverter') AS solar_kwh,
+           max(d.insolation_kwh_m2) AS insolation_kwh_m2, sum(d.expected_hours) AS expected_hours,
+           sum(d.available_hours) AS available_hours, sum(d.lost_kwh) AS lost_kwh
+    FROM {SCHEMA}.asset_energy_daily d
+    JOIN sites st ON st.tenant_id = d.tenant_id AND st.site_id = d.site_id
+    WHERE d.day >= date_trunc('month', st.today)::date AND d.day <= st.today
+    GROUP BY d.tenant_id, d.site_id, d.day
+),
+month AS (
+    SELECT tenant_id, site_id, sum(energy_kwh) AS energy_kwh, sum(solar_kwh) AS solar_kwh,
+           sum(insolation_kwh_m2) FILTER (WHERE solar_kwh IS NOT NULL) AS insolation_kwh_m2,
+           sum(expected_hours) AS expected_hours, sum(available_hours) AS available_hours, sum(lost_kwh) AS lost_kwh
+    FROM site_days GROUP BY tenant_id, site_id
 ),
 work AS (
     SELECT tenant_id, site_id, priority, now() - coalesce(created_at, now()) AS age,
@@ -273,7 +369,10 @@ per_site AS (
            coalesce(p.by_priority, '{{}}'::jsonb) AS open_by_priority,
            coalesce(w.by_age, '{_NO_AGES}'::jsonb) AS open_by_age,
            coalesce(f.failures, 0) AS failures_30d, coalesce(f.downtime_h, 0) AS downtime_30d_h,
-           coalesce(n.producing_assets, 0) AS producing_assets
+           coalesce(n.producing_assets, 0) AS producing_assets,
+           coalesce(m.energy_kwh, 0) AS energy_mtd_kwh, m.solar_kwh AS solar_mtd_kwh,
+           m.insolation_kwh_m2 AS insolation_mtd_kwh_m2, m.expected_hours AS expected_mtd_hours,
+           m.available_hours AS available_mtd_hours, coalesce(m.lost_kwh, 0) AS lost_energy_mtd_kwh
     FROM sites st
     LEFT JOIN energy e USING (tenant_id, site_id)
     LEFT JOIN alert_totals a USING (tenant_id, site_id)
@@ -281,6 +380,7 @@ per_site AS (
     LEFT JOIN work_by_priority p USING (tenant_id, site_id)
     LEFT JOIN failures f USING (tenant_id, site_id)
     LEFT JOIN fleet_size n USING (tenant_id, site_id)
+    LEFT JOIN month m USING (tenant_id, site_id)
 ),
 rows AS (
     SELECT tenant_id, scope, site_id, name, kind, capacity_mw, currency,
@@ -293,6 +393,12 @@ rows AS (
            failures_30d, CASE WHEN failures_30d > 0 THEN downtime_30d_h / failures_30d END AS mttr_30d_h,
            CASE WHEN failures_30d > 0 THEN greatest(0, producing_assets * 720.0 - downtime_30d_h) / failures_30d END
                AS mtbf_30d_h,
+           energy_mtd_kwh,
+           CASE WHEN dc_kwp > 0 AND insolation_mtd_kwh_m2 > 0 THEN solar_mtd_kwh / dc_kwp / insolation_mtd_kwh_m2 END
+               AS performance_ratio_mtd,
+           CASE WHEN expected_mtd_hours > 0 THEN coalesce(available_mtd_hours, 0) / expected_mtd_hours END
+               AS availability_mtd,
+           lost_energy_mtd_kwh, lost_energy_mtd_kwh / 1000.0 * tariff_per_mwh AS lost_money_mtd,
            1 AS sites
     FROM per_site
     UNION ALL
@@ -310,6 +416,13 @@ rows AS (
            CASE WHEN sum(failures_30d) > 0 THEN sum(downtime_30d_h) / sum(failures_30d) END,
            CASE WHEN sum(failures_30d) > 0
                THEN greatest(0, sum(producing_assets) * 720.0 - sum(downtime_30d_h)) / sum(failures_30d) END,
+           sum(energy_mtd_kwh),
+           CASE WHEN sum(dc_kwp * insolation_mtd_kwh_m2) FILTER (WHERE solar_mtd_kwh IS NOT NULL) > 0
+               THEN sum(solar_mtd_kwh) FILTER (WHERE insolation_mtd_kwh_m2 > 0)
+                    / sum(dc_kwp * insolation_mtd_kwh_m2) FILTER (WHERE solar_mtd_kwh IS NOT NULL) END,
+           CASE WHEN sum(expected_mtd_hours) > 0 THEN sum(coalesce(available_mtd_hours, 0)) / sum(expected_mtd_hours) END,
+           sum(lost_energy_mtd_kwh),
+           CASE WHEN count(DISTINCT currency) = 1 THEN sum(lost_energy_mtd_kwh / 1000.0 * tariff_per_mwh) END,
            count(*)
     FROM per_site GROUP BY tenant_id
 )
@@ -317,7 +430,7 @@ SELECT *, now() AS as_of FROM rows
 WITH NO DATA;
 CREATE UNIQUE INDEX IF NOT EXISTS dashboard_kpis_key ON {SCHEMA}.dashboard_kpis (tenant_id, scope, site_id);
 """
-DDL: Final = _POWER_CURVE + ASSET_KPIS + OUTAGE_LOSSES + DASHBOARD_KPIS
+DDL: Final = _POWER_CURVE + ENERGY_DAILY + ASSET_KPIS + OUTAGE_LOSSES + DASHBOARD_KPIS
 DIGEST: Final = hashlib.sha256(DDL.encode()).hexdigest()[:16]
 _VIEWS: Final = ("asset_kpis_today", "outage_losses", "dashboard_kpis")  # refresh order: the last reads the first
 
@@ -342,13 +455,16 @@ class Refresh:
 
 
 def refresh(conn: psycopg.Connection) -> Refresh:
-    """Refresh both views, concurrently (readers keep the previous rows until it commits), unless another
-    refresh is running; one transaction."""
+    """Refresh the views, concurrently (readers keep the previous rows until it commits), and the daily rows
+    (today's, and any finished day's last pass), unless another refresh is running; one transaction."""
     started = time.perf_counter()
     row = conn.execute(REFRESH_LOCK).fetchone()
     if not (row and row[0]):
         return Refresh(False, time.perf_counter() - started, None)
     for view in _VIEWS:
+        if view == "dashboard_kpis":  # it reads the days: today's copied from asset_kpis_today, past ones finished
+            conn.execute(_TODAY)
+            conn.execute(_FINISH_DAYS)
         populated = conn.execute(
             "SELECT ispopulated FROM pg_matviews WHERE schemaname = %s AND matviewname = %s", (SCHEMA, view)
         ).fetchone()

@@ -8,14 +8,16 @@ the reader (``readmodel.dashboard.PostgresDashboards`` in production) reads the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 import orjson
 
+from dcmms.domain.energy import production_availability
 from dcmms.domain.model import Principal
 
+from .common import field_error
 from .maintenance import Maintenance
 
 ASSETS_SHOWN = 50  # a site's assets and open work by lost energy: the worst fifty of each
@@ -31,11 +33,24 @@ class DashboardSort(StrEnum):
     active_alerts = "active_alerts"
     open_work_orders = "open_work_orders"
     overdue_work_orders = "overdue_work_orders"
+    energy_mtd_kwh = "energy_mtd_kwh"
+    performance_ratio_mtd = "performance_ratio_mtd"
+    availability_mtd = "availability_mtd"
+    lost_energy_mtd_kwh = "lost_energy_mtd_kwh"
+    lost_money_mtd = "lost_money_mtd"
 
 
 class SortOrder(StrEnum):
     asc = "asc"
     desc = "desc"
+
+
+class EnergyInterval(StrEnum):
+    day = "day"
+    month = "month"
+
+
+MAX_ENERGY_SPAN = timedelta(days=366)
 
 
 class DashboardReader(Protocol):
@@ -49,6 +64,10 @@ class DashboardReader(Protocol):
         """(the outage's loss row or None, the last refresh's time or None)."""
         ...
 
+    def energy(
+        self, tenant_id: str, since: date, until: date, interval: str, site_id: str | None, asset_id: str | None
+    ) -> list[dict[str, Any]]: ...
+
 
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
@@ -56,6 +75,13 @@ def _round(value: float | None, digits: int) -> float | None:
 
 def _ratio(part: float | None, whole: float | None) -> float | None:
     return None if not whole or part is None else round(float(part) / float(whole), 4)
+
+
+def _production_availability(energy: float | None, lost: float | None) -> float | None:
+    """IEC 61400-26-2: E / (E + E_lost) (``dcmms.domain.energy.production_availability``)."""
+    if energy is None:
+        return None
+    return production_availability(float(energy), float(lost or 0.0))
 
 
 def kpis_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +93,7 @@ def kpis_json(row: dict[str, Any]) -> dict[str, Any]:
         "insolation_today_kwh_m2": _round(row.get("insolation_kwh_m2"), 4),
         "performance_ratio": _round(row.get("performance_ratio"), 4),
         "availability": _round(row.get("availability"), 4),
+        "availability_production": _round(_production_availability(energy, lost), 4),
         "lost_energy_kwh": _round(lost, 3),
         "lost_energy_mwh": _round(None if lost is None else lost / 1000, 6),
         "lost_money": _round(row.get("lost_money"), 2),
@@ -76,6 +103,15 @@ def kpis_json(row: dict[str, Any]) -> dict[str, Any]:
         "open_work_orders": int(row.get("open_work_orders") or 0),
         "open_work_orders_by_priority": row.get("open_by_priority") or {},
         "overdue_work_orders": int(row.get("overdue_work_orders") or 0),
+        "energy_mtd_kwh": _round(row.get("energy_mtd_kwh"), 3),
+        "energy_mtd_mwh": _round(None if row.get("energy_mtd_kwh") is None else row["energy_mtd_kwh"] / 1000, 6),
+        "performance_ratio_mtd": _round(row.get("performance_ratio_mtd"), 4),
+        "availability_mtd": _round(row.get("availability_mtd"), 4),
+        "availability_production_mtd": _round(
+            _production_availability(row.get("energy_mtd_kwh"), row.get("lost_energy_mtd_kwh")), 4
+        ),
+        "lost_energy_mtd_kwh": _round(row.get("lost_energy_mtd_kwh"), 3),
+        "lost_money_mtd": _round(row.get("lost_money_mtd"), 2),
         "failures_30d": int(row.get("failures_30d") or 0),
         "mttr_30d_h": _round(row.get("mttr_30d_h"), 3),
         "mtbf_30d_h": _round(row.get("mtbf_30d_h"), 3),
@@ -153,6 +189,43 @@ class DashboardService:
             }
         )
 
+    def energy(
+        self,
+        p: Principal,
+        since: date | None,
+        until: date | None,
+        interval: EnergyInterval,
+        site_id: str | None,
+        asset_id: str | None,
+    ) -> bytes:
+        """Energy, PR, availability and lost energy per day or month over local dates (default: this month to
+        date), for the fleet, a site or an asset, with the span's totals; from the refreshes' daily rows."""
+        if asset_id is not None:
+            asset = orjson.loads(self.fleet.read_asset(p, asset_id).body)  # 404: missing or foreign
+            if site_id is not None and asset.get("site_id") != site_id:
+                raise field_error("asset_id", f"the asset is not at site '{site_id}'", "query")
+        if site_id is not None:
+            self.fleet.read_site(p, site_id)  # 404: missing or foreign
+        until = until or datetime.now(UTC).date()
+        since = since or until.replace(day=1)
+        if since > until:
+            raise field_error("from", "must not be after 'to'", "query")
+        if until - since >= MAX_ENERGY_SPAN:
+            raise field_error("from", f"the span may cover at most {MAX_ENERGY_SPAN.days} days", "query")
+        rows = self._reader_factory().energy(p.tenant_id, since, until, interval.value, site_id, asset_id)
+        total = next((r for r in rows if r["total"]), {})
+        return orjson.dumps(
+            {
+                "from": since.isoformat(),
+                "to": until.isoformat(),
+                "interval": interval.value,
+                "site_id": site_id,
+                "asset_id": asset_id,
+                "totals": {"days": int(total.get("days") or 0), **energy_json(total)},
+                "periods": [{"period": r["period"], **energy_json(r)} for r in rows if not r["total"]],
+            }
+        )
+
     def _lost_energy(self, p: Principal, kind: str, outage_id: str, doc: dict[str, Any]) -> bytes:
         row, as_of = self._reader_factory().outage_loss(p.tenant_id, kind, outage_id)
         shown = loss_json(
@@ -206,6 +279,22 @@ def loss_json(o: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def energy_json(r: dict[str, Any]) -> dict[str, Any]:
+    energy, lost = r.get("energy_kwh"), r.get("lost_kwh")
+    return {
+        "energy_kwh": _round(energy, 3),
+        "energy_mwh": _round(None if energy is None else energy / 1000, 6),
+        "insolation_kwh_m2": _round(r.get("insolation_kwh_m2"), 4),
+        "performance_ratio": _round(r.get("performance_ratio"), 4),
+        "availability": _round(r.get("availability"), 4),
+        "availability_production": _round(_production_availability(energy, lost), 4),
+        "lost_energy_kwh": _round(lost, 3),
+        "lost_energy_mwh": _round(None if lost is None else lost / 1000, 6),
+        "lost_money": _round(r.get("lost_money"), 2),
+        "currency": r.get("currency"),
+    }
+
+
 def asset_json(a: dict[str, Any]) -> dict[str, Any]:
     return {
         "asset_id": a["asset_id"],
@@ -218,4 +307,4 @@ def asset_json(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__: Sequence[str] = ("DashboardService", "DashboardSort", "SortOrder")
+__all__: Sequence[str] = ("DashboardService", "DashboardSort", "EnergyInterval", "SortOrder")

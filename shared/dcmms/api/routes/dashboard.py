@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from dcmms.domain.commands import DowntimeEdit, DowntimeReason
 from dcmms.domain.model import AlertSeverity, Priority
-from dcmms.services.dashboard import DashboardSort, SortOrder
+from dcmms.services.dashboard import DashboardSort, EnergyInterval, SortOrder
 
 from ..http import Caller, body_response, problem_responses, schema_response
 
@@ -26,6 +26,10 @@ def _counts(names: list[str]) -> dict[str, Any]:
     return {"type": "object", "propertyNames": {"enum": names}, "additionalProperties": _COUNT}
 
 
+_PRODUCTION = _NUMBER | {
+    "description": "Production-based availability (IEC 61400-26-2): energy / (energy + lost energy); for solar "
+    "sites the energy-based equivalent."
+}
 KPIS: dict[str, Any] = {
     "energy_today_kwh": _NUMBER | {"description": "AC energy today (site's local day), from the hourly rollups."},
     "energy_today_mwh": _NUMBER,
@@ -37,6 +41,7 @@ KPIS: dict[str, Any] = {
         "description": "Time-based availability today: solar hours with irradiance over the site's threshold "
         "in which assets produced; wind hours available (producing, or idle for want of wind)."
     },
+    "availability_production": _PRODUCTION,
     "lost_energy_kwh": _NUMBER | {"description": "Expected minus actual energy while unavailable, today."},
     "lost_energy_mwh": _NUMBER,
     "lost_money": _NUMBER | {"description": "Lost energy at the site's tariff; null without one."},
@@ -46,6 +51,13 @@ KPIS: dict[str, Any] = {
     "open_work_orders": _COUNT,
     "open_work_orders_by_priority": _counts([p.value for p in Priority]),
     "overdue_work_orders": _COUNT,
+    "energy_mtd_kwh": _NUMBER | {"description": "AC energy this month to date (the site's local month)."},
+    "energy_mtd_mwh": _NUMBER,
+    "performance_ratio_mtd": _NUMBER | {"description": "IEC 61724-1 PR over the month to date."},
+    "availability_mtd": _NUMBER | {"description": "Time-based availability over the month to date."},
+    "availability_production_mtd": _PRODUCTION,
+    "lost_energy_mtd_kwh": _NUMBER | {"description": "Lost energy over the month to date."},
+    "lost_money_mtd": _NUMBER | {"description": "Lost energy this month at the site's tariff; null without one."},
     "failures_30d": _COUNT | {"description": "Forced downtime episodes in the last 30 days."},
     "mttr_30d_h": _NUMBER
     | {"description": "Mean time to repair over the last 30 days (hours); null without failures."},
@@ -298,4 +310,72 @@ def work_order_lost_energy(request: Request, work_order_id: str, caller: Caller)
 )
 def alert_lost_energy(request: Request, alert_id: str, caller: Caller) -> Response:
     body = request.app.state.dashboards.alert_lost_energy(caller, alert_id)
+    return body_response(request, body, CACHE_CONTROL)
+
+
+_ENERGY_FIGURES = {
+    "energy_kwh": _NUMBER,
+    "energy_mwh": _NUMBER,
+    "insolation_kwh_m2": _NUMBER | {"description": "Plane-of-array insolation; null over several sites."},
+    "performance_ratio": _NUMBER
+    | {"description": "IEC 61724-1 PR: solar energy / (DC capacity x insolation), summed over site-days."},
+    "availability": _NUMBER | {"description": "Time-based: available hours / expected hours."},
+    "availability_production": _PRODUCTION,
+    "lost_energy_kwh": _NUMBER,
+    "lost_energy_mwh": _NUMBER,
+    "lost_money": _NUMBER | {"description": "At each site's tariff; null without one or across currencies."},
+    "currency": _TEXT,
+}
+ENERGY = {
+    "type": "object",
+    "required": ["from", "to", "interval", "totals", "periods"],
+    "properties": {
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "interval": {"enum": [i.value for i in EnergyInterval]},
+        "site_id": _TEXT,
+        "asset_id": _TEXT,
+        "totals": {
+            "type": "object",
+            "properties": {"days": _COUNT | {"description": "Days with figures in the span."}, **_ENERGY_FIGURES},
+        },
+        "periods": {
+            "type": "array",
+            "description": "Oldest first; a period without figures is absent.",
+            "items": {
+                "type": "object",
+                "required": ["period", "energy_kwh"],
+                "properties": {
+                    "period": {"type": "string", "description": "YYYY-MM-DD (day) or YYYY-MM (month)."},
+                    **_ENERGY_FIGURES,
+                },
+            },
+        },
+    },
+}
+
+
+@router.get(
+    "/api/v1/energy",
+    summary="Energy, performance ratio, availability and lost energy per day or month, for the fleet, a site or "
+    "an asset",
+    description="Days are each site's local days; the figures are the dashboards' (docs/kpis.md), kept per day "
+    "by the kpi function: today's as of its last refresh, a finished day recomputed once after midnight. "
+    "Default span: this month to date (UTC dates); at most 366 days.",
+    responses={
+        200: schema_response("Energy", ENERGY, "The figures per period and over the span"),
+        **problem_responses(404, reason="`site_id` or `asset_id` names no site or asset of the tenant."),
+        **problem_responses(503, reason="The read model cannot be reached."),
+    },
+)
+def energy(
+    request: Request,
+    caller: Caller,
+    from_: Annotated[date | None, Query(alias="from", description="First local date; default: the 1st.")] = None,
+    to: Annotated[date | None, Query(description="Last local date (included); default: today.")] = None,
+    interval: Annotated[EnergyInterval, Query(description="day or month.")] = EnergyInterval.day,
+    site_id: Annotated[str | None, Query(description="Only this site.")] = None,
+    asset_id: Annotated[str | None, Query(description="Only this inverter or turbine.")] = None,
+) -> Response:
+    body = request.app.state.dashboards.energy(caller, from_, to, interval, site_id, asset_id)
     return body_response(request, body, CACHE_CONTROL)
