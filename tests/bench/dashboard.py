@@ -201,6 +201,11 @@ def load(url: str, rng: random.Random, sites: int, assets: int, active: int, ale
                         )
                     )
                     days += 1
+        conn.execute(  # and per site, as the refreshes keep them
+            "INSERT INTO ops.site_energy_daily SELECT tenant_id, site_id, day, sum(energy_kwh),"
+            " sum(energy_kwh) FILTER (WHERE type = 'inverter'), max(insolation_kwh_m2), sum(expected_hours),"
+            " sum(available_hours), sum(lost_kwh) FROM ops.asset_energy_daily GROUP BY 1, 2, 3"
+        )
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
@@ -213,7 +218,11 @@ def run(args: argparse.Namespace) -> None:
         server = start_postgres(Path(tmp))
         router = DatabaseRouter(server.url)
         try:
-            TelemetryStore(server.url).migrate()
+            store = TelemetryStore(server.url)
+            store.migrate()
+            today = datetime.now(UTC).date()
+            store._ensure_partitions({today - timedelta(days=1), today})  # yesterday's rollups too
+            store.close()
             with router.primary() as conn:
                 migrate(conn)
                 kpis.migrate(conn)

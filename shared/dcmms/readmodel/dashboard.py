@@ -69,19 +69,20 @@ _LOSS = f"SELECT {_LOSS_COLUMNS} FROM {SCHEMA}.outage_losses WHERE tenant_id = %
 _AS_OF = f"SELECT max(as_of) AS as_of FROM {SCHEMA}.dashboard_kpis WHERE tenant_id = %s"
 
 
-# Energy per day or month (and over the whole span) from the daily rows: per site and day first (a site's
-# insolation is its weather stations', the same on every inverter's row), then per period; PR over a site's
-# DC capacity, or the one asset's rating when the scope is an asset (docs/kpis.md).
+# Energy per day or month (and over the whole span) from the daily rows (a site's, or the one asset's), per
+# period; PR over a site's DC capacity, or the asset's rating when the scope is an asset (docs/kpis.md).
 _ENERGY = f"""
 WITH site_days AS (
-    SELECT d.site_id, d.day, sum(d.energy_kwh) AS energy_kwh,
-           sum(d.energy_kwh) FILTER (WHERE d.type = 'inverter') AS solar_kwh,
-           max(d.insolation_kwh_m2) AS insolation_kwh_m2, sum(d.expected_hours) AS expected_hours,
-           sum(d.available_hours) AS available_hours, sum(d.lost_kwh) AS lost_kwh
-    FROM {SCHEMA}.asset_energy_daily d
-    WHERE d.tenant_id = %(tenant)s AND d.day >= %(since)s AND d.day <= %(until)s
-      AND (%(site)s::text IS NULL OR d.site_id = %(site)s) AND (%(asset)s::text IS NULL OR d.asset_id = %(asset)s)
-    GROUP BY d.site_id, d.day
+    SELECT site_id, day, energy_kwh, solar_kwh, insolation_kwh_m2, expected_hours, available_hours, lost_kwh
+    FROM {SCHEMA}.site_energy_daily
+    WHERE %(asset)s::text IS NULL AND tenant_id = %(tenant)s AND day >= %(since)s AND day <= %(until)s
+      AND (%(site)s::text IS NULL OR site_id = %(site)s)
+    UNION ALL
+    SELECT site_id, day, energy_kwh, CASE WHEN type = 'inverter' THEN energy_kwh END, insolation_kwh_m2,
+           expected_hours, available_hours, lost_kwh
+    FROM {SCHEMA}.asset_energy_daily
+    WHERE %(asset)s::text IS NOT NULL AND tenant_id = %(tenant)s AND asset_id = %(asset)s
+      AND day >= %(since)s AND day <= %(until)s
 ),
 priced AS (
     SELECT sd.*, to_char(sd.day, %(format)s) AS period,

@@ -94,16 +94,7 @@ def _intervals(windows: str) -> str:
     the hour (docs/kpis.md). A solar inverter's hours are its site's irradiance hours; a turbine's, its own
     wind hours."""
     return f"""windows AS ({windows}),
-hourly AS (  -- the window assets' hourly means of power and wind, with each hour's length so far
-    SELECT w.tenant_id, w.key, s.metric, h.bucket, h.sum / h.count AS mean,
-           least(1.0, extract(epoch FROM now() - h.bucket) / 3600.0)::float8 AS hours
-    FROM windows w
-    JOIN telemetry_series s ON s.tenant_id = w.tenant_id AND s.asset_id = w.asset_id
-        AND s.metric IN ('ac_power_kw', 'wind_speed_ms')
-    JOIN telemetry_1h h ON h.series_id = s.series_id AND h.bucket >= date_trunc('hour', w.since)
-        AND h.bucket < coalesce(w.until, now()) AND h.count > 0
-),
-poa AS (  -- each site's plane-of-array irradiance per hour: the mean over its weather stations
+poa AS MATERIALIZED (  -- each site's plane-of-array irradiance per hour: the mean over its weather stations
     SELECT a.tenant_id, a.site_id, h.bucket, avg(h.sum / h.count) AS poa_wm2,
            least(1.0, extract(epoch FROM now() - h.bucket) / 3600.0)::float8 AS hours
     FROM (SELECT tenant_id, site_id, min(since) AS since FROM windows WHERE type = 'inverter' GROUP BY 1, 2) ws
@@ -114,24 +105,31 @@ poa AS (  -- each site's plane-of-array irradiance per hour: the mean over its w
         AND h.bucket < now() AND h.count > 0
     GROUP BY a.tenant_id, a.site_id, h.bucket
 ),
-solar AS (  -- every inverter in every hour of its site's irradiance: its power (NULL: it said nothing)
-    SELECT w.key, w.tenant_id, w.site_id, w.asset_id, w.type, p.bucket, p.hours, pw.mean AS power_kw,
+solar AS (  -- every inverter in every hour of its site's irradiance: its mean power (NULL: it said nothing)
+    SELECT w.key, w.tenant_id, w.site_id, w.asset_id, w.type, p.bucket, p.hours, hp.sum / hp.count AS power_kw,
            p.poa_wm2 >= w.threshold_wm2 AS expected,
            coalesce(w.rated_kw, 0) * p.poa_wm2 / 1000.0 * w.expected_pr AS expected_kw, p.poa_wm2
     FROM windows w
     JOIN poa p ON p.tenant_id = w.tenant_id AND p.site_id = w.site_id AND p.bucket >= date_trunc('hour', w.since)
         AND p.bucket < coalesce(w.until, now())
-    LEFT JOIN hourly pw ON pw.tenant_id = w.tenant_id AND pw.key = w.key AND pw.bucket = p.bucket
-        AND pw.metric = 'ac_power_kw'
+    LEFT JOIN telemetry_series sp ON sp.tenant_id = w.tenant_id AND sp.asset_id = w.asset_id
+        AND sp.metric = 'ac_power_kw'
+    LEFT JOIN telemetry_1h hp ON hp.series_id = sp.series_id AND hp.bucket = p.bucket AND hp.count > 0
     WHERE w.type = 'inverter'
 ),
 wind AS (  -- every turbine hour with a wind reading; expected power from the turbine's power curve
-    SELECT w.key, w.tenant_id, w.site_id, w.asset_id, w.type, ws.bucket, ws.hours, pw.mean AS power_kw,
-           true AS expected, {SCHEMA}.power_curve_kw(w.power_curve, ws.mean) AS expected_kw, NULL::float8 AS poa_wm2
+    SELECT w.key, w.tenant_id, w.site_id, w.asset_id, w.type, hw.bucket,
+           least(1.0, extract(epoch FROM now() - hw.bucket) / 3600.0)::float8 AS hours,
+           hp.sum / hp.count AS power_kw, true AS expected,
+           {SCHEMA}.power_curve_kw(w.power_curve, hw.sum / hw.count) AS expected_kw, NULL::float8 AS poa_wm2
     FROM windows w
-    JOIN hourly ws ON ws.tenant_id = w.tenant_id AND ws.key = w.key AND ws.metric = 'wind_speed_ms'
-    LEFT JOIN hourly pw ON pw.tenant_id = w.tenant_id AND pw.key = w.key AND pw.bucket = ws.bucket
-        AND pw.metric = 'ac_power_kw'
+    JOIN telemetry_series sw ON sw.tenant_id = w.tenant_id AND sw.asset_id = w.asset_id
+        AND sw.metric = 'wind_speed_ms'
+    JOIN telemetry_1h hw ON hw.series_id = sw.series_id AND hw.bucket >= date_trunc('hour', w.since)
+        AND hw.bucket < coalesce(w.until, now()) AND hw.count > 0
+    LEFT JOIN telemetry_series sp ON sp.tenant_id = w.tenant_id AND sp.asset_id = w.asset_id
+        AND sp.metric = 'ac_power_kw'
+    LEFT JOIN telemetry_1h hp ON hp.series_id = sp.series_id AND hp.bucket = hw.bucket AND hp.count > 0
     WHERE w.type = 'turbine'
 ),
 intervals AS (  -- excused: an hour overlapped by an episode of reason planned, curtailment, grid or weather
@@ -203,16 +201,27 @@ outages AS (
     _intervals(
         "SELECT o.kind || ':' || o.id AS key, "
         + ", ".join(f"p.{c.strip()}" for c in _WINDOW_SETTINGS.split(","))
-        + ", o.since, o.until FROM outages o JOIN producing p ON p.tenant_id = o.tenant_id AND p.asset_id = o.asset_id"
+        + ", o.since, o.until, o.kind, o.id, o.title, o.level, o.status, p.tariff_per_mwh, p.currency "
+        "FROM outages o JOIN producing p ON p.tenant_id = o.tenant_id AND p.asset_id = o.asset_id"
     )
 }
-SELECT o.tenant_id, o.kind, o.id, p.site_id, o.asset_id, o.title, o.level, o.status, o.since, o.until,
-       coalesce(l.lost_kwh, 0) AS lost_kwh,
-       coalesce(l.lost_kwh, 0) / 1000.0 * p.tariff_per_mwh AS lost_money, p.currency, now() AS as_of
-FROM outages o
-JOIN producing p ON p.tenant_id = o.tenant_id AND p.asset_id = o.asset_id
-LEFT JOIN (SELECT tenant_id, key, {_LOST} AS lost_kwh FROM intervals GROUP BY tenant_id, key) l
-    ON l.tenant_id = o.tenant_id AND l.key = o.kind || ':' || o.id
+-- each window once with what it says of its outage, each of its hours with what it lost: grouped by window
+-- (a join of the windows to their grouped hours would be planned as a nested loop: the row estimates of
+-- CTE scans are guesses)
+SELECT tenant_id, max(kind) AS kind, max(id) AS id, max(site_id) AS site_id, max(asset_id) AS asset_id,
+       max(title) AS title, max(level) AS level, max(status) AS status, max(since) AS since, max(until) AS until,
+       sum(lost_kwh) AS lost_kwh, sum(lost_kwh) / 1000.0 * max(tariff_per_mwh) AS lost_money,
+       max(currency) AS currency, now() AS as_of
+FROM (
+    SELECT tenant_id, key, kind, id, site_id, asset_id, title, level, status, since, until, tariff_per_mwh, currency,
+           0.0::float8 AS lost_kwh
+    FROM windows
+    UNION ALL
+    SELECT tenant_id, key, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           CASE WHEN expected AND NOT excused AND NOT available THEN {_LOSS} ELSE 0.0 END
+    FROM intervals
+) u
+GROUP BY tenant_id, key
 WITH NO DATA;
 CREATE UNIQUE INDEX IF NOT EXISTS outage_losses_key ON {SCHEMA}.outage_losses (tenant_id, kind, id);
 CREATE INDEX IF NOT EXISTS outage_losses_by_site ON {SCHEMA}.outage_losses (tenant_id, site_id, kind, lost_kwh DESC);
@@ -242,9 +251,25 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.asset_energy_daily (
     computed_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, asset_id, day)
 );
-CREATE INDEX IF NOT EXISTS asset_energy_daily_by_day ON {SCHEMA}.asset_energy_daily (tenant_id, day, site_id);
+CREATE INDEX IF NOT EXISTS asset_energy_daily_by_site ON {SCHEMA}.asset_energy_daily (tenant_id, site_id, day);
 CREATE INDEX IF NOT EXISTS asset_energy_daily_open ON {SCHEMA}.asset_energy_daily (tenant_id, site_id, day)
     WHERE NOT final;
+CREATE INDEX IF NOT EXISTS asset_energy_daily_this_refresh ON {SCHEMA}.asset_energy_daily (computed_at);
+-- the same per site and day (a site's insolation is its weather stations', the same on each inverter's row),
+-- so that fleet and site periods add up one row per site-day
+CREATE TABLE IF NOT EXISTS {SCHEMA}.site_energy_daily (
+    tenant_id text NOT NULL,
+    site_id text NOT NULL,
+    day date NOT NULL,
+    energy_kwh double precision NOT NULL,
+    solar_kwh double precision,
+    insolation_kwh_m2 double precision,
+    expected_hours double precision,
+    available_hours double precision,
+    lost_kwh double precision NOT NULL,
+    PRIMARY KEY (tenant_id, site_id, day)
+);
+CREATE INDEX IF NOT EXISTS site_energy_daily_by_day ON {SCHEMA}.site_energy_daily (tenant_id, day);
 """
 _UPSERT_DAY = f"""
 ON CONFLICT (tenant_id, asset_id, day) DO UPDATE SET
@@ -287,6 +312,20 @@ FROM {SCHEMA}.sites s
 WHERE NOT d.final AND s.tenant_id = d.tenant_id AND s.id = d.site_id
   AND d.day < (now() AT TIME ZONE coalesce(s.timezone, 'UTC'))::date
 """
+# The site-days this refresh wrote asset rows of (now() is the transaction's: their computed_at), added up again.
+_SITE_DAYS = f"""
+INSERT INTO {SCHEMA}.site_energy_daily AS s (tenant_id, site_id, day, energy_kwh, solar_kwh, insolation_kwh_m2,
+                                             expected_hours, available_hours, lost_kwh)
+SELECT d.tenant_id, d.site_id, d.day, sum(d.energy_kwh), sum(d.energy_kwh) FILTER (WHERE d.type = 'inverter'),
+       max(d.insolation_kwh_m2), sum(d.expected_hours), sum(d.available_hours), sum(d.lost_kwh)
+FROM {SCHEMA}.asset_energy_daily d
+JOIN (SELECT DISTINCT tenant_id, site_id, day FROM {SCHEMA}.asset_energy_daily WHERE computed_at = now()) t
+    ON t.tenant_id = d.tenant_id AND t.site_id = d.site_id AND t.day = d.day
+GROUP BY d.tenant_id, d.site_id, d.day
+ON CONFLICT (tenant_id, site_id, day) DO UPDATE SET
+    energy_kwh = excluded.energy_kwh, solar_kwh = excluded.solar_kwh, insolation_kwh_m2 = excluded.insolation_kwh_m2,
+    expected_hours = excluded.expected_hours, available_hours = excluded.available_hours, lost_kwh = excluded.lost_kwh
+"""
 
 _AGE_BUCKETS = """jsonb_build_object(
         'under_1d', count(*) FILTER (WHERE age < interval '1 day'),
@@ -309,15 +348,10 @@ energy AS (
            sum(lost_kwh) AS lost_kwh
     FROM {SCHEMA}.asset_kpis_today GROUP BY tenant_id, site_id
 ),
-site_days AS (  -- this month's days at each site (its local month), today's row as of this refresh
-    SELECT d.tenant_id, d.site_id, d.day, sum(d.energy_kwh) AS energy_kwh,
-           sum(d.energy_kwh) FILTER (WHERE d.type = 'inverter') AS solar_kwh,
-           max(d.insolation_kwh_m2) AS insolation_kwh_m2, sum(d.expected_hours) AS expected_hours,
-           sum(d.available_hours) AS available_hours, sum(d.lost_kwh) AS lost_kwh
-    FROM {SCHEMA}.asset_energy_daily d
+site_days AS (  -- this month's days at each site (its local month), today's as of this refresh
+    SELECT d.* FROM {SCHEMA}.site_energy_daily d
     JOIN sites st ON st.tenant_id = d.tenant_id AND st.site_id = d.site_id
     WHERE d.day >= date_trunc('month', st.today)::date AND d.day <= st.today
-    GROUP BY d.tenant_id, d.site_id, d.day
 ),
 month AS (
     SELECT tenant_id, site_id, sum(energy_kwh) AS energy_kwh, sum(solar_kwh) AS solar_kwh,
@@ -465,6 +499,7 @@ def refresh(conn: psycopg.Connection) -> Refresh:
         if view == "dashboard_kpis":  # it reads the days: today's copied from asset_kpis_today, past ones finished
             conn.execute(_TODAY)
             conn.execute(_FINISH_DAYS)
+            conn.execute(_SITE_DAYS)
         populated = conn.execute(
             "SELECT ispopulated FROM pg_matviews WHERE schemaname = %s AND matviewname = %s", (SCHEMA, view)
         ).fetchone()
