@@ -114,3 +114,10 @@ def test_mttr_and_mtbf() -> None:
     assert r.mttr_h == pytest.approx(4.0) and r.mtbf_h == pytest.approx(236.0)
     none = reliability(720.0, [])
     assert (none.failures, none.mttr_h, none.mtbf_h) == (0, None, None)
+
+
+def test_the_read_models_downtime_reasons_are_the_apis() -> None:
+    from dcmms.domain.commands import DowntimeReason
+    from dcmms.readmodel.schema import DOWNTIME_REASONS
+
+    assert tuple(r.value for r in DowntimeReason) == DOWNTIME_REASONS

@@ -7,7 +7,8 @@ An episode opens when
   it leaves both.
 
 Statement-level triggers on ``ops.alerts`` and ``ops.assets`` keep them, in the projector's transaction, so
-every write path (stream, reindex) does. A supervisor may change an episode's reason (``planned``,
+every write path (stream, reindex) does; the table and its triggers are ``readmodel.schema``'s
+``DOWNTIME_DDL``, with the rest of the read model's schema. A supervisor may change an episode's reason (``planned``,
 ``forced``, ``curtailment``, ``grid``, ``weather``: the categories IEC availability needs) with a note; the
 triggers never touch a reason again. Episodes of any reason but ``forced`` are *excused*: their hours leave
 the availability and lost-energy figures (``readmodel.kpis``).
@@ -16,86 +17,12 @@ the availability and lost-energy figures (``readmodel.kpis``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from psycopg.rows import dict_row
 
 from dcmms.readmodel.router import DatabaseRouter
 from dcmms.readmodel.schema import SCHEMA
-
-REASONS: Final = ("planned", "forced", "curtailment", "grid", "weather")
-_DOWN = "('down', 'maintenance')"
-
-DDL: Final = f"""
-CREATE TABLE IF NOT EXISTS {SCHEMA}.downtime_episodes (
-    tenant_id text NOT NULL,
-    id text NOT NULL,
-    site_id text,
-    asset_id text NOT NULL,
-    started_at timestamptz NOT NULL,
-    ended_at timestamptz,
-    reason text NOT NULL DEFAULT 'forced' CHECK (reason IN {REASONS!r}),
-    source text NOT NULL CHECK (source IN ('alert', 'status')),
-    alert_id text,
-    note text,
-    edited_by text,
-    edited_at timestamptz,
-    PRIMARY KEY (tenant_id, id)
-);
-CREATE INDEX IF NOT EXISTS downtime_by_asset ON {SCHEMA}.downtime_episodes (tenant_id, asset_id, started_at DESC);
-CREATE INDEX IF NOT EXISTS downtime_by_site ON {SCHEMA}.downtime_episodes (tenant_id, site_id, started_at DESC);
-CREATE UNIQUE INDEX IF NOT EXISTS downtime_one_open_status_episode ON {SCHEMA}.downtime_episodes (tenant_id, asset_id)
-    WHERE source = 'status' AND ended_at IS NULL;
-
-CREATE OR REPLACE FUNCTION {SCHEMA}.downtime_from_alerts() RETURNS trigger LANGUAGE plpgsql AS $body$
-BEGIN
-    INSERT INTO {SCHEMA}.downtime_episodes AS e (tenant_id, id, site_id, asset_id, started_at, ended_at, source, alert_id)
-    SELECT tenant_id, 'alert:' || id, site_id, asset_id, coalesce(raised_at, created_at, now()), resolved_at, 'alert', id
-    FROM changed WHERE NOT deleted AND severity = 'critical' AND asset_id IS NOT NULL
-    ON CONFLICT (tenant_id, id) DO UPDATE SET ended_at = excluded.ended_at
-    WHERE e.ended_at IS DISTINCT FROM excluded.ended_at;
-    RETURN NULL;
-END
-$body$;
-CREATE OR REPLACE TRIGGER alerts_downtime_on_insert AFTER INSERT ON {SCHEMA}.alerts
-    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.downtime_from_alerts();
-CREATE OR REPLACE TRIGGER alerts_downtime_on_update AFTER UPDATE ON {SCHEMA}.alerts
-    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.downtime_from_alerts();
-
-CREATE OR REPLACE FUNCTION {SCHEMA}.downtime_opened_by_status() RETURNS trigger LANGUAGE plpgsql AS $body$
-BEGIN
-    INSERT INTO {SCHEMA}.downtime_episodes (tenant_id, id, site_id, asset_id, started_at, reason, source)
-    SELECT tenant_id, 'status:' || id || ':' || (extract(epoch FROM coalesce(updated_at, now())) * 1000)::bigint,
-           site_id, id, coalesce(updated_at, now()), CASE status WHEN 'maintenance' THEN 'planned' ELSE 'forced' END,
-           'status'
-    FROM changed WHERE NOT deleted AND status IN {_DOWN}
-    ON CONFLICT DO NOTHING;
-    RETURN NULL;
-END
-$body$;
-CREATE OR REPLACE TRIGGER assets_downtime_on_insert AFTER INSERT ON {SCHEMA}.assets
-    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.downtime_opened_by_status();
-
-CREATE OR REPLACE FUNCTION {SCHEMA}.downtime_by_status_change() RETURNS trigger LANGUAGE plpgsql AS $body$
-BEGIN
-    UPDATE {SCHEMA}.downtime_episodes e SET ended_at = coalesce(a.updated_at, now())
-    FROM changed a JOIN before b ON b.tenant_id = a.tenant_id AND b.id = a.id
-    WHERE e.tenant_id = a.tenant_id AND e.asset_id = a.id AND e.source = 'status' AND e.ended_at IS NULL
-      AND b.status IN {_DOWN} AND (a.deleted OR a.status IS NULL OR a.status NOT IN {_DOWN});
-    INSERT INTO {SCHEMA}.downtime_episodes (tenant_id, id, site_id, asset_id, started_at, reason, source)
-    SELECT a.tenant_id, 'status:' || a.id || ':' || (extract(epoch FROM coalesce(a.updated_at, now())) * 1000)::bigint,
-           a.site_id, a.id, coalesce(a.updated_at, now()),
-           CASE a.status WHEN 'maintenance' THEN 'planned' ELSE 'forced' END, 'status'
-    FROM changed a JOIN before b ON b.tenant_id = a.tenant_id AND b.id = a.id
-    WHERE NOT a.deleted AND a.status IN {_DOWN} AND (b.deleted OR b.status IS NULL OR b.status NOT IN {_DOWN})
-    ON CONFLICT DO NOTHING;
-    RETURN NULL;
-END
-$body$;
-CREATE OR REPLACE TRIGGER assets_downtime_on_update AFTER UPDATE ON {SCHEMA}.assets
-    REFERENCING OLD TABLE AS before NEW TABLE AS changed FOR EACH STATEMENT
-    EXECUTE FUNCTION {SCHEMA}.downtime_by_status_change();
-"""
 
 _EPISODE_COLUMNS = "id, site_id, asset_id, started_at, ended_at, reason, source, alert_id, note, edited_by, edited_at"
 

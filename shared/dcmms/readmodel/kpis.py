@@ -36,22 +36,6 @@ REFRESH_LOCK: Final = "SELECT pg_try_advisory_xact_lock(hashtext('dcmms.readmode
 _DDL_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtext('dcmms.readmodel.kpi-ddl'))"
 ACTIVE_WORK: Final = ("draft", "open", "in_progress", "on_hold")
 UNRESOLVED_ALERTS: Final = ("active", "acknowledged")
-SORTABLE: Final = (
-    "name",
-    "energy_today_kwh",
-    "performance_ratio",
-    "availability",
-    "lost_energy_kwh",
-    "lost_money",
-    "active_alerts",
-    "open_work_orders",
-    "overdue_work_orders",
-    "energy_mtd_kwh",
-    "performance_ratio_mtd",
-    "availability_mtd",
-    "lost_energy_mtd_kwh",
-    "lost_money_mtd",
-)
 
 _POWER_CURVE = f"""
 CREATE OR REPLACE FUNCTION {SCHEMA}.power_curve_kw(curve jsonb, wind double precision)
@@ -335,6 +319,39 @@ _AGE_BUCKETS = """jsonb_build_object(
 _NO_AGES = '{"under_1d": 0, "1d_to_7d": 0, "7d_to_30d": 0, "over_30d": 0}'
 _BY = "coalesce(jsonb_object_agg({key}, n) FILTER (WHERE {key} IS NOT NULL), '{{}}'::jsonb)"
 
+# The per_site columns a period's figures come from: (solar energy, insolation, expected hours, available
+# hours, lost energy), today's and the month's.
+_TODAY_FIGURES = ("solar_kwh", "insolation_kwh_m2", "expected_hours", "available_hours", "lost_energy_kwh")
+_MTD_FIGURES = (
+    "solar_mtd_kwh",
+    "insolation_mtd_kwh_m2",
+    "expected_mtd_hours",
+    "available_mtd_hours",
+    "lost_energy_mtd_kwh",
+)
+
+
+def _site_figures(columns: tuple[str, ...], suffix: str) -> str:
+    """A site's PR, availability, lost energy and money (docs/kpis.md), named with ``suffix``."""
+    solar, insolation, expected, available, lost = columns
+    return f"""CASE WHEN dc_kwp > 0 AND {insolation} > 0 THEN {solar} / dc_kwp / {insolation} END
+               AS performance_ratio{suffix},
+           CASE WHEN {expected} > 0 THEN coalesce({available}, 0) / {expected} END AS availability{suffix},
+           {lost}, {lost} / 1000.0 * tariff_per_mwh AS lost_money{suffix}"""
+
+
+def _fleet_figures(columns: tuple[str, ...]) -> str:
+    """The same over a tenant's sites: PR Σ E_solar / Σ (P_0 · H), weighted by capacity and sunshine;
+    availability Σ available / Σ expected hours; money only where the sites share one currency."""
+    solar, insolation, expected, available, lost = columns
+    return f"""CASE WHEN sum(dc_kwp * {insolation}) FILTER (WHERE {solar} IS NOT NULL) > 0
+               THEN sum({solar}) FILTER (WHERE {insolation} > 0)
+                    / sum(dc_kwp * {insolation}) FILTER (WHERE {solar} IS NOT NULL) END,
+           CASE WHEN sum({expected}) > 0 THEN sum(coalesce({available}, 0)) / sum({expected}) END,
+           sum({lost}),
+           CASE WHEN count(DISTINCT currency) = 1 THEN sum({lost} / 1000.0 * tariff_per_mwh) END"""
+
+
 DASHBOARD_KPIS: Final = f"""
 CREATE MATERIALIZED VIEW IF NOT EXISTS {SCHEMA}.dashboard_kpis AS
 WITH sites AS ({_SITES}),
@@ -419,44 +436,27 @@ per_site AS (
 rows AS (
     SELECT tenant_id, scope, site_id, name, kind, capacity_mw, currency,
            energy_today_kwh, insolation_kwh_m2,
-           CASE WHEN dc_kwp > 0 AND insolation_kwh_m2 > 0 THEN solar_kwh / dc_kwp / insolation_kwh_m2 END
-               AS performance_ratio,
-           CASE WHEN expected_hours > 0 THEN coalesce(available_hours, 0) / expected_hours END AS availability,
-           lost_energy_kwh, lost_energy_kwh / 1000.0 * tariff_per_mwh AS lost_money,
+           {_site_figures(_TODAY_FIGURES, "")},
            active_alerts, alerts_by_severity, open_work_orders, overdue_work_orders, open_by_priority, open_by_age,
            failures_30d, CASE WHEN failures_30d > 0 THEN downtime_30d_h / failures_30d END AS mttr_30d_h,
            CASE WHEN failures_30d > 0 THEN greatest(0, producing_assets * 720.0 - downtime_30d_h) / failures_30d END
                AS mtbf_30d_h,
            energy_mtd_kwh,
-           CASE WHEN dc_kwp > 0 AND insolation_mtd_kwh_m2 > 0 THEN solar_mtd_kwh / dc_kwp / insolation_mtd_kwh_m2 END
-               AS performance_ratio_mtd,
-           CASE WHEN expected_mtd_hours > 0 THEN coalesce(available_mtd_hours, 0) / expected_mtd_hours END
-               AS availability_mtd,
-           lost_energy_mtd_kwh, lost_energy_mtd_kwh / 1000.0 * tariff_per_mwh AS lost_money_mtd,
+           {_site_figures(_MTD_FIGURES, "_mtd")},
            1 AS sites
     FROM per_site
     UNION ALL
     SELECT tenant_id, 'tenant', '', NULL, NULL, sum(capacity_mw),
            CASE WHEN count(DISTINCT currency) = 1 THEN min(currency) END,
            sum(energy_today_kwh), NULL,
-           CASE WHEN sum(dc_kwp * insolation_kwh_m2) FILTER (WHERE solar_kwh IS NOT NULL) > 0
-               THEN sum(solar_kwh) FILTER (WHERE insolation_kwh_m2 > 0)
-                    / sum(dc_kwp * insolation_kwh_m2) FILTER (WHERE solar_kwh IS NOT NULL) END,
-           CASE WHEN sum(expected_hours) > 0 THEN sum(coalesce(available_hours, 0)) / sum(expected_hours) END,
-           sum(lost_energy_kwh),
-           CASE WHEN count(DISTINCT currency) = 1 THEN sum(lost_energy_kwh / 1000.0 * tariff_per_mwh) END,
+           {_fleet_figures(_TODAY_FIGURES)},
            sum(active_alerts), '{{}}'::jsonb, sum(open_work_orders), sum(overdue_work_orders), '{{}}'::jsonb,
            '{{}}'::jsonb, sum(failures_30d),
            CASE WHEN sum(failures_30d) > 0 THEN sum(downtime_30d_h) / sum(failures_30d) END,
            CASE WHEN sum(failures_30d) > 0
                THEN greatest(0, sum(producing_assets) * 720.0 - sum(downtime_30d_h)) / sum(failures_30d) END,
            sum(energy_mtd_kwh),
-           CASE WHEN sum(dc_kwp * insolation_mtd_kwh_m2) FILTER (WHERE solar_mtd_kwh IS NOT NULL) > 0
-               THEN sum(solar_mtd_kwh) FILTER (WHERE insolation_mtd_kwh_m2 > 0)
-                    / sum(dc_kwp * insolation_mtd_kwh_m2) FILTER (WHERE solar_mtd_kwh IS NOT NULL) END,
-           CASE WHEN sum(expected_mtd_hours) > 0 THEN sum(coalesce(available_mtd_hours, 0)) / sum(expected_mtd_hours) END,
-           sum(lost_energy_mtd_kwh),
-           CASE WHEN count(DISTINCT currency) = 1 THEN sum(lost_energy_mtd_kwh / 1000.0 * tariff_per_mwh) END,
+           {_fleet_figures(_MTD_FIGURES)},
            count(*)
     FROM per_site GROUP BY tenant_id
 )

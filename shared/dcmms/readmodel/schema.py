@@ -287,6 +287,84 @@ CREATE INDEX IF NOT EXISTS work_orders_by_site_status ON {SCHEMA}.work_orders (t
     WHERE NOT deleted;
 CREATE INDEX IF NOT EXISTS alerts_by_site_status ON {SCHEMA}.alerts (tenant_id, site_id, status) WHERE NOT deleted;
 """
+# dcmms.domain.commands.DowntimeReason's values (a unit test holds them together; importing the command
+# models here would weigh on the projector's cold start): the categories IEC availability needs
+DOWNTIME_REASONS: Final = ("planned", "forced", "curtailment", "grid", "weather")
+_DOWN = "('down', 'maintenance')"
+
+# Downtime episodes (readmodel.downtime reads and edits them), opened and closed by triggers on the projected
+# alerts and assets.
+DOWNTIME_DDL: Final = f"""
+CREATE TABLE IF NOT EXISTS {SCHEMA}.downtime_episodes (
+    tenant_id text NOT NULL,
+    id text NOT NULL,
+    site_id text,
+    asset_id text NOT NULL,
+    started_at timestamptz NOT NULL,
+    ended_at timestamptz,
+    reason text NOT NULL DEFAULT 'forced' CHECK (reason IN {DOWNTIME_REASONS!r}),
+    source text NOT NULL CHECK (source IN ('alert', 'status')),
+    alert_id text,
+    note text,
+    edited_by text,
+    edited_at timestamptz,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX IF NOT EXISTS downtime_by_asset ON {SCHEMA}.downtime_episodes (tenant_id, asset_id, started_at DESC);
+CREATE INDEX IF NOT EXISTS downtime_by_site ON {SCHEMA}.downtime_episodes (tenant_id, site_id, started_at DESC);
+CREATE UNIQUE INDEX IF NOT EXISTS downtime_one_open_status_episode ON {SCHEMA}.downtime_episodes (tenant_id, asset_id)
+    WHERE source = 'status' AND ended_at IS NULL;
+
+CREATE OR REPLACE FUNCTION {SCHEMA}.downtime_from_alerts() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    INSERT INTO {SCHEMA}.downtime_episodes AS e (tenant_id, id, site_id, asset_id, started_at, ended_at, source, alert_id)
+    SELECT tenant_id, 'alert:' || id, site_id, asset_id, coalesce(raised_at, created_at, now()), resolved_at, 'alert', id
+    FROM changed WHERE NOT deleted AND severity = 'critical' AND asset_id IS NOT NULL
+    ON CONFLICT (tenant_id, id) DO UPDATE SET ended_at = excluded.ended_at
+    WHERE e.ended_at IS DISTINCT FROM excluded.ended_at;
+    RETURN NULL;
+END
+$body$;
+CREATE OR REPLACE TRIGGER alerts_downtime_on_insert AFTER INSERT ON {SCHEMA}.alerts
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.downtime_from_alerts();
+CREATE OR REPLACE TRIGGER alerts_downtime_on_update AFTER UPDATE ON {SCHEMA}.alerts
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.downtime_from_alerts();
+
+CREATE OR REPLACE FUNCTION {SCHEMA}.downtime_opened_by_status() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    INSERT INTO {SCHEMA}.downtime_episodes (tenant_id, id, site_id, asset_id, started_at, reason, source)
+    SELECT tenant_id, 'status:' || id || ':' || (extract(epoch FROM coalesce(updated_at, now())) * 1000)::bigint,
+           site_id, id, coalesce(updated_at, now()), CASE status WHEN 'maintenance' THEN 'planned' ELSE 'forced' END,
+           'status'
+    FROM changed WHERE NOT deleted AND status IN {_DOWN}
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$body$;
+CREATE OR REPLACE TRIGGER assets_downtime_on_insert AFTER INSERT ON {SCHEMA}.assets
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.downtime_opened_by_status();
+
+CREATE OR REPLACE FUNCTION {SCHEMA}.downtime_by_status_change() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    UPDATE {SCHEMA}.downtime_episodes e SET ended_at = coalesce(a.updated_at, now())
+    FROM changed a JOIN before b ON b.tenant_id = a.tenant_id AND b.id = a.id
+    WHERE e.tenant_id = a.tenant_id AND e.asset_id = a.id AND e.source = 'status' AND e.ended_at IS NULL
+      AND b.status IN {_DOWN} AND (a.deleted OR a.status IS NULL OR a.status NOT IN {_DOWN});
+    INSERT INTO {SCHEMA}.downtime_episodes (tenant_id, id, site_id, asset_id, started_at, reason, source)
+    SELECT a.tenant_id, 'status:' || a.id || ':' || (extract(epoch FROM coalesce(a.updated_at, now())) * 1000)::bigint,
+           a.site_id, a.id, coalesce(a.updated_at, now()),
+           CASE a.status WHEN 'maintenance' THEN 'planned' ELSE 'forced' END, 'status'
+    FROM changed a JOIN before b ON b.tenant_id = a.tenant_id AND b.id = a.id
+    WHERE NOT a.deleted AND a.status IN {_DOWN} AND (b.deleted OR b.status IS NULL OR b.status NOT IN {_DOWN})
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$body$;
+CREATE OR REPLACE TRIGGER assets_downtime_on_update AFTER UPDATE ON {SCHEMA}.assets
+    REFERENCING OLD TABLE AS before NEW TABLE AS changed FOR EACH STATEMENT
+    EXECUTE FUNCTION {SCHEMA}.downtime_by_status_change();
+"""
+
 MIGRATIONS: Final = f"""
 CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations (
     digest text PRIMARY KEY,
@@ -295,17 +373,9 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations (
 """
 
 
-def _later_ddl() -> str:
-    """DDL of modules that build on this one (downtime episodes' table and triggers on alerts and assets);
-    imported here rather than at the top, which would be a cycle."""
-    from dcmms.readmodel import downtime
-
-    return downtime.DDL
-
-
 def digest() -> str:
     """What ``migrate`` applies, in 16 hex digits: a change to any of it applies it again."""
-    return hashlib.sha256((DDL + SEARCH_DDL + BACKFILL + INDEXES + _later_ddl()).encode()).hexdigest()[:16]
+    return hashlib.sha256((DDL + SEARCH_DDL + BACKFILL + INDEXES + DOWNTIME_DDL).encode()).hexdigest()[:16]
 
 
 def migrate(conn: psycopg.Connection) -> None:
@@ -322,7 +392,7 @@ def migrate(conn: psycopg.Connection) -> None:
     conn.execute(SEARCH_DDL)
     conn.execute(BACKFILL)
     conn.execute(INDEXES)
-    conn.execute(_later_ddl())
+    conn.execute(DOWNTIME_DDL)
     conn.execute(f"INSERT INTO {SCHEMA}.schema_migrations (digest) VALUES (%s)", (version,))
 
 

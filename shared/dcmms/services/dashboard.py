@@ -86,18 +86,8 @@ def _production_availability(energy: float | None, lost: float | None) -> float 
 
 def kpis_json(row: dict[str, Any]) -> dict[str, Any]:
     """One row of ``dashboard_kpis`` as the API shows it (energies in kWh and MWh)."""
-    energy, lost = row.get("energy_today_kwh"), row.get("lost_energy_kwh")
     return {
-        "energy_today_kwh": _round(energy, 3),
-        "energy_today_mwh": _round(None if energy is None else energy / 1000, 6),
-        "insolation_today_kwh_m2": _round(row.get("insolation_kwh_m2"), 4),
-        "performance_ratio": _round(row.get("performance_ratio"), 4),
-        "availability": _round(row.get("availability"), 4),
-        "availability_production": _round(_production_availability(energy, lost), 4),
-        "lost_energy_kwh": _round(lost, 3),
-        "lost_energy_mwh": _round(None if lost is None else lost / 1000, 6),
-        "lost_money": _round(row.get("lost_money"), 2),
-        "currency": row.get("currency"),
+        **energy_json(row, today=True),
         "active_alerts": int(row.get("active_alerts") or 0),
         "active_alerts_by_severity": row.get("alerts_by_severity") or {},
         "open_work_orders": int(row.get("open_work_orders") or 0),
@@ -279,12 +269,15 @@ def loss_json(o: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def energy_json(r: dict[str, Any]) -> dict[str, Any]:
-    energy, lost = r.get("energy_kwh"), r.get("lost_kwh")
+def energy_json(r: dict[str, Any], today: bool = False) -> dict[str, Any]:
+    """The energy figures of a period's row, or with ``today`` of a ``dashboard_kpis`` row (its today's
+    figures, named so)."""
+    day = "_today" if today else ""
+    energy, lost = r.get(f"energy{day}_kwh"), r.get("lost_energy_kwh" if today else "lost_kwh")
     return {
-        "energy_kwh": _round(energy, 3),
-        "energy_mwh": _round(None if energy is None else energy / 1000, 6),
-        "insolation_kwh_m2": _round(r.get("insolation_kwh_m2"), 4),
+        f"energy{day}_kwh": _round(energy, 3),
+        f"energy{day}_mwh": _round(None if energy is None else energy / 1000, 6),
+        f"insolation{day}_kwh_m2": _round(r.get("insolation_kwh_m2"), 4),
         "performance_ratio": _round(r.get("performance_ratio"), 4),
         "availability": _round(r.get("availability"), 4),
         "availability_production": _round(_production_availability(energy, lost), 4),
