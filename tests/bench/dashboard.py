@@ -291,10 +291,10 @@ def _reads(router: DatabaseRouter, repeat: int, sites: int) -> None:
             }
         )
         site_s = time.perf_counter()
-        by_day = reader.energy(TENANT, since, until, "day", None, None)
+        by_day, _ = reader.energy(TENANT, since, until, "day", None, None)
         orjson.dumps([energy_json(r) for r in by_day])
         energy_s = time.perf_counter()
-        site_days = reader.energy(TENANT, since, until, "day", f"site-{n % sites}", None)
+        site_days, _ = reader.energy(TENANT, since, until, "day", f"site-{n % sites}", None)
         orjson.dumps([energy_json(r) for r in site_days])
         site_energy_s = time.perf_counter()
         router.read("dashboard", lambda c: c.execute("SELECT 1").fetchone())

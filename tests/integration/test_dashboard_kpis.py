@@ -355,7 +355,7 @@ def test_fleet_and_site_dashboards_over_the_api(api, http, tenant, other_tenant,
     daily = api.get("/api/v1/energy", site_id=good["id"], to=local_today)
     assert daily.status_code == 200, daily.text
     days = daily.json()
-    assert days["from"] == local_today[:8] + "01" and days["interval"] == "day"
+    assert days["from"] == local_today[:8] + "01" and days["interval"] == "day" and days["as_of"] == body["as_of"]
     assert [d["period"] for d in days["periods"]] == [local_today]
     assert days["periods"][0]["energy_kwh"] == pytest.approx(1920.0) and days["totals"]["days"] == 1
     assert days["periods"][0]["performance_ratio"] == pytest.approx(0.8) and days["totals"]["lost_money"] == 0
@@ -492,3 +492,27 @@ def test_a_finished_day_is_recomputed_once_and_days_add_up_to_the_month(settings
     assert sites["solar"]["performance_ratio_mtd"] == pytest.approx(sites["solar"]["performance_ratio"])
     assert sites["windy"]["performance_ratio_mtd"] is None
     assert sites[""]["lost_money_mtd"] == pytest.approx(sites[""]["lost_money"] * (2 if same_month else 1))
+
+
+def test_a_site_without_a_weather_station_still_counts_its_energy(settings: Settings, fleet) -> None:
+    """No irradiance: no PR and no solar availability, but what its inverter produced is energy all the same."""
+    tenant, hour0 = fleet["tenant"], fleet["hour0"]
+    base = {"tenant_id": tenant, "version": 1}
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        site = base | {"id": "dark", "name": "Dark", "kind": "solar", "capacity_mw": 0.5, "timezone": fleet["zone"]}
+        _insert(conn, "sites", site, name="Dark", kind="solar", capacity_mw=0.5, timezone=fleet["zone"])
+        doc = base | {"id": "inv-dark", "site_id": "dark", "type": "inverter"}
+        _insert(
+            conn, "assets", doc, site_id="dark", name="inv-dark", type="inverter", status="operational", rated_kw=500
+        )
+    store = TelemetryStore(settings.database_url)
+    power = [100.0, 300.0, 200.0]
+    store.write(
+        [Reading(tenant, "inv-dark", "ac_power_kw", hour0 + timedelta(hours=h, minutes=30), power[h]) for h in range(3)]
+    )
+    store.close()
+    _refreshed(settings)
+    dark = _rows(settings, tenant, "dashboard_kpis")["dark"]
+    assert dark["energy_today_kwh"] == pytest.approx(600.0)
+    assert dark["performance_ratio"] is None and dark["availability"] is None and dark["lost_energy_kwh"] == 0
+    assert _rows(settings, tenant, "asset_kpis_today")["inv-dark"]["expected_hours"] is None

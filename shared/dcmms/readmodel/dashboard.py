@@ -143,9 +143,9 @@ class PostgresDashboards:
 
     def energy(
         self, tenant_id: str, since: Any, until: Any, interval: str, site_id: str | None, asset_id: str | None
-    ) -> list[dict[str, Any]]:
-        """Per ``interval`` ('day' or 'month') from ``since`` to ``until`` (local dates, both included), then
-        one row with ``total`` true for the whole span; empty before the first refresh."""
+    ) -> tuple[list[dict[str, Any]], Any]:
+        """(per ``interval`` ('day' or 'month') from ``since`` to ``until`` (local dates, both included), then
+        one row with ``total`` true for the whole span; the last refresh's time): ([], None) before the first."""
         params = {
             "tenant": tenant_id,
             "since": since,
@@ -154,7 +154,12 @@ class PostgresDashboards:
             "asset": asset_id,
             "format": _PERIOD_FORMATS[interval],
         }
-        return self._read(lambda c: c.execute(_ENERGY, params).fetchall(), [])
+
+        def query(cur: Any) -> tuple[list[dict[str, Any]], Any]:
+            rows = cur.execute(_ENERGY, params).fetchall()
+            return rows, cur.execute(_AS_OF, (tenant_id,)).fetchone()["as_of"]
+
+        return self._read(query, ([], None))
 
     def outage_loss(self, tenant_id: str, kind: str, outage_id: str) -> tuple[dict[str, Any] | None, Any]:
         """(the outage's loss row, or None when the last refresh computed none for it; that refresh's time,

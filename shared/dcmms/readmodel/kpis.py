@@ -71,12 +71,12 @@ _SITES = f"""
 
 
 def _intervals(windows: str) -> str:
-    """CTEs ending in ``intervals``: one row per hour of each *window* — ``windows`` is a query of (key,
+    """CTEs ending in ``intervals`` and ``produced``: one row per hour of each *window* — ``windows`` is a query of (key,
     tenant_id, site_id, asset_id, type, rated_kw, power_curve, expected_pr, threshold_wm2, since, until) — over
     the hours from ``since``'s to ``until`` (NULL: now), with the asset's mean power, whether it was expected
     to produce, its expected power, whether it was available and whether an excused downtime episode overlaps
     the hour (docs/kpis.md). A solar inverter's hours are its site's irradiance hours; a turbine's, its own
-    wind hours."""
+    wind hours. ``produced`` is each window's energy per hour of its own power readings."""
     return f"""windows AS ({windows}),
 poa AS MATERIALIZED (  -- each site's plane-of-array irradiance per hour: the mean over its weather stations
     SELECT a.tenant_id, a.site_id, h.bucket, avg(h.sum / h.count) AS poa_wm2,
@@ -124,7 +124,28 @@ intervals AS (  -- excused: an hour overlapped by an episode of reason planned, 
                  AND d.started_at < u.bucket + interval '1 hour' AND coalesce(d.ended_at, now()) > u.bucket
            ) AS excused
     FROM (SELECT * FROM solar UNION ALL SELECT * FROM wind) u
+),
+produced AS (  -- each window's energy from its own power readings, whatever irradiance or wind data there is
+    SELECT w.key, w.tenant_id, w.site_id, w.asset_id, w.type,
+           hp.sum / hp.count * least(1.0, extract(epoch FROM now() - hp.bucket) / 3600.0) AS produced_kwh
+    FROM windows w
+    JOIN telemetry_series sp ON sp.tenant_id = w.tenant_id AND sp.asset_id = w.asset_id
+        AND sp.metric = 'ac_power_kw'
+    JOIN telemetry_1h hp ON hp.series_id = sp.series_id AND hp.bucket >= date_trunc('hour', w.since)
+        AND hp.bucket < coalesce(w.until, now()) AND hp.count > 0
 )"""
+
+
+# The hours of the windows, and beside them (as rows of their own, grouped with them rather than joined: the
+# planner's row estimates for CTE scans are guesses) the energy each window produced.
+_FACTS = """(
+    SELECT key, tenant_id, site_id, asset_id, type, hours, expected, excused, available, expected_kw, power_kw,
+           poa_wm2, NULL::float8 AS produced_kwh
+    FROM intervals
+    UNION ALL
+    SELECT key, tenant_id, site_id, asset_id, type, NULL, NULL, NULL, NULL, NULL, NULL, NULL, produced_kwh
+    FROM produced
+) facts"""
 
 
 # The producing assets with their site's settings: what both views' windows are made of.
@@ -144,14 +165,14 @@ WITH sites AS ({_SITES}),
 producing AS ({_PRODUCING}),
 {_intervals(f"SELECT asset_id AS key, {_WINDOW_SETTINGS}, day_start AS since, NULL::timestamptz AS until FROM producing")}
 SELECT tenant_id, site_id, asset_id, type,
-       sum(coalesce(power_kw, 0) * hours) AS energy_kwh,
+       coalesce(sum(produced_kwh), 0) AS energy_kwh,
        sum(poa_wm2 * hours) / 1000.0 AS insolation_kwh_m2,
        sum(hours) FILTER (WHERE expected AND NOT excused) AS expected_hours,
        sum(hours) FILTER (WHERE expected AND NOT excused AND available) AS available_hours,
        coalesce(sum(hours) FILTER (WHERE expected AND excused), 0) AS excused_hours,
        {_LOST} AS lost_kwh,
        now() AS as_of
-FROM intervals
+FROM {_FACTS}
 GROUP BY tenant_id, site_id, asset_id, type
 WITH NO DATA;
 CREATE UNIQUE INDEX IF NOT EXISTS asset_kpis_today_key ON {SCHEMA}.asset_kpis_today (tenant_id, asset_id);
@@ -285,11 +306,11 @@ pending AS (
 }
 INSERT INTO {SCHEMA}.asset_energy_daily AS d (tenant_id, asset_id, day, site_id, type, {_DAY_COLUMNS})
 SELECT tenant_id, asset_id, left(key, 10)::date, site_id, type,
-       sum(coalesce(power_kw, 0) * hours), sum(poa_wm2 * hours) / 1000.0,
+       coalesce(sum(produced_kwh), 0), sum(poa_wm2 * hours) / 1000.0,
        sum(hours) FILTER (WHERE expected AND NOT excused),
        sum(hours) FILTER (WHERE expected AND NOT excused AND available),
        coalesce(sum(hours) FILTER (WHERE expected AND excused), 0), {_LOST}, true, now()
-FROM intervals GROUP BY tenant_id, asset_id, left(key, 10), site_id, type
+FROM {_FACTS} GROUP BY tenant_id, asset_id, left(key, 10), site_id, type
 {_UPSERT_DAY};
 UPDATE {SCHEMA}.asset_energy_daily d SET final = true
 FROM {SCHEMA}.sites s

@@ -66,7 +66,7 @@ class DashboardReader(Protocol):
 
     def energy(
         self, tenant_id: str, since: date, until: date, interval: str, site_id: str | None, asset_id: str | None
-    ) -> list[dict[str, Any]]: ...
+    ) -> tuple[list[dict[str, Any]], Any]: ...
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -202,10 +202,11 @@ class DashboardService:
             raise field_error("from", "must not be after 'to'", "query")
         if until - since >= MAX_ENERGY_SPAN:
             raise field_error("from", f"the span may cover at most {MAX_ENERGY_SPAN.days} days", "query")
-        rows = self._reader_factory().energy(p.tenant_id, since, until, interval.value, site_id, asset_id)
+        rows, as_of = self._reader_factory().energy(p.tenant_id, since, until, interval.value, site_id, asset_id)
         total = next((r for r in rows if r["total"]), {})
         return orjson.dumps(
             {
+                "as_of": _iso(as_of),
                 "from": since.isoformat(),
                 "to": until.isoformat(),
                 "interval": interval.value,

@@ -328,8 +328,9 @@ _ENERGY_FIGURES = {
 }
 ENERGY = {
     "type": "object",
-    "required": ["from", "to", "interval", "totals", "periods"],
+    "required": ["as_of", "from", "to", "interval", "totals", "periods"],
     "properties": {
+        "as_of": AS_OF,
         "from": {"type": "string", "format": "date"},
         "to": {"type": "string", "format": "date"},
         "interval": {"enum": [i.value for i in EnergyInterval]},
