@@ -21,6 +21,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -446,10 +447,20 @@ def _prepare(workdir: Path) -> Path:
     return workdir
 
 
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM (what ``kill``, ``pkill`` and ``timeout`` send) exit through the ``atexit`` hook below, so
+    the servers stop with the process that started them: by default SIGTERM ends the interpreter without it,
+    and a benchmark killed that way left its PostgreSQL running a query at a full core. Only from the main
+    thread, and only where nobody installed a handler of their own (``dcmms dev`` has one)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
 def _spawn(
     name: str, url: str, port: int, command: list[str], workdir: Path, env: dict[str, str] | None = None
 ) -> RunningServer:
     """Start a server in its own session, its output in ``<workdir>/<name>.log``."""
+    _exit_on_sigterm()
     log = workdir / f"{name}.log"
     with log.open("ab") as out:
         process = subprocess.Popen(

@@ -110,3 +110,25 @@ def test_a_server_that_cannot_start_reports_its_log(tmp_path: Path) -> None:
         taken = squatter.getsockname()[1]
         with pytest.raises(RuntimeError, match="(?s)redis exited during startup.*in use"):
             start_redis(tmp_path, port=taken)
+
+
+def test_a_process_ended_by_sigterm_stops_the_servers_it_started(tmp_path: Path) -> None:
+    """`kill`, `pkill` and `timeout` send SIGTERM: the servers stop with the process instead of outliving it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import sys, time; from pathlib import Path; from dcmms_dev.servers import start_redis; "
+        f"s = start_redis(Path({str(tmp_path)!r})); print(s.port, s.pid, flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    port, pid = (int(x) for x in proc.stdout.readline().split())
+    assert _accepts_connections(port)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _process_gone(pid):
+        time.sleep(0.1)
+    assert _process_gone(pid) and not _accepts_connections(port)
