@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg.rows import dict_row
 
+from dcmms.readmodel.kpis import SITES
 from dcmms.readmodel.router import DatabaseRouter
 from dcmms.readmodel.schema import SCHEMA
 
@@ -84,14 +85,13 @@ WITH site_days AS (
     WHERE %(asset)s::text IS NOT NULL AND tenant_id = %(tenant)s AND asset_id = %(asset)s
       AND day >= %(since)s AND day <= %(until)s
 ),
-priced AS (
+priced AS (  -- with the site's settings as the KPI views read them
     SELECT sd.*, to_char(sd.day, %(format)s) AS period,
-           CASE WHEN %(asset)s::text IS NULL THEN coalesce(s.capacity_mw, 0) * 1000
+           CASE WHEN %(asset)s::text IS NULL THEN st.dc_kwp
                 ELSE (SELECT coalesce(rated_kw, 0) FROM {SCHEMA}.assets WHERE tenant_id = %(tenant)s AND id = %(asset)s)
            END AS dc_kwp,
-           (s.doc->'performance'->>'tariff_per_mwh')::float8 AS tariff_per_mwh,
-           coalesce(s.doc->'performance'->>'currency', 'EUR') AS currency
-    FROM site_days sd JOIN {SCHEMA}.sites s ON s.tenant_id = %(tenant)s AND s.id = sd.site_id
+           st.tariff_per_mwh, st.currency
+    FROM site_days sd JOIN ({SITES}) st ON st.tenant_id = %(tenant)s AND st.site_id = sd.site_id
 )
 SELECT grouping(period) = 1 AS total, period, sum(energy_kwh) AS energy_kwh,
        CASE WHEN count(DISTINCT site_id) = 1 THEN sum(insolation_kwh_m2) END AS insolation_kwh_m2,

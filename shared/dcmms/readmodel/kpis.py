@@ -56,8 +56,8 @@ RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $body$
 $body$;
 """
 
-# Per site: its settings and where its local day starts.
-_SITES = f"""
+# Per site: its settings and where its local day starts (readmodel.dashboard reads them too).
+SITES: Final = f"""
     SELECT tenant_id, id AS site_id, name, kind, capacity_mw, coalesce(capacity_mw, 0) * 1000 AS dc_kwp,
            coalesce((doc->'performance'->>'expected_pr')::float8, 0.8) AS expected_pr,
            coalesce((doc->'performance'->>'irradiance_threshold_wm2')::float8, 50) AS threshold_wm2,
@@ -155,22 +155,40 @@ _PRODUCING = f"""
     FROM {SCHEMA}.assets a JOIN sites st ON st.tenant_id = a.tenant_id AND st.site_id = a.site_id
     WHERE NOT a.deleted AND a.type IN ('inverter', 'turbine')
 """
-_WINDOW_SETTINGS = "tenant_id, site_id, asset_id, type, rated_kw, power_curve, expected_pr, threshold_wm2"
+_WINDOW_SETTINGS = (
+    "tenant_id",
+    "site_id",
+    "asset_id",
+    "type",
+    "rated_kw",
+    "power_curve",
+    "expected_pr",
+    "threshold_wm2",
+)
+
+
+def _settings(alias: str = "") -> str:
+    """A window's asset and site settings (``_intervals``), from ``producing`` under ``alias``."""
+    return ", ".join(f"{alias}.{c}" if alias else c for c in _WINDOW_SETTINGS)
+
+
 _LOSS = "greatest(0, expected_kw - coalesce(power_kw, 0)) * hours"
 _LOST = f"coalesce(sum({_LOSS}) FILTER (WHERE expected AND NOT excused AND NOT available), 0)"
-
-ASSET_KPIS: Final = f"""
-CREATE MATERIALIZED VIEW IF NOT EXISTS {SCHEMA}.asset_kpis_today AS
-WITH sites AS ({_SITES}),
-producing AS ({_PRODUCING}),
-{_intervals(f"SELECT asset_id AS key, {_WINDOW_SETTINGS}, day_start AS since, NULL::timestamptz AS until FROM producing")}
-SELECT tenant_id, site_id, asset_id, type,
-       coalesce(sum(produced_kwh), 0) AS energy_kwh,
+# An asset's figures over a span of its facts (grouped by asset, or by asset and day), in _DAY_COLUMNS' order.
+_DAY_FIGURES = f"""coalesce(sum(produced_kwh), 0) AS energy_kwh,
        sum(poa_wm2 * hours) / 1000.0 AS insolation_kwh_m2,
        sum(hours) FILTER (WHERE expected AND NOT excused) AS expected_hours,
        sum(hours) FILTER (WHERE expected AND NOT excused AND available) AS available_hours,
        coalesce(sum(hours) FILTER (WHERE expected AND excused), 0) AS excused_hours,
-       {_LOST} AS lost_kwh,
+       {_LOST} AS lost_kwh"""
+
+ASSET_KPIS: Final = f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {SCHEMA}.asset_kpis_today AS
+WITH sites AS ({SITES}),
+producing AS ({_PRODUCING}),
+{_intervals(f"SELECT asset_id AS key, {_settings()}, day_start AS since, NULL::timestamptz AS until FROM producing")}
+SELECT tenant_id, site_id, asset_id, type,
+       {_DAY_FIGURES},
        now() AS as_of
 FROM {_FACTS}
 GROUP BY tenant_id, site_id, asset_id, type
@@ -185,7 +203,7 @@ LOSS_WINDOW_DAYS: Final = 7
 # its resolution (or now). Whole hours overlapping the outage count, over at most the last LOSS_WINDOW_DAYS.
 OUTAGE_LOSSES: Final = f"""
 CREATE MATERIALIZED VIEW IF NOT EXISTS {SCHEMA}.outage_losses AS
-WITH sites AS ({_SITES}),
+WITH sites AS ({SITES}),
 producing AS ({_PRODUCING}),
 outages AS (
     SELECT 'work_order'::text AS kind, w.tenant_id, w.id, w.asset_id, w.title, w.priority AS level, w.status,
@@ -204,9 +222,7 @@ outages AS (
 ),
 {
     _intervals(
-        "SELECT o.kind || ':' || o.id AS key, "
-        + ", ".join(f"p.{c.strip()}" for c in _WINDOW_SETTINGS.split(","))
-        + ", o.since, o.until, o.kind, o.id, o.title, o.level, o.status, p.tariff_per_mwh, p.currency "
+        f"SELECT o.kind || ':' || o.id AS key, {_settings('p')}, o.since, o.until, o.kind, o.id, o.title, o.level, o.status, p.tariff_per_mwh, p.currency "
         "FROM outages o JOIN producing p ON p.tenant_id = o.tenant_id AND p.asset_id = o.asset_id"
     )
 }
@@ -283,13 +299,13 @@ WHERE NOT d.final
 """
 _TODAY = f"""
 INSERT INTO {SCHEMA}.asset_energy_daily AS d (tenant_id, asset_id, day, site_id, type, {_DAY_COLUMNS})
-SELECT k.tenant_id, k.asset_id, (now() AT TIME ZONE coalesce(s.timezone, 'UTC'))::date, k.site_id, k.type,
+SELECT k.tenant_id, k.asset_id, st.today, k.site_id, k.type,
        k.energy_kwh, k.insolation_kwh_m2, k.expected_hours, k.available_hours, k.excused_hours, k.lost_kwh, false, now()
-FROM {SCHEMA}.asset_kpis_today k JOIN {SCHEMA}.sites s ON s.tenant_id = k.tenant_id AND s.id = k.site_id
+FROM {SCHEMA}.asset_kpis_today k JOIN ({SITES}) st ON st.tenant_id = k.tenant_id AND st.site_id = k.site_id
 {_UPSERT_DAY}
 """
 _FINISH_DAYS = f"""
-WITH sites AS ({_SITES}),
+WITH sites AS ({SITES}),
 producing AS ({_PRODUCING}),
 pending AS (
     SELECT DISTINCT d.tenant_id, d.site_id, d.day FROM {SCHEMA}.asset_energy_daily d
@@ -298,24 +314,17 @@ pending AS (
 ),
 {
     _intervals(
-        "SELECT d.day::text || p.asset_id AS key, "
-        + ", ".join(f"p.{c.strip()}" for c in _WINDOW_SETTINGS.split(","))
-        + ", d.day::timestamp AT TIME ZONE p.zone AS since, (d.day + 1)::timestamp AT TIME ZONE p.zone AS until "
+        f"SELECT d.day::text || p.asset_id AS key, {_settings('p')}, d.day::timestamp AT TIME ZONE p.zone AS since, (d.day + 1)::timestamp AT TIME ZONE p.zone AS until "
         "FROM pending d JOIN producing p ON p.tenant_id = d.tenant_id AND p.site_id = d.site_id"
     )
 }
 INSERT INTO {SCHEMA}.asset_energy_daily AS d (tenant_id, asset_id, day, site_id, type, {_DAY_COLUMNS})
-SELECT tenant_id, asset_id, left(key, 10)::date, site_id, type,
-       coalesce(sum(produced_kwh), 0), sum(poa_wm2 * hours) / 1000.0,
-       sum(hours) FILTER (WHERE expected AND NOT excused),
-       sum(hours) FILTER (WHERE expected AND NOT excused AND available),
-       coalesce(sum(hours) FILTER (WHERE expected AND excused), 0), {_LOST}, true, now()
+SELECT tenant_id, asset_id, left(key, 10)::date, site_id, type, {_DAY_FIGURES}, true, now()
 FROM {_FACTS} GROUP BY tenant_id, asset_id, left(key, 10), site_id, type
 {_UPSERT_DAY};
 UPDATE {SCHEMA}.asset_energy_daily d SET final = true
-FROM {SCHEMA}.sites s
-WHERE NOT d.final AND s.tenant_id = d.tenant_id AND s.id = d.site_id
-  AND d.day < (now() AT TIME ZONE coalesce(s.timezone, 'UTC'))::date
+FROM ({SITES}) st
+WHERE NOT d.final AND st.tenant_id = d.tenant_id AND st.site_id = d.site_id AND d.day < st.today
 """
 # The site-days this refresh wrote asset rows of (now() is the transaction's: their computed_at), added up again.
 _SITE_DAYS = f"""
@@ -375,7 +384,7 @@ def _fleet_figures(columns: tuple[str, ...]) -> str:
 
 DASHBOARD_KPIS: Final = f"""
 CREATE MATERIALIZED VIEW IF NOT EXISTS {SCHEMA}.dashboard_kpis AS
-WITH sites AS ({_SITES}),
+WITH sites AS ({SITES}),
 energy AS (
     SELECT tenant_id, site_id,
            sum(energy_kwh) AS energy_kwh,
@@ -487,7 +496,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS dashboard_kpis_key ON {SCHEMA}.dashboard_kpis 
 """
 DDL: Final = _POWER_CURVE + ENERGY_DAILY + ASSET_KPIS + OUTAGE_LOSSES + DASHBOARD_KPIS
 DIGEST: Final = hashlib.sha256(DDL.encode()).hexdigest()[:16]
-_VIEWS: Final = ("asset_kpis_today", "outage_losses", "dashboard_kpis")  # refresh order: the last reads the first
+_VIEWS: Final = ("asset_kpis_today", "outage_losses", "dashboard_kpis")
+# A refresh, in order: the views by name, the daily rows' statements between them (today's are copied from
+# asset_kpis_today, and dashboard_kpis reads the days).
+_REFRESH_STEPS: Final = ("asset_kpis_today", "outage_losses", _TODAY, _FINISH_DAYS, _SITE_DAYS, "dashboard_kpis")
 
 
 def migrate(conn: psycopg.Connection) -> None:
@@ -516,15 +528,14 @@ def refresh(conn: psycopg.Connection) -> Refresh:
     row = conn.execute(REFRESH_LOCK).fetchone()
     if not (row and row[0]):
         return Refresh(False, time.perf_counter() - started, None)
-    for view in _VIEWS:
-        if view == "dashboard_kpis":  # it reads the days: today's copied from asset_kpis_today, past ones finished
-            conn.execute(_TODAY)
-            conn.execute(_FINISH_DAYS)
-            conn.execute(_SITE_DAYS)
-        populated = conn.execute(
-            "SELECT ispopulated FROM pg_matviews WHERE schemaname = %s AND matviewname = %s", (SCHEMA, view)
-        ).fetchone()
-        concurrently = "CONCURRENTLY " if populated and populated[0] else ""  # the first refresh cannot be
-        conn.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{SCHEMA}.{view}")
+    for step in _REFRESH_STEPS:
+        if step in _VIEWS:
+            populated = conn.execute(
+                "SELECT ispopulated FROM pg_matviews WHERE schemaname = %s AND matviewname = %s", (SCHEMA, step)
+            ).fetchone()
+            concurrently = "CONCURRENTLY " if populated and populated[0] else ""  # the first refresh cannot be
+            conn.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{SCHEMA}.{step}")
+        else:
+            conn.execute(step)
     as_of = conn.execute(f"SELECT max(as_of) FROM {SCHEMA}.dashboard_kpis").fetchone()
     return Refresh(True, time.perf_counter() - started, as_of[0] if as_of else None)

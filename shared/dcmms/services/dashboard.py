@@ -73,6 +73,10 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def _mwh(kwh: float | None) -> float | None:
+    return None if kwh is None else _round(kwh / 1000, 6)
+
+
 def _ratio(part: float | None, whole: float | None) -> float | None:
     return None if not whole or part is None else round(float(part) / float(whole), 4)
 
@@ -94,7 +98,7 @@ def kpis_json(row: dict[str, Any]) -> dict[str, Any]:
         "open_work_orders_by_priority": row.get("open_by_priority") or {},
         "overdue_work_orders": int(row.get("overdue_work_orders") or 0),
         "energy_mtd_kwh": _round(row.get("energy_mtd_kwh"), 3),
-        "energy_mtd_mwh": _round(None if row.get("energy_mtd_kwh") is None else row["energy_mtd_kwh"] / 1000, 6),
+        "energy_mtd_mwh": _mwh(row.get("energy_mtd_kwh")),
         "performance_ratio_mtd": _round(row.get("performance_ratio_mtd"), 4),
         "availability_mtd": _round(row.get("availability_mtd"), 4),
         "availability_production_mtd": _round(
@@ -263,7 +267,7 @@ def loss_json(o: dict[str, Any]) -> dict[str, Any]:
         "outage_since": _iso(o.get("since")),
         "outage_until": _iso(o.get("until")),
         "lost_energy_kwh": _round(lost, 3),
-        "lost_energy_mwh": _round(None if lost is None else lost / 1000, 6),
+        "lost_energy_mwh": _mwh(lost),
         "lost_money": _round(o.get("lost_money"), 2),
         "currency": o.get("currency"),
         "href": _HREF[kind].format(o["id"]),
@@ -277,13 +281,13 @@ def energy_json(r: dict[str, Any], today: bool = False) -> dict[str, Any]:
     energy, lost = r.get(f"energy{day}_kwh"), r.get("lost_energy_kwh" if today else "lost_kwh")
     return {
         f"energy{day}_kwh": _round(energy, 3),
-        f"energy{day}_mwh": _round(None if energy is None else energy / 1000, 6),
+        f"energy{day}_mwh": _mwh(energy),
         f"insolation{day}_kwh_m2": _round(r.get("insolation_kwh_m2"), 4),
         "performance_ratio": _round(r.get("performance_ratio"), 4),
         "availability": _round(r.get("availability"), 4),
         "availability_production": _round(_production_availability(energy, lost), 4),
         "lost_energy_kwh": _round(lost, 3),
-        "lost_energy_mwh": _round(None if lost is None else lost / 1000, 6),
+        "lost_energy_mwh": _mwh(lost),
         "lost_money": _round(r.get("lost_money"), 2),
         "currency": r.get("currency"),
     }
