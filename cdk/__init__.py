@@ -2,7 +2,7 @@
 
 ``cdk.app`` is the entry point (``cdk synth`` or ``python -m cdk.app``); ``cdk.config`` turns the ``cdk.json``
 context into typed settings; the modules beside them are the constructs (network, data, functions, api,
-ingest, schedules, edge, monitoring). Functions come from ``dcmms.catalogue.FUNCTIONS`` and tables from
+ingest, queues, schedules, edge, monitoring). Functions come from ``dcmms.catalogue.FUNCTIONS`` and tables from
 ``dcmms.store.models.table_definitions()``, the same inputs the local stack uses.
 """
 

@@ -34,6 +34,12 @@ class Access:
     # function's role (stream ARNs only; ListStreams has no resource): no item action on any table.
     table_streams_consume: bool = False
     dead_letter_write: bool = False  # PutObject under the dead-letter prefix
+    # SendMessage on these job queues (catalogue QueueSource.queue names); each also gets the queue's URL.
+    queues_send: tuple[str, ...] = ()
+    reports_read: bool = False  # GetObject under reports/ of the reports bucket
+    reports_write: bool = False  # PutObject under reports/ of the reports bucket
+    # ses:SendEmail/SendRawEmail through the configured SES identity, as the configured sender only.
+    report_email: bool = False
 
 
 ACCESS: Mapping[str, Access] = {
@@ -47,10 +53,17 @@ ACCESS: Mapping[str, Access] = {
             "work-orders": READ_WRITE,
             "alerts": READ_WRITE,
             "alert-rules": READ_WRITE_DELETE,
+            # report requests and their status; report subscriptions (create, list, replace, unsubscribe)
+            "reports": READ_WRITE,
+            "report-subscriptions": READ_WRITE_DELETE,
         },
         redis=True,
         postgres=True,
         kinesis_put=True,
+        # POST /reports enqueues the job; GET /reports/{id}/download presigns a 15-minute GetObject URL (the
+        # URL carries the API role's permission, so the role needs GetObject itself).
+        queues_send=("reports",),
+        reports_read=True,
     ),
     # Kinesis batch -> PostgreSQL; locates assets, reads the tenant's rules, raises alerts and their
     # corrective work orders (conditional creates, versioned updates), dead-letters refused records to S3.
@@ -85,5 +98,21 @@ ACCESS: Mapping[str, Access] = {
             "alerts": (QUERY,),
         },
         redis=True,
+    ),
+    # One report per queue message, from the analytics replica (PostgreSQL), into the reports bucket, its status
+    # in the reports table; the tenant (name, locale) for the document and the subscriptions (by tenant) for the
+    # emails, sent through SES. A schedule run (site-daily, fleet-monthly) enqueues one job per site or tenant
+    # that is due on its own queue; re-reading a written document (GetObject) attaches it to the emails.
+    "reports": Access(
+        tables={
+            "reports": READ_WRITE,
+            "report-subscriptions": (QUERY,),
+            "tenants": (GET,),
+        },
+        postgres=True,
+        queues_send=("reports",),
+        reports_read=True,
+        reports_write=True,
+        report_email=True,
     ),
 }

@@ -151,6 +151,43 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True)
+class ReportsConfig:
+    """The reports capability (dcmms.reports): how long documents are kept and who sends the emails.
+
+    Not in cdk.json: the per-environment values are ``REPORTS_DEFAULTS`` below (cdk.json's ``reports`` block and
+    the ``-c`` overrides still win over them, key by key)."""
+
+    # Objects under reports/ of the reports bucket expire this many days after they were written.
+    retention_days: int
+    # The SES identity (a verified domain, or an address) the report emails are sent as: the function may send
+    # only as ``sender`` (ses:FromAddress) through this identity.
+    ses_identity: str
+    sender: str
+    # While the account is in the SES sandbox, SES also authorizes each recipient as a resource of the call: the
+    # verified recipient identities (addresses or domains) the function may then send to. Empty in production
+    # access, where SES checks only the sender's identity.
+    sandbox_recipients: tuple[str, ...] = ()
+
+
+# Development keeps reports 30 days: long enough to follow a month of daily reports and one monthly fleet report
+# through download links and emails, short enough that test documents do not pile up. Production keeps a year: a
+# monthly fleet report is compared with the same month of the previous year, and maintenance records are asked
+# for in yearly audits; a document older than that can be generated again from the read model if needed.
+REPORTS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "dev": {
+        "retention_days": 30,
+        "ses_identity": "dev.dcmms.example.com",
+        "sender": "reports@dev.dcmms.example.com",
+    },
+    "prod": {
+        "retention_days": 365,
+        "ses_identity": "dcmms.example.com",
+        "sender": "reports@dcmms.example.com",
+    },
+}
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     """Everything one environment in one region needs; built by ``load``."""
 
@@ -169,6 +206,7 @@ class DeploymentConfig:
     api: ApiConfig
     edge: EdgeConfig
     monitoring: MonitoringConfig
+    reports: ReportsConfig
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -366,6 +404,13 @@ def _validate(cfg: DeploymentConfig) -> None:
         raise ConfigError("monitoring: need 0 < replica_lag_s <= analytics_replica_lag_s")
     if bool(cfg.edge.domain_names) != bool(cfg.edge.certificate_arn):
         raise ConfigError("edge.domain_names and edge.certificate_arn go together")
+    rep = cfg.reports
+    if not 1 <= rep.retention_days <= 3650:
+        raise ConfigError("reports.retention_days must be 1..3650")
+    if rep.sender != rep.ses_identity and not rep.sender.endswith("@" + rep.ses_identity):
+        raise ConfigError(
+            f"reports.sender {rep.sender!r} is neither the SES identity {rep.ses_identity!r} nor an address of its domain"
+        )
 
 
 def _projected_tables() -> int:
@@ -403,7 +448,7 @@ def load(context: Mapping[str, Any], env_name: str, region: str, account: str | 
     envs = dcmms.get("environments", {})
     if env_name not in envs:
         raise ConfigError(f"unknown environment {env_name!r}; cdk.json defines {', '.join(envs)}")
-    raw = _merge(dcmms["defaults"], envs[env_name])
+    raw = _merge({"reports": REPORTS_DEFAULTS.get(env_name, {})}, _merge(dcmms["defaults"], envs[env_name]))
     for key in ("dcmms:capacity", f"dcmms:capacity:{env_name}"):
         plan = context.get(key)
         if plan:

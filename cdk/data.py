@@ -1,4 +1,4 @@
-"""Data: DynamoDB tables, the telemetry stream, Redis, the telemetry PostgreSQL and the dead-letter bucket.
+"""Data: DynamoDB tables, the telemetry stream, Redis, the telemetry PostgreSQL, the dead-letter and reports buckets.
 
 Tables come from ``dcmms.store.models.table_definitions()`` (the same pynamodb classes the local stack
 creates tables from), so their keys, indexes and streams cannot drift from the code. Connection strings are
@@ -36,6 +36,7 @@ from cdk.config import DeploymentConfig
 from cdk.network import Network, retention
 
 DEAD_LETTER_PREFIX = "telemetry-dlq/"  # dcmms.telemetry.ingest.S3DeadLetters' default prefix
+REPORTS_PREFIX = "reports/"  # dcmms.reports writes reports/{tenant_id}/{report_id}.{ext}
 RDS_LOG_EXPORTS = ("postgresql", "upgrade")
 POSTGRES_PORT = 5432  # RDS Proxy listens on the engine's default port whatever the instance's port
 
@@ -122,6 +123,7 @@ class DataNames:
     table_prefix: str
     stream: str
     dead_letter_bucket: str
+    reports_bucket: str
     database_instance: str
     redis_group: str
     parameter_prefix: str  # SSM parameters the data stack publishes for the service stack
@@ -137,6 +139,7 @@ class DataNames:
             table_prefix=cfg.table_prefix,
             stream=f"{cfg.prefix}-telemetry",
             dead_letter_bucket=f"{cfg.prefix}-{cfg.region}-dead-letters-{account}",
+            reports_bucket=f"{cfg.prefix}-{cfg.region}-reports-{account}",
             database_instance=f"{cfg.prefix}-telemetry",
             redis_group=f"{cfg.prefix}-cache",
             parameter_prefix=f"/{cfg.prefix}",
@@ -167,6 +170,7 @@ class Data(Construct):
         self.tables = self._build_tables()
         self.stream = self._build_stream()
         self.dead_letters = self._build_dead_letters()
+        self.reports = self._build_reports()
         self.redis, self.redis_url, self.redis_node_ids = self._build_redis()
         self.proxy: rds.DatabaseProxy | None = None
         # identifier -> read replica, and their URLs (readmodel.router: dashboards/search, analytics)
@@ -207,6 +211,31 @@ class Data(Construct):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="dead-letters/",
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(self.cfg.dead_letter_retention_days))],
+        )
+
+    def _build_reports(self) -> s3.Bucket:
+        """Generated reports, ``reports/{tenant_id}/{report_id}.{ext}``, downloaded through 15-minute presigned
+        URLs the API signs. Encrypted as the dead-letter bucket is (S3-managed keys: a presigned GET then needs
+        no KMS grant), TLS only, never public, unversioned (a report is written once; regenerating it writes a
+        new report id), and expired ``reports.retention_days`` after it was written; an upload the function
+        did not finish (a timeout mid multipart upload) is aborted after a day rather than billed forever."""
+        return self._bucket(
+            "Reports",
+            bucket_name=self.names.reports_bucket,
+            versioned=False,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="reports/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-reports",
+                    prefix=REPORTS_PREFIX,
+                    expiration=Duration.days(self.cfg.reports.retention_days),
+                ),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
+            ],
         )
 
     # -- DynamoDB ------------------------------------------------------------------------------------
@@ -588,6 +617,7 @@ class DataRefs(Construct):
             self, "Stream", stack.format_arn(service="kinesis", resource="stream", resource_name=self.names.stream)
         )
         self.dead_letter_bucket = self.names.dead_letter_bucket
+        self.reports_bucket = self.names.reports_bucket
         self.redis_url = data.redis_url
         self.redis_node_ids = list(data.redis_node_ids)
         self.database_url = data.database_url
@@ -602,3 +632,7 @@ class DataRefs(Construct):
 
     def dead_letter_objects_arn(self) -> str:
         return f"arn:{Stack.of(self).partition}:s3:::{self.dead_letter_bucket}/{DEAD_LETTER_PREFIX}*"
+
+    def reports_objects_arn(self) -> str:
+        """The report documents: every tenant's, under the one prefix (tenancy is the application's check)."""
+        return f"arn:{Stack.of(self).partition}:s3:::{self.reports_bucket}/{REPORTS_PREFIX}*"

@@ -1,9 +1,12 @@
 """Functions: every entry of ``dcmms.catalogue.FUNCTIONS`` as a Lambda function, with only its own grants.
 
 Runtime: Python 3.12 on arm64 (Graviton: ~20% cheaper per GB-second than x86_64 and at least as fast for
-this pure-Python/orjson/pydantic-core workload); the layer is built for exactly that (layers/build.py).
+this pure-Python/orjson/pydantic-core workload); the layers are built for exactly that (layers/build.py):
+the base layer for every function, and an extra's layer after it for a function whose catalogue ``layer``
+names one (the reports function's ReportLab and openpyxl never weigh on the API's cold start).
 Each function has its own role, its own log group, and the environment variables of what it uses
-(``cdk.access``): a function that never opens PostgreSQL does not carry the database URL.
+(``cdk.access``): a function that never opens PostgreSQL does not carry the database URL. A function with
+trigger "sqs" is connected to its job queue (cdk/queues.py) once built.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from cdk.assets import CodeAssets
 from cdk.config import DeploymentConfig
 from cdk.data import DataRefs
 from cdk.network import Network, retention
+from cdk.queues import JobQueues, name_variable, url_variable
 from dcmms.catalogue import FUNCTIONS, FunctionSpec
+from layers.build import BASE_LAYER
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -28,6 +33,7 @@ LAYER_PYTHON_VERSION = "3.12"  # layers/build.py builds wheels for this interpre
 INSIGHTS = lambda_.LambdaInsightsVersion.VERSION_1_0_498_0
 VPC_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
 INSIGHTS_POLICY = "CloudWatchLambdaInsightsExecutionRolePolicy"
+SES_SEND = ["ses:SendEmail", "ses:SendRawEmail"]
 
 
 class Functions(Construct):
@@ -40,27 +46,44 @@ class Functions(Construct):
         network: Network,
         data: DataRefs,
         code: CodeAssets,
+        queues: JobQueues,
     ) -> None:
         super().__init__(scope, id)
-        self.cfg, self.network, self.data = cfg, network, data
-        if code.layer_is_placeholder:
+        self.cfg, self.network, self.data, self.queues = cfg, network, data, queues
+        if code.placeholder_layers:
+            names = ", ".join(sorted(code.placeholder_layers))
             Annotations.of(self).add_warning_v2(
                 "dcmms:placeholder-layer",
-                "The dependency layer is a PLACEHOLDER holding only dcmms (layers/build/ is not built). "
-                "Run `python -m layers.build` (or `make synth`) before deploying.",
+                f"Dependency layer(s) {names} are PLACEHOLDERS (the base one holds only dcmms): layers/build*/ are "
+                "not built. Run `python -m layers.build` (or `make synth`) before deploying.",
             )
-        self.layer = lambda_.LayerVersion(
-            self,
-            "Dependencies",
-            code=code.layer,
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            description="dcmms and its runtime dependencies (manylinux aarch64 wheels, boto3 from the runtime)",
-        )
+        self.layers: dict[str, lambda_.LayerVersion] = {}
+        for name, layer_code in code.layers.items():
+            base = name == BASE_LAYER
+            self.layers[name] = lambda_.LayerVersion(
+                self,
+                "Dependencies" if base else f"Dependencies-{name}",
+                code=layer_code,
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[ARCHITECTURE],
+                description=(
+                    "dcmms and its runtime dependencies (manylinux aarch64 wheels, boto3 from the runtime)"
+                    if base
+                    else f"The '{name}' extra's dependencies not in the base layer (manylinux aarch64 wheels)"
+                ),
+            )
+        self.layer = self.layers[BASE_LAYER]
         self.specs: dict[str, FunctionSpec] = {s.name: s for s in FUNCTIONS}
         self.functions: dict[str, lambda_.Function] = {
             spec.name: self._build_function(spec, code.functions) for spec in FUNCTIONS
         }
+        queues.connect(self.functions, {s.name: self.reserved_concurrency(s) for s in FUNCTIONS})
+
+    def function_layers(self, spec: FunctionSpec) -> list[lambda_.ILayerVersion]:
+        """The base layer, then the function's extra layer if it has one (Lambda extracts them in this order)."""
+        if spec.layer not in self.layers:
+            raise ValueError(f"catalogue function {spec.name!r} uses layer {spec.layer!r}, which is not staged")
+        return [self.layer] if spec.layer == BASE_LAYER else [self.layer, self.layers[spec.layer]]
 
     def reserved_concurrency(self, spec: FunctionSpec) -> int | None:
         """The API's, ingest's and the projector's come from configuration (they scale with the environment);
@@ -108,7 +131,20 @@ class Functions(Construct):
             env["DCMMS_KINESIS_STREAM"] = self.data.names.stream
         if access.dead_letter_write:
             env["DCMMS_DEAD_LETTER_BUCKET"] = self.data.dead_letter_bucket
+        for queue in self._queues(spec, access):
+            env[url_variable(queue)] = self.queues.queue_url(queue)
+            env[name_variable(queue)] = f"{self.cfg.prefix}-{queue}"
+        if access.reports_read or access.reports_write:
+            env["DCMMS_REPORTS_BUCKET"] = self.data.reports_bucket
+        if access.report_email:
+            env["DCMMS_REPORT_SENDER"] = self.cfg.reports.sender
         return env | spec.environment
+
+    @staticmethod
+    def _queues(spec: FunctionSpec, access: Access) -> list[str]:
+        """The job queues a function sends to, and the one it consumes (whose URL it gets as well)."""
+        own = [spec.queue.queue] if spec.trigger == "sqs" and spec.queue is not None else []
+        return list(dict.fromkeys([*access.queues_send, *own]))
 
     def _build_function(self, spec: FunctionSpec, code: lambda_.Code) -> lambda_.Function:
         access = self._access(spec)
@@ -140,7 +176,7 @@ class Functions(Construct):
             architecture=ARCHITECTURE,
             handler=spec.handler,
             code=code,
-            layers=[self.layer],
+            layers=self.function_layers(spec),
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_s),
             reserved_concurrent_executions=self.reserved_concurrency(spec),
@@ -185,6 +221,11 @@ class Functions(Construct):
 
     def _grant(self, role: iam.Role, access: Access) -> None:
         for base_name, actions in access.tables.items():
+            if base_name not in self.data.tables:
+                raise ValueError(
+                    f"cdk/access.py grants {', '.join(actions)} on table '{base_name}', which dcmms.store.models "
+                    "does not define (so no table is deployed)"
+                )
             table_arn = self.data.tables[base_name].table_arn
             item_actions = [a for a in actions if a != QUERY]
             if item_actions:
@@ -209,3 +250,38 @@ class Functions(Construct):
                 "Dead letters are one object per record, keyed by day and sequence number; the grant is PutObject "
                 "under the dead-letter prefix of the one bucket.",
             )
+        for queue in access.queues_send:
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queues.queues[queue].queue_arn])
+            )
+        report_actions = [
+            a for a, wanted in (("s3:GetObject", access.reports_read), ("s3:PutObject", access.reports_write)) if wanted
+        ]
+        if report_actions:
+            objects = self.data.reports_objects_arn()
+            role.add_to_policy(iam.PolicyStatement(actions=report_actions, resources=[objects]))
+            nag.acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{nag.finding_resource(self, objects)}]",
+                "Reports are one object per report, keyed reports/<tenant>/<report id>; the grant is "
+                f"{' and '.join(report_actions)} under the reports prefix of the one bucket (tenancy is checked by "
+                "the application before it reads, writes or presigns a key).",
+            )
+        if access.report_email:
+            self._grant_email(role)
+
+    def _grant_email(self, role: iam.Role) -> None:
+        """SendEmail/SendRawEmail through the configured SES identity, as the configured sender only (and, in the
+        SES sandbox, to the verified recipient identities configured, which SES then authorizes as well)."""
+        rep, stack = self.cfg.reports, Stack.of(self)
+
+        def identity(name: str) -> str:
+            return stack.format_arn(service="ses", resource="identity", resource_name=name)
+
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=SES_SEND,
+                resources=[identity(rep.ses_identity), *(identity(r) for r in rep.sandbox_recipients)],
+                conditions={"StringEquals": {"ses:FromAddress": rep.sender}},
+            )
+        )

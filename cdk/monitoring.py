@@ -9,7 +9,7 @@ Spec rules and their equivalents here:
 - DatabaseReplicationLag                     -> AWS/RDS ReplicaLag per read replica, above the lag past which
                                                 readmodel.router passes it over (1 s; analytics 5 s), 3 minutes
 Serverless additions: Lambda errors and throttles per function, ingest and projector iterator age, dead-letter
-depth (event-source and schedule queues) and refused records, the read model's projection lag and failed
+depth (event-source, schedule and job queues), the age of the oldest job waiting (reports), refused records, the read model's projection lag and failed
 records, DynamoDB throttles per table, Kinesis write throttles.
 Every alarm notifies one SNS topic (KMS-encrypted, TLS-only).
 """
@@ -17,7 +17,7 @@ Every alarm notifies one SNS topic (KMS-encrypted, TLS-only).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
@@ -38,6 +38,9 @@ APP_NAMESPACE = "dCMMS"  # dcmms.observability: Metrics(namespace="dCMMS", servi
 APP_DIMENSIONS = {"service": "dcmms"}
 MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
+# A job (a report) waiting longer than this is behind: the schedules enqueue every 15 minutes, so a queue that
+# has not drained by the next run is not keeping up (or its consumer is failing without reporting it).
+JOB_QUEUE_MAX_AGE_S = 900
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Sources:
     ingest_function: str
     dead_letter_queues: dict[str, sqs.IQueue]
     projector_function: str | None = None
+    # Job queues (cdk/queues.py) by name: alarmed when their oldest message waits too long.
+    job_queues: dict[str, sqs.IQueue] = field(default_factory=dict)
 
 
 def app_metric(name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES) -> cw.Metric:
@@ -69,6 +74,7 @@ class Monitoring(Construct):
         self._function_alarms()
         self._stream_alarms()
         self._projection_alarms()
+        self._job_queue_alarms()
         self._replica_alarms()
         self._table_alarms()
         self.dashboard = self._build_dashboard()
@@ -262,6 +268,20 @@ class Monitoring(Construct):
             0,
             description="The projector reported stream records it could not project (redelivered, then dead-lettered)",
         )
+
+    def _job_queue_alarms(self) -> None:
+        """Each job queue's oldest message older than 15 minutes (its dead-letter queue is alarmed with the others'
+        in ``_stream_alarms``)."""
+        for name, queue in self.src.job_queues.items():
+            self._alarm(
+                f"{name}-queue-age",
+                queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=MINUTE),
+                JOB_QUEUE_MAX_AGE_S,
+                description=(
+                    f"The oldest {name} job has waited more than {JOB_QUEUE_MAX_AGE_S // 60} minutes in its queue: "
+                    "the consumer is not keeping up or not running"
+                ),
+            )
 
     def replica_lag(self, identifier: str) -> cw.Metric:
         return cw.Metric(
@@ -462,6 +482,20 @@ class Monitoring(Construct):
                 right=[fns[self.src.ingest_function].metric("IteratorAge", statistic="Maximum", label="iterator age")],
             ),
         )
+        if self.src.job_queues:
+            board.add_widgets(
+                graph(
+                    "Job queues: waiting messages",
+                    [
+                        q.metric_approximate_number_of_messages_visible(statistic="Maximum", label=n)
+                        for n, q in self.src.job_queues.items()
+                    ],
+                    right=[
+                        q.metric_approximate_age_of_oldest_message(statistic="Maximum", label=f"{n} oldest (s)")
+                        for n, q in self.src.job_queues.items()
+                    ],
+                )
+            )
         if self.cfg.monitoring.lambda_insights:
             board.add_widgets(
                 graph(

@@ -1,8 +1,9 @@
 """Network: a VPC whose functions reach AWS through endpoints, not NAT.
 
 Without NAT (``network.nat_gateways`` 0, the default) every subnet is isolated: DynamoDB and S3 through
-gateway endpoints (free), Kinesis (the API's PutRecords) through an interface endpoint, CloudWatch Logs
-only when Lambda Insights needs it. Redis and PostgreSQL sit in their own isolated subnets. The
+gateway endpoints (free), Kinesis (the API's PutRecords) through an interface endpoint, SQS (job queues:
+the API and the schedule runs enqueue reports) and the SES API (the report emails) through interface
+endpoints when a function uses them (``cdk.access``), CloudWatch Logs only when Lambda Insights needs it. Redis and PostgreSQL sit in their own isolated subnets. The
 functions share one security group, which is the only source the data stores admit.
 """
 
@@ -13,6 +14,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk.access import ACCESS
 from cdk.config import DeploymentConfig
 
 APP_SUBNETS = "app"
@@ -83,6 +85,11 @@ class Network(Construct):
         self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB, subnets=app)
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=app)
         interface = [("Kinesis", ec2.InterfaceVpcEndpointAwsService.KINESIS_STREAMS)]
+        if any(access.queues_send for access in ACCESS.values()):
+            interface.append(("Sqs", ec2.InterfaceVpcEndpointAwsService.SQS))
+        if any(access.report_email for access in ACCESS.values()):
+            # com.amazonaws.<region>.email: the SES API (SendEmail/SendRawEmail), not the SMTP interface.
+            interface.append(("Email", ec2.InterfaceVpcEndpointAwsService.EMAIL))
         if self.cfg.monitoring.lambda_insights:
             # The Lambda Insights extension ships its telemetry to CloudWatch Logs from inside the VPC.
             interface.append(("Logs", ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS))

@@ -1,8 +1,8 @@
 """The two stacks of one environment in one region.
 
-``DataStack`` holds what keeps state (network, tables, stream, Redis, PostgreSQL, dead letters) and is
-deployed first and rarely; ``ServiceStack`` holds what can be replaced at any time (functions, API, event
-sources, schedules, CloudFront, alarms) and is what most deploys change. The functions' security group
+``DataStack`` holds what keeps state (network, tables, stream, Redis, PostgreSQL, dead letters, reports) and
+is deployed first and rarely; ``ServiceStack`` holds what can be replaced at any time (functions, API, event
+sources, job queues, schedules, CloudFront, alarms) and is what most deploys change. The functions' security group
 lives with the network, so the data stores' ingress rules never point into the service stack.
 """
 
@@ -20,7 +20,9 @@ from cdk.functions import Functions
 from cdk.ingest import Ingest, Projection
 from cdk.monitoring import Monitoring, Sources
 from cdk.network import Network
+from cdk.queues import JobQueues
 from cdk.schedules import Schedules
+from dcmms.catalogue import FUNCTIONS
 
 
 def _environment(cfg: DeploymentConfig) -> Environment:
@@ -53,6 +55,7 @@ class DataStack(Stack):
         CfnOutput(self, "TablePrefix", value=cfg.table_prefix)
         CfnOutput(self, "TelemetryStream", value=self.data.stream.stream_name)
         CfnOutput(self, "DeadLetterBucket", value=self.data.dead_letters.bucket_name)
+        CfnOutput(self, "ReportsBucket", value=self.data.reports.bucket_name)
 
 
 class ServiceStack(Stack):
@@ -67,7 +70,10 @@ class ServiceStack(Stack):
         self.add_stack_dependency(data_stack)
         network = data_stack.network
         data = DataRefs(self, "DataRefs", cfg=cfg, data=data_stack.data)
-        self.functions = Functions(self, "Functions", cfg=cfg, network=network, data=data, code=code)
+        self.queues = JobQueues(self, "Queues", cfg=cfg, specs=FUNCTIONS)
+        self.functions = Functions(
+            self, "Functions", cfg=cfg, network=network, data=data, code=code, queues=self.queues
+        )
         fns = self.functions.functions
         api_name, ingest_name = self._single("http"), self._single("kinesis")
         projector_name = self._single("dynamodb-stream")
@@ -97,7 +103,9 @@ class ServiceStack(Stack):
                     "ingest": self.ingest.on_failure,
                     "projector": self.projection.on_failure,
                     "schedules": self.schedules.dead_letters,
+                    **self.queues.dead_letters,
                 },
+                job_queues=dict(self.queues.queues),
             ),
         )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -101,9 +103,36 @@ def dynamodb_stream_event(stream_arn: str, records: list[dict[str, Any]]) -> dic
     return {"Records": out}
 
 
-def scheduled_event() -> dict[str, Any]:
-    """An EventBridge Scheduler invocation, as the schedules deliver it."""
-    return copy.deepcopy(_template("eventbridge_scheduled.json"))
+def scheduled_event(payload: Mapping[str, Any] | None = None, scheduled_at: datetime | None = None) -> dict[str, Any]:
+    """An EventBridge Scheduler invocation, as the schedules deliver it: the template, or a schedule's
+    ``payload`` with ``<aws.scheduler.scheduled-time>`` replaced by ``scheduled_at`` (as the scheduler does)."""
+    if payload is None:
+        return copy.deepcopy(_template("eventbridge_scheduled.json"))
+    from dcmms.catalogue import SCHEDULED_TIME
+
+    at = (scheduled_at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {k: at if v == SCHEDULED_TIME else copy.deepcopy(v) for k, v in payload.items()}
+
+
+def sqs_event(queue_url: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event an SQS event-source mapping builds from ``ReceiveMessage`` messages."""
+    name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": dict(m.get("Attributes") or {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody"),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{name}",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
 
 
 class FakeLambdaContext:

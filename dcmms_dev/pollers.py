@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from dcmms.catalogue import StreamSource
+from dcmms.catalogue import QueueSource, StreamSource
 from dcmms.clients import aws_client
 from dcmms.config import Settings
 
@@ -296,3 +296,76 @@ def _all_shards(streams: Any, arn: str) -> list[dict[str, Any]]:
         if not last:
             return shards
         kwargs["ExclusiveStartShardId"] = last
+
+
+def queue_name(settings: Settings, source: QueueSource) -> str:
+    """The SQS queue of a catalogue ``QueueSource`` (``<prefix><queue>``, as the stacks name it)."""
+    return f"{settings.table_prefix}{source.queue}"
+
+
+def create_queue(settings: Settings, source: QueueSource, visibility_timeout_s: int) -> str:
+    """The queue and its dead-letter queue (after ``max_receive_count`` receives), as the stacks deploy them;
+    returns the queue's URL (idempotent)."""
+    sqs = aws_client("sqs", settings)
+    name = queue_name(settings, source)
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": source.max_receive_count})
+    attributes = {"VisibilityTimeout": str(visibility_timeout_s), "RedrivePolicy": redrive}
+    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+
+
+class LocalSqsPoller(threading.Thread):
+    """What an SQS event-source mapping does: receive up to ``batch_size`` messages, invoke the function with
+    them, delete those it did not name in ``batchItemFailures``; a failed message becomes visible again after
+    ``retry_delay_s`` (in AWS: the visibility timeout) and moves to the dead-letter queue after the queue's
+    receive limit."""
+
+    def __init__(self, settings: Settings, handler: str, source: QueueSource, retry_delay_s: int = 2) -> None:
+        super().__init__(name=f"local-sqs-poller-{source.queue}", daemon=True)
+        self.settings, self.handler, self.source, self.retry_delay_s = settings, handler, source, retry_delay_s
+        self._halt = threading.Event()
+        self.batches = 0
+
+    def run(self) -> None:
+        sqs = aws_client("sqs", self.settings)
+        url = sqs.get_queue_url(QueueName=queue_name(self.settings, self.source))["QueueUrl"]
+        while not self._halt.is_set():
+            try:
+                reply = sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=self.source.batch_size,
+                    WaitTimeSeconds=0,  # the client's read deadline is 1 s: poll, then wait below
+                    AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                )
+            except Exception as exc:  # the emulator stopping, a transient error: poll again
+                print(f"{self.name}: receive failed: {exc!r}", file=sys.stderr)
+                self._halt.wait(1.0)
+                continue
+            messages = reply.get("Messages") or []
+            if messages:
+                self.deliver(sqs, url, messages)
+            else:
+                self._halt.wait(0.25)
+
+    def deliver(self, sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
+        from dcmms_dev.events import sqs_event
+        from dcmms_dev.stack import invoke
+
+        self.batches += 1
+        try:
+            reply = invoke(self.handler, sqs_event(url, messages)) or {}
+            failed = {f["itemIdentifier"] for f in reply.get("batchItemFailures") or []}
+        except Exception as exc:  # a function error: every message of the batch comes back
+            print(f"{self.name}: function error on {len(messages)} message(s): {exc!r}", file=sys.stderr)
+            failed = {m["MessageId"] for m in messages}
+        for m in messages:
+            if m["MessageId"] in failed:
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=self.retry_delay_s
+                )
+            else:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    def stop(self) -> None:
+        self._halt.set()

@@ -17,14 +17,15 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dcmms.catalogue import by_name
+from dcmms.catalogue import FUNCTIONS, by_name
 from dcmms.clients import aws_client
 from dcmms.config import Settings
 from dcmms.store.models import bind, create_tables
-from dcmms_dev.pollers import LocalDynamoDBStreamsPoller, LocalKinesisPoller, projector_failure_queue
+from dcmms_dev.pollers import LocalDynamoDBStreamsPoller, LocalKinesisPoller, LocalSqsPoller, projector_failure_queue
 from dcmms_dev.servers import LocalServers
 
 STATE_FILE = Path(".dcmms") / "local.json"
+REPORTS_KEPT_DAYS = 30  # the dev stacks' lifecycle rule
 
 
 def local_settings(servers: LocalServers, **overrides: Any) -> Settings:
@@ -70,6 +71,42 @@ def prepare_aws(settings: Settings) -> None:
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=settings.dead_letter_bucket)
     aws_client("sqs", settings).create_queue(QueueName=projector_failure_queue(settings))  # idempotent
+    prepare_reports(settings)
+
+
+def prepare_reports(settings: Settings) -> None:
+    """The reports bucket (encrypted by default, objects expired by a lifecycle rule, as the stacks deploy it),
+    the reports queue with its dead-letter queue, and the sender's SES identity (moto's SES sends only from a
+    verified one, like SES itself)."""
+    from dcmms_dev.pollers import create_queue
+
+    s3 = aws_client("s3", settings)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=settings.reports_bucket)
+    s3.put_bucket_encryption(
+        Bucket=settings.reports_bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=settings.reports_bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-reports",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "reports/"},
+                    "Expiration": {"Days": REPORTS_KEPT_DAYS},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
+        },
+    )
+    reports = by_name("reports")
+    assert reports.queue is not None
+    create_queue(settings, reports.queue, visibility_timeout_s=6 * reports.timeout_s)
+    aws_client("ses", settings).verify_email_identity(EmailAddress=settings.report_sender)
 
 
 @contextlib.contextmanager
@@ -116,20 +153,24 @@ class LocalScheduler(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
-        from dcmms.catalogue import FUNCTIONS, schedule_interval_s
+        from datetime import UTC, datetime
+
+        from dcmms.catalogue import FUNCTIONS, next_run
         from dcmms_dev.events import scheduled_event
 
-        due = {f.name: time.monotonic() + schedule_interval_s(f.schedule) for f in FUNCTIONS if f.schedule}
-        specs = {f.name: f for f in FUNCTIONS}
+        now = datetime.now(UTC)
+        runs = [(f, s) for f in FUNCTIONS for s in f.schedules]
+        due = [next_run(s, now) for _, s in runs]
         while not self._halt.wait(1.0):
-            for name, at in due.items():
-                if time.monotonic() >= at:
-                    spec = specs[name]
-                    due[name] = at + schedule_interval_s(spec.schedule or "")
+            now = datetime.now(UTC)
+            for i, (spec, schedule) in enumerate(runs):
+                at = due[i]
+                if now >= at:
+                    due[i] = next_run(schedule, at)
                     try:
-                        invoke(spec.handler, scheduled_event())
+                        invoke(spec.handler, scheduled_event(schedule.payload, at))
                     except Exception as exc:  # a failed run is logged; the next one still happens
-                        print(f"scheduled {name} failed: {exc!r}", file=sys.stderr)
+                        print(f"scheduled {spec.name} {schedule.name} failed: {exc!r}", file=sys.stderr)
 
     def stop(self) -> None:
         self._halt.set()
@@ -268,6 +309,9 @@ def run_dev(
         ingest = by_name("ingest")
         poller = LocalKinesisPoller(settings, ingest.handler, ingest.stream)
         poller.start()
+        queue_pollers = [LocalSqsPoller(settings, f.handler, f.queue) for f in FUNCTIONS if f.queue is not None]
+        for queue_poller in queue_pollers:
+            queue_poller.start()
         if simulate:
             start_simulator(settings, [t for t in tenants if t.tenant.id in ("helios-solar", "boreas-wind")])
             print("  simulator: the demo fleets send readings every 5 s (alerts follow the default rules)")
@@ -275,6 +319,8 @@ def run_dev(
             uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
         finally:
             poller.stop()
+            for queue_poller in queue_pollers:
+                queue_poller.stop()
             streams_poller.stop()
             scheduler.stop()
             with contextlib.suppress(FileNotFoundError):

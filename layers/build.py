@@ -1,6 +1,6 @@
-"""Build the Lambda layer: runtime dependencies as manylinux wheels for the target runtime, plus ``dcmms``.
+"""Build the Lambda layers: runtime dependencies as manylinux wheels for the target runtime, plus ``dcmms``.
 
-    .venv/bin/python -m layers.build            # into layers/build/python/, then prints the unzipped size
+    .venv/bin/python -m layers.build            # layers/build/python/ and layers/build-<extra>/python/, then sizes
 
 No Docker: pip resolves and installs binary wheels for the Lambda platform (``--platform manylinux2014_aarch64
 --only-binary=:all: --python-version 3.12 --implementation cp``), whatever machine runs the build.
@@ -9,7 +9,15 @@ runtime ships both, and anything only they need (s3transfer, urllib3, ...) is le
 Powertools' ``tracer`` extra, because the stacks turn X-Ray tracing on (``DCMMS_TRACING``). A stamp of the
 pinned roots lets a rebuild with unchanged inputs skip pip (and the network); ``dcmms`` is copied afresh
 every time.
-Fails if the unzipped layer exceeds Lambda's 250 MB limit (which also counts the function's own code).
+
+Beside that base layer, one layer per extra of pyproject's that a catalogue function names as its ``layer``
+(``reports``: ReportLab and openpyxl) in ``layers/build-<extra>/python/``: the extra's closure for the same
+platform, resolved against the base layer's exact pins, MINUS every package the base layer already ships (and
+boto3/botocore). A function with such a layer gets both, base first (cdk/functions.py); Lambda extracts them
+into the same /opt, so a package in both would be two copies with the later one's files winning. The extra's
+stamp also records the base pins, so a changed base layer rebuilds it.
+Fails if a function's unzipped layers and code together exceed Lambda's 250 MB limit: the base layer with the
+function code, and each extra's layer with the base layer and the function code.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from packaging.markers import Marker
@@ -31,6 +39,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+BASE_LAYER = "base"  # dcmms.catalogue.FunctionSpec.layer of the functions that need nothing more
 BUILD_DIR = REPO_ROOT / "layers" / "build"
 SITE_DIR = BUILD_DIR / "python"  # Lambda puts /opt/python on sys.path
 STAMP = BUILD_DIR / "layer.json"
@@ -47,6 +56,23 @@ RUNTIME_PROVIDED = frozenset({"boto3", "botocore"})
 # Extras the deployed functions need beyond pyproject's list.
 EXTRA_EXTRAS = {"aws-lambda-powertools": {"tracer"}}
 _DROP = ("__pycache__", "*.pyc", "bin")
+
+
+def layer_build_dir(layer: str) -> Path:
+    """Where a layer is built: layers/build/ for the base layer, layers/build-<extra>/ for an extra's."""
+    return BUILD_DIR if layer == BASE_LAYER else BUILD_DIR.with_name(f"build-{layer}")
+
+
+def layer_stamp(layer: str) -> Path:
+    """Written once the layer is complete (its inputs and packages); absent: not built."""
+    return layer_build_dir(layer) / "layer.json"
+
+
+def extra_layers() -> tuple[str, ...]:
+    """The extras' layers the catalogue's functions use, in name order."""
+    from dcmms.catalogue import FUNCTIONS
+
+    return tuple(sorted({f.layer for f in FUNCTIONS} - {BASE_LAYER}))
 
 
 def target_environment(python_version: str = PYTHON_VERSION, platforms: tuple[str, ...] = PLATFORMS) -> dict[str, str]:
@@ -79,6 +105,33 @@ def root_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[Re
         req.extras |= EXTRA_EXTRAS.get(name, set())
         roots.append(req)
     return roots
+
+
+def extra_requirements(extra: str, pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[Requirement]:
+    """The roots of an extra's layer: pyproject's ``[project.optional-dependencies].<extra>``, minus what the
+    runtime provides."""
+    extras = tomllib.loads(pyproject.read_text())["project"].get("optional-dependencies", {})
+    if extra not in extras:
+        raise SystemExit(f"a catalogue function uses layer {extra!r}, which pyproject.toml has no extra for")
+    roots = [Requirement(line) for line in extras[extra]]
+    return [r for r in roots if canonicalize_name(r.name) not in RUNTIME_PROVIDED]
+
+
+def extra_packages(
+    roots: Iterable[Requirement],
+    resolved: Mapping[str, tuple[str, list[str]]],
+    environment: Mapping[str, str],
+    base_packages: Iterable[str],
+) -> dict[str, str]:
+    """What an extra's layer ships: the closure of its roots (through base packages too, so that an extra of a
+    base package the base layer did not request is not lost), minus the base layer's packages."""
+    shipped_by_base = {canonicalize_name(name) for name in base_packages}
+    found = closure(roots, resolved, environment)
+    return {name: version for name, version in found.items() if name not in shipped_by_base}
+
+
+def _pin_names(pins: Iterable[str]) -> list[str]:
+    return [canonicalize_name(pin.split("==", 1)[0]) for pin in pins]
 
 
 def closure(
@@ -167,51 +220,124 @@ def _prune(site: Path) -> None:
                 found.unlink()
 
 
-def build(
-    python_version: str = PYTHON_VERSION, platforms: tuple[str, ...] = PLATFORMS, force: bool = False
-) -> dict[str, object]:
-    roots = root_requirements()
-    # What the install depends on: the pinned roots and the target. Unchanged -> no pip, no network.
-    inputs = hashlib.sha256(json.dumps([python_version, list(platforms), sorted(map(str, roots))]).encode()).hexdigest()
-    previous = json.loads(STAMP.read_text()) if STAMP.is_file() else {}
-    pins: list[str] = previous.get("packages", [])
-    if force or previous.get("inputs") != inputs or not SITE_DIR.is_dir():
-        STAMP.unlink(missing_ok=True)
-        resolved = resolve(roots, python_version, platforms)
-        packages = closure(roots, resolved, target_environment(python_version, platforms))
-        pins = sorted(f"{name}=={version}" for name, version in packages.items())
-        shutil.rmtree(SITE_DIR, ignore_errors=True)
-        SITE_DIR.mkdir(parents=True)
+def _install(
+    site: Path,
+    stamp: Path,
+    inputs: str,
+    force: bool,
+    python_version: str,
+    platforms: tuple[str, ...],
+    packages: Callable[[], dict[str, str]],
+) -> list[str]:
+    """The pinned packages in ``site`` (``packages()`` resolves them): reinstalled when the inputs changed,
+    else the previous build's pins (no pip, no network)."""
+    previous = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    if not force and previous.get("inputs") == inputs and site.is_dir():
+        return list(previous.get("packages", []))
+    stamp.unlink(missing_ok=True)
+    pins = sorted(f"{name}=={version}" for name, version in packages().items())
+    shutil.rmtree(site, ignore_errors=True)
+    site.mkdir(parents=True)
+    if pins:
         _pip(
             "install",
             "--quiet",
             "--no-deps",
             "--target",
-            str(SITE_DIR),
+            str(site),
             *_platform_args(python_version, platforms),
             *pins,
         )
-        _prune(SITE_DIR)
-    dcmms = SITE_DIR / "dcmms"
+    _prune(site)
+    return pins
+
+
+def _inputs(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def build(
+    python_version: str = PYTHON_VERSION, platforms: tuple[str, ...] = PLATFORMS, force: bool = False
+) -> dict[str, dict[str, object]]:
+    """Build the base layer and every extra's layer the catalogue uses; layer name -> its summary (the stamp)."""
+    environment = target_environment(python_version, platforms)
+    roots = root_requirements()
+    # What the install depends on: the pinned roots and the target. Unchanged -> no pip, no network.
+    base_inputs = _inputs(python_version, list(platforms), sorted(map(str, roots)))
+
+    def base_packages() -> dict[str, str]:
+        return closure(roots, resolve(roots, python_version, platforms), environment)
+
+    base_dir = layer_build_dir(BASE_LAYER)
+    site = base_dir / "python"
+    base_pins = _install(site, layer_stamp(BASE_LAYER), base_inputs, force, python_version, platforms, base_packages)
+    dcmms = site / "dcmms"
     shutil.rmtree(dcmms, ignore_errors=True)
     shutil.copytree(SHARED_PACKAGE, dcmms, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    layer_bytes = directory_size(BUILD_DIR)
     function_bytes = directory_size(FUNCTIONS_DIR)
-    summary: dict[str, object] = {
-        "inputs": inputs,
-        "python_version": python_version,
-        "platforms": list(platforms),
-        "packages": pins,
-        "layer_bytes": layer_bytes,
-        "function_bytes": function_bytes,
+    base_bytes = directory_size(site)
+    summaries: dict[str, dict[str, object]] = {
+        BASE_LAYER: {
+            "inputs": base_inputs,
+            "python_version": python_version,
+            "platforms": list(platforms),
+            "packages": base_pins,
+            "layer_bytes": base_bytes,
+            "function_bytes": function_bytes,
+            "total_bytes": base_bytes + function_bytes,
+        }
     }
-    if layer_bytes + function_bytes > LAMBDA_LIMIT_BYTES:
-        raise SystemExit(
-            f"layer {layer_bytes / 2**20:.1f} MB + function code {function_bytes / 2**20:.1f} MB exceeds "
-            f"Lambda's {LAMBDA_LIMIT_BYTES / 2**20:.0f} MB unzipped limit"
-        )
-    STAMP.write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    for extra in extra_layers():
+        extra_roots = extra_requirements(extra)
+        # The base layer's exact pins constrain the resolution: what the extra shares with it is what it ships.
+        inputs = _inputs(python_version, list(platforms), sorted(map(str, extra_roots)), base_pins)
+
+        def packages(extra_roots: list[Requirement] = extra_roots) -> dict[str, str]:
+            resolved = resolve([*map(Requirement, base_pins), *extra_roots], python_version, platforms)
+            return extra_packages(extra_roots, resolved, environment, _pin_names(base_pins))
+
+        build_dir = layer_build_dir(extra)
+        pins = _install(build_dir / "python", layer_stamp(extra), inputs, force, python_version, platforms, packages)
+        # layers/build-<extra>/ is no `build/` directory for .gitignore: it ignores itself, as tool caches do.
+        (build_dir / ".gitignore").write_text("*\n")
+        layer_bytes = directory_size(build_dir / "python")
+        summaries[extra] = {
+            "inputs": inputs,
+            "python_version": python_version,
+            "platforms": list(platforms),
+            "packages": pins,
+            "layer_bytes": layer_bytes,
+            "base_bytes": base_bytes,
+            "function_bytes": function_bytes,
+            "total_bytes": base_bytes + layer_bytes + function_bytes,
+        }
+    for name, summary in summaries.items():
+        total = int(summary["total_bytes"])  # type: ignore[call-overload]
+        if total > LAMBDA_LIMIT_BYTES:
+            parts = "base layer + function code" if name == BASE_LAYER else f"base layer + {name} layer + function code"
+            raise SystemExit(
+                f"{parts}: {total / 2**20:.1f} MB exceeds Lambda's {LAMBDA_LIMIT_BYTES / 2**20:.0f} MB unzipped limit"
+            )
+    # Stamped only once every combination fits: an oversized layer is never taken for a built one.
+    for name, summary in summaries.items():
+        layer_stamp(name).write_text(json.dumps(summary, indent=2) + "\n")
+    return summaries
+
+
+def describe(name: str, summary: Mapping[str, object]) -> str:
+    """One line of ``main``'s report for a layer."""
+    mb = 2**20
+    where = layer_build_dir(name).relative_to(REPO_ROOT)
+    packages = len(summary["packages"])  # type: ignore[arg-type]
+    layer = int(summary["layer_bytes"]) / mb  # type: ignore[call-overload]
+    total = int(summary["total_bytes"]) / mb  # type: ignore[call-overload]
+    if name == BASE_LAYER:
+        what = f"{packages} packages + dcmms for CPython {summary['python_version']} {'/'.join(summary['platforms'])}"  # type: ignore[arg-type]
+        counted = "with the function code"
+    else:
+        what = f"{packages} packages of the '{name}' extra not in the base layer"
+        counted = "with the base layer and the function code"
+    return f"layer {where}: {what}; unzipped {layer:.1f} MB, {total:.1f} MB {counted} of Lambda's 250 MB"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -222,12 +348,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not re.fullmatch(r"3\.\d+", args.python_version):
         parser.error("--python-version is major.minor, e.g. 3.12")
-    summary = build(args.python_version, tuple(args.platform or PLATFORMS), args.force)
-    print(
-        f"layer {SITE_DIR.parent.relative_to(REPO_ROOT)}: {len(summary['packages'])} packages + dcmms for CPython "  # type: ignore[arg-type]
-        f"{summary['python_version']} {'/'.join(summary['platforms'])}; unzipped {summary['layer_bytes'] / 2**20:.1f} MB "  # type: ignore[operator]
-        f"(+ functions {summary['function_bytes'] / 2**10:.0f} KB) of Lambda's 250 MB"  # type: ignore[operator]
-    )
+    summaries = build(args.python_version, tuple(args.platform or PLATFORMS), args.force)
+    for name, summary in summaries.items():
+        print(describe(name, summary))
 
 
 if __name__ == "__main__":

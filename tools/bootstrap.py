@@ -87,6 +87,10 @@ def _promtool_ok() -> bool:
     return shutil.which("promtool") is not None
 
 
+def _pdftoppm_ok() -> bool:
+    return shutil.which("pdftoppm") is not None
+
+
 # Every program a test or `make run` starts. Later capabilities add theirs here, nowhere else.
 PREREQUISITES: tuple[tuple[Prerequisite, Callable[[], bool]], ...] = (
     (
@@ -139,6 +143,15 @@ PREREQUISITES: tuple[tuple[Prerequisite, Callable[[], bool]], ...] = (
     (
         Prerequisite("promtool", "prometheus", frozenset({"test"}), "checks and unit-tests the Prometheus alert rules"),
         _promtool_ok,
+    ),
+    (
+        Prerequisite(
+            "pdftoppm (poppler)",
+            "poppler-utils",
+            frozenset({"test"}),
+            "renders a generated report's PDF page to PNG, for the tests' artifacts and the README's screenshot",
+        ),
+        _pdftoppm_ok,
     ),
 )
 

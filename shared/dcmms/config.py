@@ -42,6 +42,14 @@ class Settings(BaseModel):
     # Optional Timestream sink beside PostgreSQL, for accounts that already use Timestream.
     timestream_database: str | None = None
     timestream_table: str = "telemetry"
+    # Reports (dcmms.reports): the bucket the documents are written to (encrypted, expired by a lifecycle rule),
+    # the queue the API and the schedules put report jobs on (its URL, set by the stacks; locally looked up by
+    # name), the sender of the subscription emails (an SES identity) and how long a download link is valid.
+    reports_bucket: str = "dcmms-reports"
+    reports_queue: str = "dcmms-reports"
+    reports_queue_url: str | None = None
+    report_sender: str = "reports@dcmms.local"
+    report_link_ttl_s: int = 900
     redis_url: str = "redis://127.0.0.1:6379/0"
     # ElastiCache in cluster mode: redis_url is the configuration endpoint and the client follows the slots.
     redis_cluster: bool = False

@@ -20,14 +20,19 @@ if TYPE_CHECKING:
     from dcmms.readmodel.downtime import PostgresDowntime
     from dcmms.readmodel.kpis import Refresh
     from dcmms.readmodel.projector import Projector
+    from dcmms.readmodel.reports import PostgresReportData
     from dcmms.readmodel.router import DatabaseRouter
     from dcmms.readmodel.search import PostgresSearch
+    from dcmms.reports.delivery import S3ReportFiles, SqsReportQueue
     from dcmms.services.ports import Repositories
+    from dcmms.services.reports import ReportService
     from dcmms.store.repositories import (
         AlertRepository,
         AlertRuleRepository,
         AssetRepository,
         DirectoryRepository,
+        ReportRepository,
+        ReportSubscriptionRepository,
         SiteRepository,
         WorkOrderRepository,
     )
@@ -102,6 +107,20 @@ class StoreRepositories:
 
         self._bound()
         return AlertRuleRepository()
+
+    @cached_property
+    def reports(self) -> ReportRepository:
+        from dcmms.store.repositories import ReportRepository
+
+        self._bound()
+        return ReportRepository()
+
+    @cached_property
+    def report_subscriptions(self) -> ReportSubscriptionRepository:
+        from dcmms.store.repositories import ReportSubscriptionRepository
+
+        self._bound()
+        return ReportSubscriptionRepository()
 
 
 def build_maintenance(cache: RedisCache | None = None, repositories: Repositories | None = None) -> Maintenance:
@@ -221,7 +240,7 @@ def projector(settings: Settings) -> Projector:
 
 
 @lru_cache(maxsize=4)
-def _kpi_views(settings: Settings) -> None:
+def kpi_schema(settings: Settings) -> None:
     """The tables the KPI views read (telemetry's, the read model's), then the views; once per process."""
     from dcmms.readmodel import kpis
 
@@ -235,7 +254,7 @@ def refresh_kpis(settings: Settings) -> Refresh:
     """Refresh the materialized dashboard KPIs on the primary, unless another refresh is running."""
     from dcmms.readmodel import kpis
 
-    _kpi_views(settings)
+    kpi_schema(settings)
     with database_router(settings).primary() as conn:
         return kpis.refresh(conn)
 
@@ -266,3 +285,60 @@ def read_model_status(settings: Settings) -> dict[str, Any]:
     from dcmms.readmodel.status import read_model_status as status
 
     return status(database_router(settings))
+
+
+@lru_cache(maxsize=4)
+def report_queue(settings: Settings) -> SqsReportQueue:
+    """Where report jobs are put (the API's requests, the schedules' runs); boto3 on first use."""
+    from dcmms.reports.delivery import SqsReportQueue
+
+    return SqsReportQueue(clients.aws_client("sqs", settings), settings.reports_queue_url, settings.reports_queue)
+
+
+@lru_cache(maxsize=4)
+def report_files(settings: Settings) -> S3ReportFiles:
+    import boto3
+    import botocore.config
+
+    from dcmms.reports.delivery import S3ReportFiles
+
+    # boto3 for its managed (multipart, parallel) uploads: a telemetry export runs to hundreds of MB; deadlines
+    # fit a part's upload, not the API's 1 s.
+    # SigV4 presigned URLs (X-Amz-Expires): the only kind that names its lifetime, and what KMS-encrypted objects need.
+    config = botocore.config.Config(
+        connect_timeout=2, read_timeout=60, retries={"max_attempts": 3}, signature_version="s3v4"
+    )
+    s3 = boto3.session.Session().client(
+        "s3", region_name=settings.aws_region, endpoint_url=settings.endpoint_for("s3"), config=config
+    )
+    return S3ReportFiles(s3, settings.reports_bucket)
+
+
+@lru_cache(maxsize=4)
+def report_data(settings: Settings) -> PostgresReportData:
+    from dcmms.readmodel.reports import PostgresReportData
+
+    kpi_schema(settings)  # the daily rows and views the reports read exist before the first KPI refresh fills them
+    return PostgresReportData(database_router(settings))
+
+
+def report_service(settings: Settings, maintenance: Maintenance) -> ReportService:
+    """The API's reports: jobs in DynamoDB, queued on SQS, documents presigned from S3 (each built on first use)."""
+    from dcmms.services.reports import ReportService
+
+    def metrics_of(asset_type: str) -> frozenset[str]:
+        from dcmms.domain.model import AssetType
+        from dcmms.telemetry.metric_names import METRICS
+
+        return METRICS[AssetType(asset_type)]
+
+    repositories = store_repositories(settings)
+    return ReportService(
+        maintenance.fleet,
+        lambda: repositories.reports,
+        lambda: repositories.report_subscriptions,
+        lambda: report_queue(settings),
+        lambda: report_files(settings),
+        metrics_of,
+        settings.report_link_ttl_s,
+    )

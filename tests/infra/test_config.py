@@ -68,6 +68,9 @@ def test_overrides_merge_over_the_environment_per_key(dcmms: dict[str, Any]) -> 
         ({"telemetry_db": {"mode": "external", "external_secret_name": "dcmms/timescale"}}, "need mode 'rds'"),
         ({"telemetry_db": {"backup_retention_days": 0}}, "automated backups"),
         ({"monitoring": {"replica_lag_s": 10}}, "replica_lag_s <= analytics_replica_lag_s"),
+        ({"reports": {"sender": "reports@elsewhere.example.org"}}, "nor an address of its domain"),
+        ({"reports": {"retention_days": 0}}, "retention_days"),
+        ({"reports": {"bucket": "x"}}, "unknown key"),
     ],
 )
 def test_settings_that_cannot_deploy_are_refused(dcmms: dict[str, Any], override: dict, message: str) -> None:
@@ -127,3 +130,29 @@ def test_replica_topology_projector_and_lag_thresholds_per_environment(dcmms: di
         assert cfg.monitoring.replica_lag_s == REPLICA_MAX_LAG_S
         assert cfg.monitoring.analytics_replica_lag_s == ANALYTICS_MAX_LAG_S
         assert cfg.monitoring.projection_lag_ms == 30_000
+
+
+def test_report_sender_and_retention_per_environment(dcmms: dict[str, Any]) -> None:
+    context = {"dcmms": dcmms}
+    dev, prod = config.load(context, "dev", "us-west-2"), config.load(context, "prod", "eu-west-1")
+    assert (dev.reports.retention_days, prod.reports.retention_days) == (30, 365)
+    assert dev.reports.sender.endswith("@" + dev.reports.ses_identity)
+    assert prod.reports.sender == "reports@dcmms.example.com" and prod.reports.ses_identity == "dcmms.example.com"
+    assert dev.reports.ses_identity != prod.reports.ses_identity
+    assert prod.reports.sandbox_recipients == ()
+    # an address identity is its own sender; sandbox recipients are configured per environment like the rest
+    sandbox = config.load(
+        {
+            **context,
+            "dcmms:overrides:dev": {
+                "reports": {
+                    "ses_identity": "ops@example.org",
+                    "sender": "ops@example.org",
+                    "sandbox_recipients": ["qa@example.org"],
+                }
+            },
+        },
+        "dev",
+        "us-west-2",
+    )
+    assert sandbox.reports.sender == "ops@example.org" and sandbox.reports.sandbox_recipients == ("qa@example.org",)

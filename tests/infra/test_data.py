@@ -1,4 +1,4 @@
-"""Tables, stream, Redis, PostgreSQL and the dead-letter bucket as deployed."""
+"""Tables, stream, Redis, PostgreSQL, the dead-letter and reports buckets as deployed."""
 
 from __future__ import annotations
 
@@ -185,13 +185,79 @@ def test_dead_letter_bucket_is_private_tls_only_and_expires_entries(synthesis: S
     )
 
 
+def _bucket_policy(template: dict, prefix: str) -> dict:
+    return next(
+        p["Properties"]["PolicyDocument"]
+        for k, p in resources(template, "AWS::S3::BucketPolicy").items()
+        if k.startswith(prefix)
+    )
+
+
+@pytest.mark.parametrize(("env", "days"), [("dev", 30), ("prod", 365)])
+def test_reports_bucket_is_private_encrypted_tls_only_and_expires_reports(
+    synthesis: Synthesis, env: str, days: int
+) -> None:
+    template = synthesis.template(env, "data")
+    buckets = resources(template, "AWS::S3::Bucket")
+    ((reports_id, reports),) = [(k, b) for k, b in buckets.items() if k.startswith("DataReports")]
+    props = reports["Properties"]
+    assert "-reports-" in json.dumps(props["BucketName"]) and f"dcmms-{env}-us-west-2-reports-" in json.dumps(
+        props["BucketName"]
+    )
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    # S3-managed keys, as the dead-letter bucket: a presigned GET needs no KMS grant
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert "VersioningConfiguration" not in props  # a report is written once
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-reports"] == {
+        "Id": "expire-reports",
+        "Prefix": "reports/",
+        "ExpirationInDays": days,
+        "Status": "Enabled",
+    }
+    assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert rules["abort-incomplete-uploads"]["Status"] == "Enabled"
+    # access logs into the log bucket, as the dead-letter bucket's
+    logs_id = next(k for k in buckets if k.startswith("DataAccessLogs"))
+    assert props["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": logs_id},
+        "LogFilePrefix": "reports/",
+    }
+    statements = _bucket_policy(template, "DataReports")["Statement"]
+    tls = [s for s in statements if s["Effect"] == "Deny"]
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in tls)
+    assert any(s["Condition"] == {"NumericLessThan": {"s3:TlsVersion": 1.2}} for s in tls)
+    assert not [s for s in statements if s["Effect"] == "Allow"]  # no one is let in by the bucket itself
+    assert reports["DeletionPolicy"] == ("Retain" if env == "prod" else "Delete")
+    assert reports_id in json.dumps(template["Outputs"])
+
+
+def test_reports_retention_is_configurable_per_environment() -> None:
+    from cdk import config
+
+    context = {"dcmms": config.read_cdk_json_context()["dcmms"]}
+    assert config.load(context, "dev", "us-west-2").reports.retention_days == 30
+    assert config.load(context, "prod", "us-west-2").reports.retention_days == 365
+    changed = config.load(
+        {**context, "dcmms:overrides:prod": {"reports": {"retention_days": 730}}}, "prod", "us-west-2"
+    )
+    assert changed.reports.retention_days == 730 and changed.reports.sender == "reports@dcmms.example.com"
+
+
 def test_functions_reach_aws_through_endpoints_without_nat(synthesis: Synthesis) -> None:
     template = synthesis.template("dev", "data")
     assert not resources(template, "AWS::EC2::NatGateway")
     assert not resources(template, "AWS::EC2::InternetGateway")
     endpoints = [e["Properties"] for e in resources(template, "AWS::EC2::VPCEndpoint").values()]
     services = {json_service(e["ServiceName"]) for e in endpoints}
-    assert {"dynamodb", "s3", "kinesis-streams"} <= services
+    # SQS: the API and the report schedules enqueue jobs; email: the SES API for the report emails
+    assert {"dynamodb", "s3", "kinesis-streams", "sqs", "email"} <= services
     gateway = {json_service(e["ServiceName"]) for e in endpoints if e.get("VpcEndpointType", "Gateway") == "Gateway"}
     assert gateway == {"dynamodb", "s3"}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cdk.access import ACCESS
@@ -23,15 +25,22 @@ def test_every_catalogue_function_is_deployed_as_catalogued(synthesis: Synthesis
         assert p["Runtime"] == "python3.12" and p["Architectures"] == ["arm64"]
         assert p["MemorySize"] == spec.memory_mb and p["Timeout"] == spec.timeout_s
         assert p["TracingConfig"] == {"Mode": "Active"}
-        # our dependency layer, plus the Lambda Insights extension where monitoring asks for it (prod)
-        assert p["Layers"][0]["Ref"].startswith("FunctionsDependencies")
-        assert len(p["Layers"]) == (2 if env == "prod" else 1)
+        # the base dependency layer, the function's extra layer if it has one, plus the Lambda Insights
+        # extension where monitoring asks for it (prod)
+        ours = [layer["Ref"] for layer in p["Layers"] if isinstance(layer, dict)]
+        assert ours[0].startswith("FunctionsDependencies") and not ours[0].startswith(
+            "FunctionsDependencies" + spec.layer
+        )
+        assert [ref.startswith(f"FunctionsDependencies{spec.layer}") for ref in ours[1:]] == (
+            [] if spec.layer == "base" else [True]
+        )
+        assert len(p["Layers"]) == len(ours) + (1 if env == "prod" else 0)
         assert p["VpcConfig"]["SubnetIds"] and p["VpcConfig"]["SecurityGroupIds"]
         env_vars = p["Environment"]["Variables"]
         assert env_vars["DCMMS_ENVIRONMENT"] == env
         assert env_vars["DCMMS_TABLE_PREFIX"] == f"dcmms-{env}-"
         assert env_vars["DCMMS_MEMORY_LIMIT_MB"] == str(spec.memory_mb)
-        if spec.trigger == "schedule":
+        if spec.trigger in ("schedule", "sqs"):
             assert p["ReservedConcurrentExecutions"] == spec.reserved_concurrency
 
 
@@ -44,6 +53,9 @@ def test_settings_reach_only_the_functions_that_use_them(synthesis: Synthesis) -
         assert ("DCMMS_REDIS_CLUSTER" in env_vars) is access.redis, name
         assert ("DCMMS_KINESIS_STREAM" in env_vars) is access.kinesis_put, name
         assert ("DCMMS_DEAD_LETTER_BUCKET" in env_vars) is access.dead_letter_write, name
+        assert ("DCMMS_REPORTS_BUCKET" in env_vars) is (access.reports_read or access.reports_write), name
+        assert ("DCMMS_REPORTS_QUEUE_URL" in env_vars) is ("reports" in access.queues_send), name
+        assert ("DCMMS_REPORT_SENDER" in env_vars) is access.report_email, name
     api = function_by_name(template, "api")[1]["Properties"]["Environment"]["Variables"]
     assert api["DCMMS_KINESIS_STREAM"] == "dcmms-prod-telemetry"
     ingest = function_by_name(template, "ingest")[1]["Properties"]["Environment"]["Variables"]
@@ -61,6 +73,16 @@ def test_every_catalogue_function_declares_its_access() -> None:
     assert {spec.name for spec in FUNCTIONS} <= set(ACCESS)
 
 
+def test_every_table_granted_is_a_table_the_code_defines(synthesis: Synthesis) -> None:
+    from dcmms.store.models import table_definitions
+
+    defined = {d["base_name"] for d in table_definitions()}
+    for name, access in ACCESS.items():
+        assert set(access.tables) <= defined, name
+    warnings = [str(a["data"]) for entries in synthesis.annotations.values() for a in entries]
+    assert not [w for w in warnings if "dcmms:no-access" in w]
+
+
 def _tables(grants: dict[str, set[str]], action: str) -> set[str]:
     """Table base names (and table/index paths) the action is granted on."""
     out = set()
@@ -76,7 +98,7 @@ def test_api_puts_records_on_the_stream_and_nothing_else_on_kinesis(synthesis: S
     assert set(kinesis) == {"kinesis:PutRecord", "kinesis:PutRecords"}
     for targets in kinesis.values():
         assert targets == {"arn:aws:kinesis:us-west-2:<AWS::AccountId>:stream/dcmms-prod-telemetry"}
-    assert not [a for a in grants if a.startswith(("kms:", "s3:", "sqs:", "secretsmanager:"))]
+    assert not [a for a in grants if a.startswith(("kms:", "secretsmanager:"))]
 
 
 def test_api_reads_keys_and_never_scans_or_touches_the_directory(synthesis: Synthesis) -> None:
@@ -84,8 +106,8 @@ def test_api_reads_keys_and_never_scans_or_touches_the_directory(synthesis: Synt
     assert "dynamodb:Scan" not in grants and "dynamodb:UpdateItem" not in grants
     assert _tables(grants, "dynamodb:GetItem") >= {"api-keys", "sites", "work-orders"}
     written = _tables(grants, "dynamodb:PutItem")
-    assert written == {"sites", "assets", "work-orders", "alerts", "alert-rules"}
-    assert _tables(grants, "dynamodb:DeleteItem") == {"sites", "assets", "alert-rules"}
+    assert written == {"sites", "assets", "work-orders", "alerts", "alert-rules", "reports", "report-subscriptions"}
+    assert _tables(grants, "dynamodb:DeleteItem") == {"sites", "assets", "alert-rules", "report-subscriptions"}
     # tenants and users are never read by the API; api-keys only by key
     everything = set().union(*(_tables(grants, a) for a in grants if a.startswith("dynamodb:")))
     assert not {t for t in everything if t.split("/")[0] in ("tenants", "users")}
@@ -126,21 +148,163 @@ def test_kpi_refreshes_every_5_minutes_one_at_a_time_with_no_aws_data_access(syn
     grants = function_grants(synthesis.template("prod", "service"), "kpi")
     assert set(grants) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
     spec = by_name("kpi")
-    assert (spec.trigger, spec.schedule, spec.reserved_concurrency) == ("schedule", "rate(5 minutes)", 1)
+    assert spec.trigger == "schedule" and spec.reserved_concurrency == 1
+    assert [s.expression for s in spec.schedules] == ["rate(5 minutes)"]
 
 
-def test_no_function_holds_a_service_wide_wildcard(synthesis: Synthesis) -> None:
+# Actions AWS accepts only on Resource "*" (no resource-level permissions); acknowledged in cdk-nag.
+RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
+# Object prefixes granted with a trailing wildcard: one object per record / report under them.
+OBJECT_PREFIXES = ("/telemetry-dlq/*", "/reports/*")
+
+
+def test_no_function_holds_a_wildcard(synthesis: Synthesis) -> None:
     template = synthesis.template("prod", "service")
     for spec in FUNCTIONS:
-        for action in function_grants(template, spec.name):
-            assert not action.endswith(":*") and action != "*", (spec.name, action)
+        for action, targets in function_grants(template, spec.name).items():
+            assert not action.endswith("*") and action != "*", (spec.name, action)
+            for target in targets:
+                if "*" not in target:
+                    continue
+                if action in RESOURCELESS:
+                    assert target == "*", (spec.name, action, target)
+                else:
+                    # an S3 object prefix of one bucket, and no other wildcard in the ARN
+                    assert action.startswith("s3:") and target.endswith(OBJECT_PREFIXES), (spec.name, action, target)
+                    assert target.count("*") == 1, (spec.name, action, target)
 
 
-def test_placeholder_layer_holds_only_dcmms_and_is_flagged(synthesis: Synthesis) -> None:
+def test_placeholder_layers_hold_only_dcmms_and_are_flagged(synthesis: Synthesis) -> None:
     layer = synthesis.outdir / "staging" / "layer-placeholder" / "python"
     assert sorted(p.name for p in layer.iterdir()) == ["dcmms"]
+    # an extra's placeholder ships no package at all (not even dcmms: the base layer has it)
+    reports = synthesis.outdir / "staging" / "layer-placeholder-reports" / "python"
+    assert sorted(p.name for p in reports.iterdir()) == ["PLACEHOLDER.txt"]
     warnings = [a for a in synthesis.annotations["dcmms-prod-us-west-2-service"] if a["type"] == "aws:cdk:warning"]
-    assert any("PLACEHOLDER" in str(a["data"]) for a in warnings)
+    assert any("PLACEHOLDER" in str(a["data"]) and "base, reports" in str(a["data"]) for a in warnings)
+
+
+# -- reports ---------------------------------------------------------------------------------------------------
+
+REPORTS_OBJECTS = "arn:aws:s3:::dcmms-prod-us-west-2-reports-<AWS::AccountId>/reports/*"
+
+
+def _reports_queue(template: dict) -> str:
+    (queue_id,) = [
+        k
+        for k, q in resources(template, "AWS::SQS::Queue").items()
+        if q["Properties"]["QueueName"] == "dcmms-prod-reports"
+    ]
+    return queue_id
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_reports_function_has_the_base_layer_then_the_reports_layer(synthesis: Synthesis, env: str) -> None:
+    template = synthesis.template(env, "service")
+    layers = resources(template, "AWS::Lambda::LayerVersion")
+    _, fn = function_by_name(template, "reports")
+    refs = [layer["Ref"] for layer in fn["Properties"]["Layers"] if isinstance(layer, dict)]
+    assert len(refs) == 2
+    base, reports = (layers[ref]["Properties"] for ref in refs)
+    assert base["Description"].startswith("dcmms and its runtime dependencies")
+    assert "'reports' extra" in reports["Description"]
+    for layer in (base, reports):
+        assert layer["CompatibleRuntimes"] == ["python3.12"] and layer["CompatibleArchitectures"] == ["arm64"]
+    # the API (and every other function) carries the base layer only: no report library on its cold start
+    _, api = function_by_name(template, "api")
+    assert [layer for layer in api["Properties"]["Layers"] if isinstance(layer, dict)] == [{"Ref": refs[0]}]
+    spec = by_name("reports")
+    assert (spec.layer, spec.memory_mb, spec.timeout_s) == ("reports", 2048, 300)
+    assert fn["Properties"]["ReservedConcurrentExecutions"] == spec.reserved_concurrency == 10
+
+
+def test_api_requests_reports_and_presigns_their_downloads_only(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "service")
+    grants = function_grants(template, "api")
+    assert {a for a in grants if a.startswith("s3:")} == {"s3:GetObject"}
+    assert grants["s3:GetObject"] == {REPORTS_OBJECTS}
+    assert {a for a in grants if a.startswith("sqs:")} == {"sqs:SendMessage"}
+    assert grants["sqs:SendMessage"] == {f"<{_reports_queue(template)}.Arn>"}
+    assert not [a for a in grants if a.startswith("ses:")]
+
+    def on(table: str) -> set[str]:
+        return {
+            a
+            for a, targets in grants.items()
+            for t in targets
+            if t.split(":table/dcmms-prod-")[-1].split("/")[0] == table
+        }
+
+    assert on("reports") == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}
+    assert on("report-subscriptions") == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    }
+    env_vars = function_by_name(template, "api")[1]["Properties"]["Environment"]["Variables"]
+    assert env_vars["DCMMS_REPORTS_QUEUE_URL"] == {"Ref": _reports_queue(template)}
+    assert "dcmms-prod-us-west-2-reports-" in json.dumps(env_vars["DCMMS_REPORTS_BUCKET"])
+    assert "DCMMS_REPORT_SENDER" not in env_vars
+
+
+def test_reports_function_holds_exactly_what_it_uses(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "service")
+    grants = function_grants(template, "reports")
+    queue = f"<{_reports_queue(template)}.Arn>"
+    table = "arn:aws:dynamodb:us-west-2:<AWS::AccountId>:table/dcmms-prod-"
+    reports_indexes = {f"{table}reports/index/{i}" for i in _indexes("reports")}
+    subscription_indexes = {f"{table}report-subscriptions/index/{i}" for i in _indexes("report-subscriptions")}
+    ses = "arn:aws:ses:us-west-2:<AWS::AccountId>:identity/dcmms.example.com"
+    assert grants == {
+        "dynamodb:GetItem": {f"{table}reports", f"{table}tenants"},
+        "dynamodb:PutItem": {f"{table}reports"},
+        "dynamodb:Query": {f"{table}reports", f"{table}report-subscriptions"} | reports_indexes | subscription_indexes,
+        "s3:GetObject": {REPORTS_OBJECTS},
+        "s3:PutObject": {REPORTS_OBJECTS},
+        "ses:SendEmail": {ses},
+        "ses:SendRawEmail": {ses},
+        # its own queue: the mapping's consume actions, and SendMessage for the schedule runs' jobs
+        "sqs:SendMessage": {queue},
+        "sqs:ReceiveMessage": {queue},
+        "sqs:DeleteMessage": {queue},
+        "sqs:ChangeMessageVisibility": {queue},
+        "sqs:GetQueueAttributes": {queue},
+        "sqs:GetQueueUrl": {queue},
+        "xray:PutTraceSegments": {"*"},
+        "xray:PutTelemetryRecords": {"*"},
+    }
+    # email only as the configured sender
+    _, fn = function_by_name(template, "reports")
+    (statement,) = [s for s in _statements(template, fn) if "ses:SendEmail" in s["Action"]]
+    assert sorted(statement["Action"]) == ["ses:SendEmail", "ses:SendRawEmail"]
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": "reports@dcmms.example.com"}}
+    env_vars = fn["Properties"]["Environment"]["Variables"]
+    assert env_vars["DCMMS_REPORT_SENDER"] == "reports@dcmms.example.com"
+    assert env_vars["DCMMS_REPORTS_QUEUE_URL"] == {"Ref": _reports_queue(template)}
+    assert "dcmms-prod-us-west-2-reports-" in json.dumps(env_vars["DCMMS_REPORTS_BUCKET"])
+    # the analytics replica (and the rest of PostgreSQL's settings), no Redis, no stream
+    assert {"DCMMS_DATABASE_URL", "DCMMS_DATABASE_ANALYTICS_URL"} <= set(env_vars)
+    assert not {"DCMMS_REDIS_URL", "DCMMS_KINESIS_STREAM", "DCMMS_DEAD_LETTER_BUCKET"} & set(env_vars)
+    dev_env = function_by_name(synthesis.template("dev", "service"), "reports")[1]["Properties"]["Environment"]
+    assert dev_env["Variables"]["DCMMS_REPORT_SENDER"] == "reports@dev.dcmms.example.com"
+
+
+def _indexes(base_name: str) -> list[str]:
+    from dcmms.store.models import table_definitions
+
+    (definition,) = [d for d in table_definitions() if d["base_name"] == base_name]
+    return [g["index_name"] for g in definition["global_secondary_indexes"]]
+
+
+def _statements(template: dict, fn: dict) -> list[dict]:
+    role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    return [
+        {**s, "Action": s["Action"] if isinstance(s["Action"], list) else [s["Action"]]}
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"].get("Roles", [])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 ITEM_ACTIONS = {

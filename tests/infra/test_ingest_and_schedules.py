@@ -1,13 +1,14 @@
-"""The Kinesis and DynamoDB Streams event sources' failure handling, and the schedules built from the catalogue."""
+"""The Kinesis, DynamoDB Streams and SQS event sources' failure handling, and the schedules built from the catalogue."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from cdk.schedules import max_event_age_s
-from dcmms.catalogue import FUNCTIONS, by_name
+from dcmms.catalogue import FUNCTIONS, SCHEDULED_TIME, by_name
 from tests.infra.conftest import Synthesis, function_by_name, only, render, resources
 
 
@@ -62,23 +63,57 @@ def test_on_failure_queue_is_encrypted_tls_only_and_kept_for_14_days(synthesis: 
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 86400
 
 
+def _schedules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["Properties"]["Name"]: s["Properties"] for s in resources(template, "AWS::Scheduler::Schedule").values()}
+
+
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_every_scheduled_catalogue_function_has_its_schedule(synthesis: Synthesis, env: str) -> None:
+def test_every_schedule_of_the_catalogue_is_deployed(synthesis: Synthesis, env: str) -> None:
     template = synthesis.template(env, "service")
-    schedules = {
-        s["Properties"]["Name"]: s["Properties"] for s in resources(template, "AWS::Scheduler::Schedule").values()
+    schedules = _schedules(template)
+    expected = {
+        f"dcmms-{env}-{spec.name}" + (f"-{schedule.name}" if schedule.name else ""): (spec, schedule)
+        for spec in FUNCTIONS
+        for schedule in spec.schedules
     }
-    scheduled = [spec for spec in FUNCTIONS if spec.trigger == "schedule"]
-    assert set(schedules) == {f"dcmms-{env}-{spec.name}" for spec in scheduled}
+    assert set(schedules) == set(expected)
+    # every function triggered by schedules alone has one; others (reports) may have some
+    assert all(spec.schedules for spec in FUNCTIONS if spec.trigger == "schedule")
     (dlq_id,) = [k for k in resources(template, "AWS::SQS::Queue") if k.startswith("SchedulesMissedInvocations")]
-    for spec in scheduled:
-        schedule = schedules[f"dcmms-{env}-{spec.name}"]
+    for name, (spec, schedule) in expected.items():
+        deployed = schedules[name]
         fn_id, _ = function_by_name(template, spec.name)
-        assert schedule["ScheduleExpression"] == spec.schedule
-        assert schedule["State"] == "ENABLED"
-        assert schedule["Target"]["Arn"] == {"Fn::GetAtt": [fn_id, "Arn"]}
-        assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 2
-        assert schedule["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+        assert deployed["ScheduleExpression"] == schedule.expression, name
+        assert deployed["ScheduleExpressionTimezone"] == schedule.timezone, name
+        assert deployed["State"] == "ENABLED" and deployed["FlexibleTimeWindow"] == {"Mode": "OFF"}, name
+        assert deployed["Target"]["Arn"] == {"Fn::GetAtt": [fn_id, "Arn"]}, name
+        retry = deployed["Target"]["RetryPolicy"]
+        assert retry["MaximumRetryAttempts"] == 2, name
+        assert retry["MaximumEventAgeInSeconds"] == max_event_age_s(schedule.expression, schedule.timezone), name
+        assert deployed["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}, name
+        if schedule.payload is None:
+            assert "Input" not in deployed["Target"], name
+        else:
+            assert json.loads(deployed["Target"]["Input"]) == dict(schedule.payload), name
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_report_schedules_pass_their_scheduled_time(synthesis: Synthesis, env: str) -> None:
+    schedules = _schedules(synthesis.template(env, "service"))
+    daily = schedules[f"dcmms-{env}-reports-site-daily"]
+    monthly = schedules[f"dcmms-{env}-reports-fleet-monthly"]
+    # every 15 minutes (each UTC offset's local 06:00 falls on one), and the 1st of the month at 12:00 UTC
+    assert (daily["ScheduleExpression"], daily["ScheduleExpressionTimezone"]) == ("cron(0/15 * * * ? *)", "UTC")
+    assert (monthly["ScheduleExpression"], monthly["ScheduleExpressionTimezone"]) == ("cron(0 12 1 * ? *)", "UTC")
+    for schedule, kind in ((daily, "site-daily"), (monthly, "fleet-monthly")):
+        # the context attribute Scheduler replaces with the run's scheduled time, on every attempt
+        assert SCHEDULED_TIME == "<aws.scheduler.scheduled-time>"
+        assert json.loads(schedule["Target"]["Input"]) == {"report_schedule": kind, "scheduled_at": SCHEDULED_TIME}
+    # a missed run is worth retrying until the next one (15 minutes), a monthly one for an hour
+    assert daily["Target"]["RetryPolicy"]["MaximumEventAgeInSeconds"] == 900
+    assert monthly["Target"]["RetryPolicy"]["MaximumEventAgeInSeconds"] == 3600
+    # the functions scheduled alone keep their one unnamed schedule each
+    assert {f"dcmms-{env}-{n}" for n in ("kpi", "warmer", "telemetry-partitions")} <= set(schedules)
 
 
 def test_scheduler_may_invoke_exactly_the_scheduled_functions(synthesis: Synthesis) -> None:
@@ -87,7 +122,8 @@ def test_scheduler_may_invoke_exactly_the_scheduled_functions(synthesis: Synthes
     template = synthesis.template("prod", "service")
     (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith("SchedulesRole")]
     grants = role_grants(template, role_id)
-    expected = {f"<{function_by_name(template, s.name)[0]}.Arn>" for s in FUNCTIONS if s.trigger == "schedule"}
+    expected = {f"<{function_by_name(template, s.name)[0]}.Arn>" for s in FUNCTIONS if s.schedules}
+    assert "reports" in {s.name for s in FUNCTIONS if s.schedules}  # scheduled, though its trigger is its queue
     assert grants["lambda:InvokeFunction"] == expected
     assert set(grants) == {"lambda:InvokeFunction", "sqs:SendMessage"}
 
@@ -112,6 +148,10 @@ def test_missed_runs_are_retried_for_at_most_one_interval() -> None:
     assert max_event_age_s("rate(1 day)") == 86_400
     assert max_event_age_s("rate(7 days)") == 86_400  # Scheduler's ceiling
     assert max_event_age_s("cron(0 6 * * ? *)") == 3600
+    # cron: an hour, bounded by the interval between runs
+    assert max_event_age_s("cron(0/15 * * * ? *)") == 900
+    assert max_event_age_s("cron(0 12 1 * ? *)") == 3600
+    assert max_event_age_s("cron(0/5 8-17 ? * MON-FRI *)", "Europe/Berlin") == 300
 
 
 def test_development_delivers_as_the_local_poller_does(synthesis: Synthesis) -> None:
@@ -163,10 +203,10 @@ def test_projector_reads_one_stream_per_projected_table_as_the_catalogue_says(sy
         assert "MaximumBatchingWindowInSeconds" not in mapping  # delivered as soon as records arrive
 
 
-def test_every_mapping_belongs_to_a_stream_consumer_of_the_catalogue(synthesis: Synthesis) -> None:
+def test_every_mapping_belongs_to_a_stream_or_queue_consumer_of_the_catalogue(synthesis: Synthesis) -> None:
     template = synthesis.template("prod", "service")
-    consumers = [s for s in FUNCTIONS if s.trigger in ("kinesis", "dynamodb-stream")]
-    expected = sum(len(s.stream.tables) if s.trigger == "dynamodb-stream" else 1 for s in consumers if s.stream)
+    consumers = [s for s in FUNCTIONS if s.trigger in ("kinesis", "dynamodb-stream", "sqs")]
+    expected = sum(len(s.stream.tables) if s.trigger == "dynamodb-stream" and s.stream else 1 for s in consumers)
     assert len(resources(template, "AWS::Lambda::EventSourceMapping")) == expected
     assert sum(len(mappings(template, s.name)) for s in consumers) == expected
 
@@ -198,3 +238,62 @@ def test_projector_on_failure_queue_is_encrypted_tls_only_and_kept_in_production
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for s in policy["Statement"]
     )
+
+
+# -- the reports job queue ------------------------------------------------------------------------------------
+
+
+def _queue(template: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
+    ((queue_id, queue),) = [
+        (k, q) for k, q in resources(template, "AWS::SQS::Queue").items() if q["Properties"]["QueueName"] == name
+    ]
+    return queue_id, queue
+
+
+def _tls_only(template: dict[str, Any], queue_id: str) -> bool:
+    policy = next(
+        p["Properties"]["PolicyDocument"]
+        for p in resources(template, "AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    )
+    return any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy["Statement"]
+    )
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_reports_are_delivered_one_job_at_a_time_with_partial_failures(synthesis: Synthesis, env: str) -> None:
+    spec = by_name("reports")
+    assert spec.queue is not None and spec.trigger == "sqs"
+    template = synthesis.template(env, "service")
+    queue_id, _ = _queue(template, f"dcmms-{env}-reports")
+    (mapping,) = mappings(template, "reports")
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert mapping["BatchSize"] == spec.queue.batch_size == 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # the poller stays within the reserved concurrency, leaving one for the schedule runs
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": spec.reserved_concurrency - 1}
+    assert "StartingPosition" not in mapping and "DestinationConfig" not in mapping  # SQS: the queue's own DLQ
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_reports_queue_and_dead_letter_queue(synthesis: Synthesis, env: str) -> None:
+    spec = by_name("reports")
+    assert spec.queue is not None
+    template = synthesis.template(env, "service")
+    queue_id, queue = _queue(template, f"dcmms-{env}-reports")
+    dlq_id, dlq = _queue(template, f"dcmms-{env}-reports-dlq")
+    q, d = queue["Properties"], dlq["Properties"]
+    # a job is invisible for six times the function's timeout while it is worked on
+    assert q["VisibilityTimeout"] == 6 * spec.timeout_s == 1800
+    assert q["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": spec.queue.max_receive_count,
+    }
+    assert d["MessageRetentionPeriod"] == 14 * 86400 > q["MessageRetentionPeriod"]
+    for props in (q, d):
+        assert props["SqsManagedSseEnabled"] is True
+    assert _tls_only(template, queue_id) and _tls_only(template, dlq_id)
+    expected = "Retain" if env == "prod" else "Delete"
+    assert queue["DeletionPolicy"] == dlq["DeletionPolicy"] == expected

@@ -78,7 +78,7 @@ def test_stream_and_dead_letter_alarms(synthesis: Synthesis) -> None:
     alarms = _alarms(synthesis)
     age = alarms["dcmms-prod-ingest-iterator-age"]
     assert age["MetricName"] == "IteratorAge" and age["Statistic"] == "Maximum" and age["Threshold"] == 60_000
-    for queue in ("ingest", "projector", "schedules"):
+    for queue in ("ingest", "projector", "schedules", "reports"):
         depth = alarms[f"dcmms-prod-{queue}-dead-letters"]
         assert depth["MetricName"] == "ApproximateNumberOfMessagesVisible"
         assert depth["Threshold"] == 0 and depth["ComparisonOperator"] == "GreaterThanThreshold"
@@ -187,3 +187,26 @@ def test_projection_lag_failures_and_iterator_age_are_alarmed(synthesis: Synthes
         if k.startswith("ProjectionOnFailure")
     ]
     assert depth["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_reports_queue_is_alarmed_when_a_job_waits_or_is_dead_lettered(synthesis: Synthesis, env: str) -> None:
+    template = synthesis.template(env, "service")
+    queues = {q["Properties"]["QueueName"]: k for k, q in resources(template, "AWS::SQS::Queue").items()}
+    alarms = _alarms(synthesis, env)
+    depth = alarms[f"dcmms-{env}-reports-dead-letters"]
+    assert depth["MetricName"] == "ApproximateNumberOfMessagesVisible" and depth["Statistic"] == "Maximum"
+    assert depth["Threshold"] == 0 and depth["ComparisonOperator"] == "GreaterThanThreshold"
+    assert depth["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queues[f"dcmms-{env}-reports-dlq"], "QueueName"]}}
+    ]
+    age = alarms[f"dcmms-{env}-reports-queue-age"]
+    assert (age["Namespace"], age["MetricName"], age["Statistic"]) == (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "Maximum",
+    )
+    assert age["Threshold"] == 15 * 60 and age["ComparisonOperator"] == "GreaterThanThreshold"
+    assert age["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queues[f"dcmms-{env}-reports"], "QueueName"]}}
+    ]

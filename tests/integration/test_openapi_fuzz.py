@@ -35,7 +35,7 @@ from dcmms.telemetry.postgres import TelemetryStore
 from tests.support.api import ApiClient
 
 SEED = 20261202
-# Examples per operation and generation mode: 33 operations x (30 + 8), ~1,200 requests.
+# Examples per operation and generation mode: 40 operations x (30 + 8), ~1,200 requests.
 BUDGET = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 8}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Which kind of resource a parameter or body field names.
@@ -48,6 +48,8 @@ REFERENCES = {
     "source_alert_id": "alert",
     "rule_id": "rule",
     "episode_id": "episode",
+    "report_id": "report",
+    "subscription_id": "subscription",
 }
 _GENERATED = object()  # keep the generated value
 _ABSENT = object()  # leave the parameter out
@@ -74,6 +76,12 @@ def _fleet(api: ApiClient) -> dict[str, list[str]]:
         ids["alert"].append(alert["id"])
         ids["work_order"].append(work_order["id"])
         ids["rule"].append(rule.json()["id"])
+        report = api.post("/api/v1/reports", {"type": "work-order-backlog", "format": "csv"})
+        assert report.status_code == 202, report.text
+        ids["report"].append(report.json()["id"])
+        sub = api.post("/api/v1/report-subscriptions", {"type": "site-daily", "recipients": [f"ops{n}@example.com"]})
+        assert sub.status_code == 201, sub.text
+        ids["subscription"].append(sub.json()["id"])
     return ids
 
 

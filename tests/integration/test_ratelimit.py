@@ -86,9 +86,9 @@ def test_an_endpoint_limit_refuses_at_its_burst_and_its_refusal_costs_the_tier_n
 ) -> None:
     caller, now = _principal(), _now_ms()
     for _ in range(10):
-        assert limiter.check(caller, "POST", "/api/v1/reports/generate", now_ms=now).allowed
+        assert limiter.check(caller, "POST", "/api/v1/reports", now_ms=now).allowed
 
-    refused = limiter.check(caller, "POST", "/api/v1/reports/generate", now_ms=now)
+    refused = limiter.check(caller, "POST", "/api/v1/reports", now_ms=now)
     assert not refused.allowed and refused.retry_after_s == 6  # 10 per minute: one per 6 s
     assert refused.headers["RateLimit"] == '"reports-generate";r=0;t=6'
     # The tier limit had room and was not charged for the refusal: 10 reports + this request = 11 used.
@@ -178,7 +178,7 @@ def test_redis_down_fails_open_or_closed_per_rule(tmp_path: Path) -> None:
         assert open_.headers == {"RateLimit-Policy": '"free";q=1000;w=3600;dcmms-burst=100'}
         assert len(errors) == 1 and isinstance(errors[0], redis.RedisError)
 
-        closed = limiter.check(caller, "POST", "/api/v1/reports/generate")
+        closed = limiter.check(caller, "POST", "/api/v1/reports")
         assert not closed.allowed and closed.unavailable and not closed.degraded and closed.retry_after_s is None
         assert len(errors) == 2 and time.monotonic() - started < 2  # bounded by the client's timeouts
     finally:

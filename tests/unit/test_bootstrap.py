@@ -71,7 +71,15 @@ def test_check_only_reports_and_installs_nothing() -> None:
 
 def test_the_catalogue_covers_every_program_the_harness_starts() -> None:
     names = {p.debian_package for p, _probe in bootstrap.PREREQUISITES}
-    assert names == {"redis-server", "postgresql", "openjdk-17-jre-headless", "nodejs", "npm", "prometheus"}
+    assert names == {
+        "redis-server",
+        "postgresql",
+        "openjdk-17-jre-headless",
+        "nodejs",
+        "npm",
+        "prometheus",
+        "poppler-utils",
+    }
     for prerequisite, probe in bootstrap.PREREQUISITES:
         assert prerequisite.needed_by <= {"run", "test"} and callable(probe)
         assert prerequisite.fallback_for <= prerequisite.needed_by

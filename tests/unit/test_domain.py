@@ -89,8 +89,19 @@ def test_settings_come_from_prefixed_environment_variables() -> None:
 
 
 def test_catalogue_schedules() -> None:
-    from dcmms.catalogue import FUNCTIONS, schedule_interval_s
+    from dcmms.catalogue import FUNCTIONS, SCHEDULED_TIME, schedule_interval_s
 
     assert schedule_interval_s("rate(15 minutes)") == 900 and schedule_interval_s("rate(1 day)") == 86400
     assert {f.name for f in FUNCTIONS} >= {"api", "warmer"}
-    assert all(f.schedule for f in FUNCTIONS if f.trigger == "schedule")
+    # a function triggered by schedules alone has at least one; any function may have some (reports)
+    assert all(f.schedules for f in FUNCTIONS if f.trigger == "schedule")
+    for f in FUNCTIONS:
+        names = [s.name for s in f.schedules]
+        # one unnamed schedule, or several with distinct names (the deployed name is <prefix>-<fn>[-<name>])
+        assert names == [""] or (len(set(names)) == len(names) and "" not in names) or not names, f.name
+        for s in f.schedules:
+            assert s.expression.startswith(("rate(", "cron(")) and s.expression.endswith(")"), f.name
+            assert s.payload is None or all(isinstance(k, str) for k in s.payload), f.name
+    reports = {s.name: s for f in FUNCTIONS if f.name == "reports" for s in f.schedules}
+    assert set(reports) == {"site-daily", "fleet-monthly"}
+    assert all(s.payload is not None and s.payload["scheduled_at"] == SCHEDULED_TIME for s in reports.values())

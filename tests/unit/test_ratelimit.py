@@ -45,7 +45,7 @@ def test_default_policy_has_the_spec_tiers_and_endpoint_limits() -> None:
         "telemetry-ingest": ("/api/v1/telemetry/ingest", frozenset({"POST"}), 10_000, 60, Scope.tenant),
         "work-orders": ("/api/v1/work-orders", None, 1_000, 60, Scope.user),
         "search": ("/api/v1/search", None, 100, 60, Scope.user),
-        "reports-generate": ("/api/v1/reports/generate", None, 10, 60, Scope.user),
+        "reports-generate": ("/api/v1/reports", frozenset({"POST"}), 10, 60, Scope.user),
     }
     assert not any(rule.fail_closed for rule in (*policy.tiers.values(), *policy.endpoints))
 
@@ -114,7 +114,7 @@ def test_a_missing_policy_file_is_a_policy_error(tmp_path: Path) -> None:
         ("GET", "/api/v1/work-orders-archive", []),  # whole segments only
         ("GET", "/api/v1/search?q=inverter", ["search"]),
         ("GET", "/api/v1/searches", []),
-        ("POST", "/api/v1/reports/generate", ["reports-generate"]),
+        ("POST", "/api/v1/reports", ["reports-generate"]),
         ("GET", "/api/v1/reports", []),
         ("GET", "/api/v1/sites", []),
     ],
@@ -136,11 +136,11 @@ def test_every_matching_endpoint_rule_applies() -> None:
         _policy(
             endpoints=[
                 {"name": "reports", "path": "/api/v1/reports", "limit": 100, "period_s": 60},
-                {"name": "generate", "path": "/api/v1/reports/generate", "limit": 10, "period_s": 60},
+                {"name": "generate", "path": "/api/v1/reports", "methods": ["POST"], "limit": 10, "period_s": 60},
             ]
         )
     )
-    assert [rule.name for rule in policy.rules_for(Tier.free, "POST", "/api/v1/reports/generate")] == [
+    assert [rule.name for rule in policy.rules_for(Tier.free, "POST", "/api/v1/reports")] == [
         "free",
         "reports",
         "generate",

@@ -20,7 +20,7 @@ from . import observability, problems
 from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
 from .ratelimit_headers import RateLimitHeadersMiddleware
-from .routes import alerts, assets, dashboard, health, rules, search, sites, telemetry, work_orders
+from .routes import alerts, assets, dashboard, health, reports, rules, search, sites, telemetry, work_orders
 
 DESCRIPTION = """Maintenance management for solar and wind fleets: sites, assets, work orders and alerts.
 
@@ -52,6 +52,8 @@ def create_app(
     # The read model (PostgreSQL, through the replica router) is connected on the first search.
     app.state.search = SearchService(lambda: runtime.search_index(settings))
     app.state.dashboards = DashboardService(app.state.maintenance, lambda: runtime.dashboards(settings))
+    # Report jobs (DynamoDB), their queue (SQS) and documents (S3): each client is built on first use.
+    app.state.reports = runtime.report_service(settings, app.state.maintenance)
     app.state.reliability = ReliabilityService(app.state.maintenance.fleet, lambda: runtime.downtime(settings))
     app.state.authenticator = authenticator or Authenticator(
         settings.principal_cache_ttl_s,
@@ -61,7 +63,7 @@ def create_app(
     app.state.health = health_checker or HealthChecker(settings, read_model=lambda: runtime.read_model_status(settings))
     app.state.rate_limiter = runtime.rate_limiter(settings) if rate_limiter is True else rate_limiter
     problems.install(app)
-    routers = (health, sites, assets, work_orders, alerts, rules, telemetry, search, dashboard)
+    routers = (health, sites, assets, work_orders, alerts, rules, telemetry, search, dashboard, reports)
     for router in (module.router for module in routers):
         # The routers' routes already carry their full paths, tags and responses; reusing them skips
         # the second dependency analysis include_router would do (~20 ms of cold start).

@@ -152,3 +152,11 @@ def reliability(period_h: float, outages_h: Iterable[float]) -> Reliability:
     if n == 0:
         return Reliability(0, 0.0, None, None)
     return Reliability(n, down, down / n, max(0.0, period_h - down) / n)
+
+
+def group_reliability(period_h: float, assets: int, failures: int, downtime_h: float) -> Reliability:
+    """``reliability`` over a group of ``assets`` (a site, a model): the uptime is every asset's, so MTBF =
+    (assets x period - downtime) / failures; both None without a failure."""
+    if failures <= 0:
+        return Reliability(0, 0.0, None, None)
+    return Reliability(failures, downtime_h, downtime_h / failures, max(0.0, assets * period_h - downtime_h) / failures)

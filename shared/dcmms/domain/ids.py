@@ -8,10 +8,11 @@ import time
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
-def ulid(now_ms: int | None = None) -> str:
-    """A 26-character ULID: 48 bits of milliseconds then 80 random bits, Crockford base32."""
+def ulid(now_ms: int | None = None, randomness: bytes | None = None) -> str:
+    """A 26-character ULID: 48 bits of milliseconds then 80 random bits, Crockford base32. ``randomness`` (10
+    bytes, e.g. of a hash) makes it a deterministic name of something instead."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | int.from_bytes(randomness[:10] if randomness else os.urandom(10), "big")
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])

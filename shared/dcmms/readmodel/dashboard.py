@@ -72,7 +72,7 @@ _AS_OF = f"SELECT max(as_of) AS as_of FROM {SCHEMA}.dashboard_kpis WHERE tenant_
 
 # Energy per day or month (and over the whole span) from the daily rows (a site's, or the one asset's), per
 # period; PR over a site's DC capacity, or the asset's rating when the scope is an asset (docs/kpis.md).
-_ENERGY = f"""
+ENERGY = f"""
 WITH site_days AS (
     SELECT site_id, day, energy_kwh, solar_kwh, insolation_kwh_m2, expected_hours, available_hours, lost_kwh
     FROM {SCHEMA}.site_energy_daily
@@ -104,7 +104,7 @@ SELECT grouping(period) = 1 AS total, period, sum(energy_kwh) AS energy_kwh,
        count(DISTINCT site_id) AS sites, count(DISTINCT day) AS days
 FROM priced GROUP BY GROUPING SETS ((period), ()) ORDER BY total, period
 """
-_PERIOD_FORMATS = {"day": "YYYY-MM-DD", "month": "YYYY-MM"}
+PERIOD_FORMATS = {"day": "YYYY-MM-DD", "month": "YYYY-MM"}
 
 
 class PostgresDashboards:
@@ -152,11 +152,11 @@ class PostgresDashboards:
             "until": until,
             "site": site_id,
             "asset": asset_id,
-            "format": _PERIOD_FORMATS[interval],
+            "format": PERIOD_FORMATS[interval],
         }
 
         def query(cur: Any) -> tuple[list[dict[str, Any]], Any]:
-            rows = cur.execute(_ENERGY, params).fetchall()
+            rows = cur.execute(ENERGY, params).fetchall()
             return rows, cur.execute(_AS_OF, (tenant_id,)).fetchone()["as_of"]
 
         return self._read(query, ([], None))

@@ -143,6 +143,27 @@ class AlertRuleModel(_EntityBase):
     stream_view_type = None  # rules are read by key, never searched
 
 
+class ReportModel(_Base):
+    """Report jobs; ``created_key`` (created#id) lists a tenant's newest first, whatever their ids (a scheduled
+    report's id is dated by its period, ``dcmms.domain.reports.scheduled_report_id``)."""
+
+    base_name = "reports"
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    version = NumberAttribute()
+    doc = UnicodeAttribute()
+    created_key = UnicodeAttribute()
+    by_tenant_created = _gsi("by_tenant_created", "tenant_id", "created_key")()
+
+
+class ReportSubscriptionModel(_Base):
+    base_name = "report-subscriptions"
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    version = NumberAttribute()
+    doc = UnicodeAttribute()
+
+
 TABLES: tuple[type[_Base], ...] = (
     AlertRuleModel,
     TenantModel,
@@ -152,6 +173,8 @@ TABLES: tuple[type[_Base], ...] = (
     AssetModel,
     WorkOrderModel,
     AlertModel,
+    ReportModel,
+    ReportSubscriptionModel,
 )
 
 

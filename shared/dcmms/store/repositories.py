@@ -27,6 +27,7 @@ from dcmms.domain.model import (
     WorkOrder,
     iso,
 )
+from dcmms.domain.reports import Report, ReportSubscription
 from dcmms.domain.rules import AlertRule
 
 from .errors import AlreadyExists, StaleVersion
@@ -35,6 +36,8 @@ from .models import (
     AlertRuleModel,
     ApiKeyModel,
     AssetModel,
+    ReportModel,
+    ReportSubscriptionModel,
     SiteModel,
     TenantModel,
     UserModel,
@@ -360,12 +363,47 @@ class AlertRuleRepository(EntityRepository[AlertRule]):
         return self._list(plan, limit, cursor)
 
 
+class ReportRepository(EntityRepository[Report]):
+    model, entity, kind = ReportModel, Report, "report"
+
+    def _to_item(self, e: Report) -> Any:
+        return self._base(e, created_key=f"{iso(e.created_at)}#{e.id}")
+
+    def _base(self, e: Report, **attrs: Any) -> Any:  # the document keeps "from" as the API shows it
+        return self.model(e.tenant_id, e.id, version=e.version, doc=e.model_dump_json(by_alias=True), **attrs)
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[Report]:
+        """Newest first."""
+        index = ReportModel.by_tenant_created
+        plan = Plan("reports", index.query, ReportModel.created_key, [tenant_id], descending=True)
+        return self._list(plan, limit, cursor)
+
+
+class ReportSubscriptionRepository(EntityRepository[ReportSubscription]):
+    model, entity, kind = ReportSubscriptionModel, ReportSubscription, "report subscription"
+
+    def _to_item(self, e: ReportSubscription) -> Any:
+        return self._base(e)
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[ReportSubscription]:
+        plan = Plan("report-subscriptions", ReportSubscriptionModel.query, ReportSubscriptionModel.id, [tenant_id],
+                    descending=False)  # fmt: skip
+        return self._list(plan, limit, cursor)
+
+
 class DirectoryRepository:
     """Tenants, users and API keys."""
 
     def tenant_ids(self) -> list[str]:
         """Every tenant. A scan of the (small) tenants table: for scheduled jobs, never a request path."""
         return [t.id for t in TenantModel.scan(attributes_to_get=["id"])]
+
+    def tenant_name(self, tenant_id: str) -> str:
+        """The tenant's name (its id when it has no record)."""
+        try:
+            return str(TenantModel.get(tenant_id).name)
+        except DoesNotExist:
+            return tenant_id
 
     def create_tenant(self, tenant: Tenant) -> Tenant:
         TenantModel(tenant.id, name=tenant.name, created_at=iso(tenant.created_at)).save()
