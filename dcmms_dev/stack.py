@@ -21,7 +21,13 @@ from dcmms.catalogue import FUNCTIONS, by_name
 from dcmms.clients import aws_client
 from dcmms.config import Settings
 from dcmms.store.models import bind, create_tables
-from dcmms_dev.pollers import LocalDynamoDBStreamsPoller, LocalKinesisPoller, LocalSqsPoller, projector_failure_queue
+from dcmms_dev.pollers import (
+    LocalDynamoDBStreamsPoller,
+    LocalKinesisPoller,
+    LocalSqsPoller,
+    projector_failure_queue,
+    queue_name,
+)
 from dcmms_dev.servers import LocalServers
 
 STATE_FILE = Path(".dcmms") / "local.json"
@@ -288,6 +294,8 @@ def run_dev(
             kpis = f"refreshed in {refreshed['seconds']:.2f} s, then every 5 minutes"
         except Exception as exc:
             kpis = f"failed ({exc!r}); the schedule refreshes them again"
+        reports = by_name("reports")
+        reports_queue = queue_name(settings, reports.queue) if reports.queue else "(none)"
         up = (servers.dynamodb, servers.kinesis, servers.moto, servers.redis, servers.postgres)
         startup_s = {server.name: server.startup_s for server in up}
 
@@ -301,6 +309,11 @@ def run_dev(
             print(f"  cache warmed: {warmed}", flush=True)
             print(f"  read model: {reindexed}; then kept by the projector from the tables' streams", flush=True)
             print(f"  dashboard KPIs: {kpis}", flush=True)
+            print(
+                f"  reports: POST /api/v1/reports -> SQS {reports_queue} -> the reports function"
+                f" -> S3 {settings.reports_bucket}; site-daily at 06:00 site time, fleet-monthly on the 1st",
+                flush=True,
+            )
 
         threading.Thread(target=announce, name="local-announce", daemon=True).start()
         app = create_app(settings)

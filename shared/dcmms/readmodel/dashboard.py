@@ -107,6 +107,21 @@ FROM priced GROUP BY GROUPING SETS ((period), ()) ORDER BY total, period
 PERIOD_FORMATS = {"day": "YYYY-MM-DD", "month": "YYYY-MM"}
 
 
+def energy_params(
+    tenant_id: str, since: Any, until: Any, interval: str, site_id: str | None, asset_id: str | None
+) -> dict[str, Any]:
+    """``ENERGY``'s parameters: per ``interval`` ('day' or 'month') over local dates, for the fleet, a site or an
+    asset."""
+    return {
+        "tenant": tenant_id,
+        "since": since,
+        "until": until,
+        "site": site_id,
+        "asset": asset_id,
+        "format": PERIOD_FORMATS[interval],
+    }
+
+
 class PostgresDashboards:
     def __init__(self, router: DatabaseRouter) -> None:
         self._router = router
@@ -146,14 +161,7 @@ class PostgresDashboards:
     ) -> tuple[list[dict[str, Any]], Any]:
         """(per ``interval`` ('day' or 'month') from ``since`` to ``until`` (local dates, both included), then
         one row with ``total`` true for the whole span; the last refresh's time): ([], None) before the first."""
-        params = {
-            "tenant": tenant_id,
-            "since": since,
-            "until": until,
-            "site": site_id,
-            "asset": asset_id,
-            "format": PERIOD_FORMATS[interval],
-        }
+        params = energy_params(tenant_id, since, until, interval, site_id, asset_id)
 
         def query(cur: Any) -> tuple[list[dict[str, Any]], Any]:
             rows = cur.execute(ENERGY, params).fetchall()

@@ -8,6 +8,7 @@ Energy figures are shaped by the dashboards' own ``energy_json`` from the rows o
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -91,6 +92,11 @@ def _local_span(since: date, until: date, zone: str) -> tuple[datetime, datetime
     return start, end
 
 
+def _utc_span(r: Report) -> tuple[datetime, datetime]:
+    """The report's days as UTC instants: [its first day's midnight, the midnight after its last day)."""
+    return datetime.combine(r.from_, time(), UTC), datetime.combine(r.to + timedelta(days=1), time(), UTC)
+
+
 def _period_label(since: date, until: date) -> str:
     if since == until:
         return since.strftime("%A %d %B %Y")
@@ -137,6 +143,12 @@ class DocumentBuilder:
             ReportType.asset_reliability: self.asset_reliability,
         }
         return builders[report.type](report, tenant_name)
+
+    def _document(
+        self, r: Report, tenant_name: str, subtitle: str, figures: list[Figure], sections: list[Table | Chart]
+    ) -> Document:
+        period = _period_label(r.from_, r.to)
+        return Document(r.type.value, TITLES[r.type], tenant_name, period, self.now(), subtitle, figures, sections)
 
     def _site(self, tenant_id: str, site_id: str | None) -> dict[str, Any]:
         return next((s for s in self.data.sites(tenant_id) if s["site_id"] == site_id), {"site_id": site_id})
@@ -204,10 +216,7 @@ class DocumentBuilder:
                 primary=True,
             ),
         ]
-        return Document(
-            r.type.value, TITLES[r.type], tenant_name, _period_label(r.from_, r.to), self.now(),
-            subtitle=f"{site.get('name') or r.site_id} ({r.site_id}) · {zone}", figures=head, sections=sections,
-        )  # fmt: skip
+        return self._document(r, tenant_name, f"{site.get('name') or r.site_id} ({r.site_id}) · {zone}", head, sections)
 
     # -- fleet-monthly ---------------------------------------------------------------------------------------
 
@@ -218,15 +227,13 @@ class DocumentBuilder:
         before = _total(self.data.energy(r.tenant_id, *prev, "day", None))
         now_rows = {e["site_id"]: e for e in self.data.site_energy(r.tenant_id, r.from_, r.to)}
         old_rows = {e["site_id"]: e for e in self.data.site_energy(r.tenant_id, *prev)}
-        # downtime over the whole UTC span of the local dates (every zone's days inside it)
-        since = datetime.combine(r.from_, time(), UTC)
-        until = datetime.combine(r.to + timedelta(days=1), time(), UTC)
+        since, until = _utc_span(r)  # downtime over the UTC days of the period
         period_h = (until - since).total_seconds() / 3600
         down: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for a in self.data.downtime_by_asset(r.tenant_id, since, until):
             down[a["site_id"]].append(a)
         rows = []
-        for site_id, site in sorted(sites.items(), key=lambda kv: (str(kv[1].get("name")), kv[0])):
+        for site_id, site in sorted(sites.items(), key=lambda kv: (_natural(kv[1].get("name")), _natural(kv[0]))):
             e, o = energy_json(now_rows.get(site_id, {})), energy_json(old_rows.get(site_id, {}))
             assets = down.get(site_id, [])
             rel = group_reliability(period_h, len(assets), sum(a["failures"] for a in assets),
@@ -283,17 +290,13 @@ class DocumentBuilder:
                 primary=True,
             ),
         ]
-        return Document(
-            r.type.value, TITLES[r.type], tenant_name, _period_label(r.from_, r.to), self.now(),
-            subtitle=f"Compared with {_period_label(*prev)}", figures=head, sections=sections,
-        )  # fmt: skip
+        return self._document(r, tenant_name, f"Compared with {_period_label(*prev)}", head, sections)
 
     # -- work-order-backlog ----------------------------------------------------------------------------------
 
     def work_order_backlog(self, r: Report, tenant_name: str) -> Document:
         open_work = self.data.open_work(r.tenant_id, r.site_id)
-        since = datetime.combine(r.from_, time(), UTC)
-        until = datetime.combine(r.to + timedelta(days=1), time(), UTC)
+        since, until = _utc_span(r)
         work = self.data.work_in(r.tenant_id, since, until, r.site_id)
         priorities = [p.value for p in sorted(Priority, key=lambda p: -p.rank)]
         by_site: dict[str, dict[str, Any]] = {}
@@ -372,17 +375,15 @@ class DocumentBuilder:
             ),
         ]
         scope = f"Site {r.site_id}" if r.site_id else "All sites"
-        return Document(
-            r.type.value, TITLES[r.type], tenant_name, _period_label(r.from_, r.to), self.now(),
-            subtitle=f"{scope} · open work as of generation; opened and closed within the period",
-            figures=head, sections=sections,
-        )  # fmt: skip
+        return self._document(
+            r, tenant_name, f"{scope} · open work as of generation; opened and closed within the period", head, sections
+        )
 
     # -- asset-reliability -----------------------------------------------------------------------------------
 
     def asset_reliability(self, r: Report, tenant_name: str) -> Document:
-        since = datetime.combine(r.from_, time(), UTC)
-        until = min(datetime.combine(r.to + timedelta(days=1), time(), UTC), self.now())
+        since, end = _utc_span(r)
+        until = min(end, self.now())
         period_h = max(0.0, (until - since).total_seconds() / 3600)
         assets = self.data.downtime_by_asset(r.tenant_id, since, until, r.site_id, r.asset_id)
         episodes = self.data.episodes(r.tenant_id, since, until, r.site_id, r.asset_id)
@@ -457,11 +458,20 @@ class DocumentBuilder:
             ),
         ]
         scope = f"Asset {r.asset_id}" if r.asset_id else f"Site {r.site_id}" if r.site_id else "All sites"
-        return Document(
-            r.type.value, TITLES[r.type], tenant_name, _period_label(r.from_, r.to), self.now(),
-            subtitle=f"{scope} · forced downtime from critical alerts and asset status (docs/kpis.md)",
-            figures=head, sections=sections,
-        )  # fmt: skip
+        return self._document(
+            r,
+            tenant_name,
+            f"{scope} · forced downtime from critical alerts and asset status (docs/kpis.md)",
+            head,
+            sections,
+        )
+
+
+def _natural(text: Any) -> list[Any]:
+    """A sort key that puts "Park 9" before "Park 10": digit runs compare as numbers."""
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", str(text or ""))
+    ]
 
 
 def _age_bucket(days: float) -> str:

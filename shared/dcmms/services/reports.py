@@ -46,7 +46,7 @@ from dcmms.reports.document import Document
 from dcmms.store.errors import AlreadyExists, StaleVersion
 from dcmms.store.results import ListResult
 
-from .common import field_error, new_entity, require_fleet
+from .common import field_error, new_entity, read_all, require_fleet
 from .fleet import FleetService
 from .ports import Repository
 
@@ -446,7 +446,7 @@ class ReportRunner:
         """Email the report's link to each subscription it covers; a failed send is logged, the report stays."""
         if self.mailer is None or not report.object_key:
             return
-        subs = [s for s in _read_all(self.subscriptions, report.tenant_id) if s.covers(report)]
+        subs = [s for s in read_all(self.subscriptions.list, report.tenant_id) if s.covers(report)]
         if not subs:
             return
         url = self.files.download_url(
@@ -482,16 +482,6 @@ _WIDTHS = {
 }
 
 
-def _read_all(repo: Subscriptions, tenant_id: str) -> Iterator[ReportSubscription]:
-    cursor = None
-    while True:
-        page = repo.list(tenant_id, 1000, cursor)
-        yield from page.items
-        cursor = page.next_cursor
-        if cursor is None:
-            return
-
-
 class ReportScheduler:
     """What a schedule run makes: ``site-daily`` for every site whose local time at the run's scheduled time is
     06:00-06:14 (its previous local day), ``fleet-monthly`` for every tenant (the previous month). Each report
@@ -507,7 +497,7 @@ class ReportScheduler:
         subs: dict[str, list[ReportSubscription]] = {}
         for tenant_id, scope, since, until in self._due(kind, scheduled_at):
             if tenant_id not in subs:
-                subs[tenant_id] = [s for s in _read_all(self.subscriptions, tenant_id) if s.type is kind]
+                subs[tenant_id] = [s for s in read_all(self.subscriptions.list, tenant_id) if s.type is kind]
             formats = {ReportFormat.pdf} | {
                 s.format
                 for s in subs[tenant_id]
