@@ -56,6 +56,9 @@ ACCESS: Mapping[str, Access] = {
             # report requests and their status; report subscriptions (create, list, replace, unsubscribe)
             "reports": READ_WRITE,
             "report-subscriptions": READ_WRITE_DELETE,
+            # procedures (versioned checklists) and preventive-maintenance schedules
+            "procedures": READ_WRITE_DELETE,
+            "pm-schedules": READ_WRITE_DELETE,
         },
         redis=True,
         postgres=True,
@@ -82,6 +85,19 @@ ACCESS: Mapping[str, Access] = {
     # DynamoDB Streams of sites, assets, work orders and alerts -> the read model in PostgreSQL (the primary,
     # through RDS Proxy). It reads only the stream records it is given: no table, no Redis.
     "projector": Access(postgres=True, table_streams_consume=True),
+    # Preventive maintenance: every tenant (a scan of the small tenants table), its schedules (query, then a
+    # versioned replace of each one's state), the assets of a type at a site (query), the procedures (get), and
+    # the generated work orders (conditional creates; gets of the previous ones), written through the cache.
+    "pm": Access(
+        tables={
+            "tenants": (SCAN,),
+            "pm-schedules": (GET, QUERY, PUT),
+            "procedures": (GET,),
+            "assets": (QUERY,),
+            "work-orders": (GET, PUT),
+        },
+        redis=True,
+    ),
     # Refreshes the read model's materialized KPIs in PostgreSQL (the primary, through RDS Proxy); single-flight
     # by an advisory lock in PostgreSQL itself, so no Redis.
     "kpi": Access(postgres=True),

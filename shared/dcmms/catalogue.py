@@ -136,6 +136,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         reserved_concurrency=1,
         schedules=(Schedule("rate(15 minutes)"),),
     ),
+    # Preventive maintenance (services.pm): generates the work that PM schedules make due, once per occurrence
+    # (derived work-order ids), every 15 minutes; one run at a time, though a concurrent one would create nothing twice.
+    FunctionSpec(
+        "pm",
+        "functions.pm.handler.lambda_handler",
+        "schedule",
+        memory_mb=1024,
+        timeout_s=600,
+        reserved_concurrency=1,
+        schedules=(Schedule("rate(15 minutes)"),),
+    ),
     # Reports (dcmms.reports): generates one report per queue message (the API's on-demand requests and the
     # schedules' runs), from the analytics replica, into the reports bucket; emails subscribers through SES.
     # The schedules only decide what is due and enqueue it: site-daily every 15 minutes for the sites whose

@@ -5,6 +5,7 @@ Each is created on first use and reused by every invocation of the same environm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +32,15 @@ if TYPE_CHECKING:
         AlertRuleRepository,
         AssetRepository,
         DirectoryRepository,
+        PMScheduleRepository,
+        ProcedureRepository,
         ReportRepository,
         ReportSubscriptionRepository,
         SiteRepository,
         WorkOrderRepository,
     )
     from dcmms.telemetry.ingest import IngestPipeline
+    from dcmms.telemetry.meters import PostgresMeters
     from dcmms.telemetry.postgres import TelemetryStore
 
 
@@ -109,6 +113,20 @@ class StoreRepositories:
         return AlertRuleRepository()
 
     @cached_property
+    def procedures(self) -> ProcedureRepository:
+        from dcmms.store.repositories import ProcedureRepository
+
+        self._bound()
+        return ProcedureRepository()
+
+    @cached_property
+    def pm_schedules(self) -> PMScheduleRepository:
+        from dcmms.store.repositories import PMScheduleRepository
+
+        self._bound()
+        return PMScheduleRepository()
+
+    @cached_property
     def reports(self) -> ReportRepository:
         from dcmms.store.repositories import ReportRepository
 
@@ -123,10 +141,12 @@ class StoreRepositories:
         return ReportSubscriptionRepository()
 
 
-def build_maintenance(cache: RedisCache | None = None, repositories: Repositories | None = None) -> Maintenance:
+def build_maintenance(
+    cache: RedisCache | None = None, repositories: Repositories | None = None, meters: Callable[[], Any] | None = None
+) -> Maintenance:
     """The services wired together: over the DynamoDB repositories unless others are given, with list pages
-    written as the API serves them."""
-    return Maintenance(repositories or StoreRepositories(), cache, page_body)
+    written as the API serves them; ``meters`` reads PM meters from the telemetry rollups."""
+    return Maintenance(repositories or StoreRepositories(), cache, page_body, meters)
 
 
 @lru_cache(maxsize=4)
@@ -155,7 +175,9 @@ def store_repositories(settings: Settings) -> StoreRepositories:
 @lru_cache(maxsize=4)
 def maintenance(settings: Settings) -> Maintenance:
     """The use cases with their Redis cache; DynamoDB is bound and connected on first use."""
-    return build_maintenance(RedisCache(resilient_redis(settings), CacheStats()), store_repositories(settings))
+    return build_maintenance(
+        RedisCache(resilient_redis(settings), CacheStats()), store_repositories(settings), lambda: meters(settings)
+    )
 
 
 @lru_cache(maxsize=4)
@@ -342,3 +364,22 @@ def report_service(settings: Settings, maintenance: Maintenance) -> ReportServic
         metrics_of,
         settings.report_link_ttl_s,
     )
+
+
+def run_pm(settings: Settings, now: Any = None) -> dict[str, int]:
+    """The pm function's run: every tenant's due preventive work (``services.pm``), summed counts."""
+    services = maintenance(settings)
+    totals: dict[str, int] = {"tenants": 0}
+    for tenant_id in sorted(store_repositories(settings).directory.tenant_ids()):
+        totals["tenants"] += 1
+        for key, value in services.pm.run(tenant_id, now).items():
+            totals[key] = totals.get(key, 0) + value
+    return totals
+
+
+@lru_cache(maxsize=4)
+def meters(settings: Settings) -> PostgresMeters:
+    """PM meters and conditions from the hourly rollups, on the analytics replica; psycopg on first use."""
+    from dcmms.telemetry.meters import PostgresMeters
+
+    return PostgresMeters(lambda query: database_router(settings).read("analytics", query))

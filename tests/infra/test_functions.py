@@ -106,8 +106,25 @@ def test_api_reads_keys_and_never_scans_or_touches_the_directory(synthesis: Synt
     assert "dynamodb:Scan" not in grants and "dynamodb:UpdateItem" not in grants
     assert _tables(grants, "dynamodb:GetItem") >= {"api-keys", "sites", "work-orders"}
     written = _tables(grants, "dynamodb:PutItem")
-    assert written == {"sites", "assets", "work-orders", "alerts", "alert-rules", "reports", "report-subscriptions"}
-    assert _tables(grants, "dynamodb:DeleteItem") == {"sites", "assets", "alert-rules", "report-subscriptions"}
+    assert written == {
+        "sites",
+        "assets",
+        "work-orders",
+        "alerts",
+        "alert-rules",
+        "reports",
+        "report-subscriptions",
+        "procedures",
+        "pm-schedules",
+    }
+    assert _tables(grants, "dynamodb:DeleteItem") == {
+        "sites",
+        "assets",
+        "alert-rules",
+        "report-subscriptions",
+        "procedures",
+        "pm-schedules",
+    }
     # tenants and users are never read by the API; api-keys only by key
     everything = set().union(*(_tables(grants, a) for a in grants if a.startswith("dynamodb:")))
     assert not {t for t in everything if t.split("/")[0] in ("tenants", "users")}
@@ -156,6 +173,22 @@ def test_kpi_refreshes_every_5_minutes_one_at_a_time_with_no_aws_data_access(syn
 RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
 # Object prefixes granted with a trailing wildcard: one object per record / report under them.
 OBJECT_PREFIXES = ("/telemetry-dlq/*", "/reports/*")
+
+
+def test_pm_generates_work_with_only_what_it_reads_and_writes(synthesis: Synthesis) -> None:
+    """Tenants by scan (the directory is small), its schedules and the generated work orders; no delete, no
+    PostgreSQL; one run at a time every 15 minutes."""
+    grants = function_grants(synthesis.template("prod", "service"), "pm")
+    assert _tables(grants, "dynamodb:Scan") == {"tenants"}
+    assert _tables(grants, "dynamodb:PutItem") == {"pm-schedules", "work-orders"}
+    assert "dynamodb:DeleteItem" not in grants and "dynamodb:UpdateItem" not in grants
+    assert _tables(grants, "dynamodb:GetItem") == {"pm-schedules", "procedures", "work-orders"}
+    spec = by_name("pm")
+    assert (spec.trigger, [s.expression for s in spec.schedules], spec.reserved_concurrency) == (
+        "schedule",
+        ["rate(15 minutes)"],
+        1,
+    )
 
 
 def test_no_function_holds_a_wildcard(synthesis: Synthesis) -> None:

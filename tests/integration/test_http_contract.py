@@ -228,7 +228,15 @@ def test_every_get_documented_as_conditional_revalidates_to_304(api, settings, s
         "subscription_id": api.post(
             "/api/v1/report-subscriptions", {"type": "fleet-monthly", "recipients": ["a@example.com"]}
         ).json()["id"],
+        "procedure_id": api.post(
+            "/api/v1/procedures", {"name": "Check", "steps": [{"title": "Tick"}], "estimated_duration_min": 5}
+        ).json()["id"],
     }
+    ids["schedule_id"] = api.post(
+        "/api/v1/pm-schedules",
+        {"name": "Monthly check", "procedure_id": ids["procedure_id"], "site_id": site["id"]}
+        | {"trigger": {"kind": "calendar", "every": 1, "unit": "months", "anchor": "2027-01-04"}},
+    ).json()["id"]
     # searched and dashboards read the read model: wait until the stream has brought these, or the second
     # answer may differ from the first
     rows = {"sites": [site["id"]], "assets": [asset["id"]], "work_orders": [ids["work_order_id"]]}

@@ -35,7 +35,7 @@ from dcmms.telemetry.postgres import TelemetryStore
 from tests.support.api import ApiClient
 
 SEED = 20261202
-# Examples per operation and generation mode: 40 operations x (30 + 8), ~1,200 requests.
+# Examples per operation and generation mode: ~60 operations x (30 + 8), ~1,200 requests.
 BUDGET = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 8}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Which kind of resource a parameter or body field names.
@@ -50,20 +50,45 @@ REFERENCES = {
     "episode_id": "episode",
     "report_id": "report",
     "subscription_id": "subscription",
+    "procedure_id": "procedure",
+    "step_id": "step",
+    "schedule_id": "schedule",
+}
+# A checklist step is answered on work orders of its own, which no transition or PATCH closes meanwhile.
+CHECKLIST_PATH = "/api/v1/work-orders/{work_order_id}/checklist/{step_id}"
+PROCEDURE = {
+    "name": "Inverter inspection",
+    "estimated_duration_min": 45,
+    "asset_types": ["inverter"],
+    "steps": [
+        {"title": "LOTO applied"},
+        {"title": "Insulation resistance", "kind": "number", "unit": "MΩ", "min": 1, "max": 1000},
+        {"title": "Notes", "kind": "text", "required": False},
+        {"title": "Fan test", "kind": "pass_fail"},
+    ],
 }
 _GENERATED = object()  # keep the generated value
 _ABSENT = object()  # leave the parameter out
 
 
 def _fleet(api: ApiClient) -> dict[str, list[str]]:
-    """Two sites with a small hierarchy each, work orders, alerts and rules: ids the requests can name."""
-    ids: dict[str, list[Any]] = {kind: [] for kind in {*REFERENCES.values(), "placement"}}
+    """Two sites with a small hierarchy each, work orders (one from a procedure), alerts, rules and
+    procedures: ids the requests can name."""
+    ids: dict[str, list[Any]] = {kind: [] for kind in {*REFERENCES.values(), "placement", "checklist_work_order"}}
     for n in range(2):
         site = api.site(name=f"Fuzz Site {n}")
         inverter = api.asset(site["id"], name=f"INV-{n}")
         string = api.asset(site["id"], name=f"STR-{n}", type="string", parent_id=inverter["id"])
         alert = api.alert(inverter["id"])
-        work_order = api.work_order(site["id"], asset_id=inverter["id"], status="open")
+        procedure = api.post("/api/v1/procedures", PROCEDURE | {"name": f"Inverter inspection {n}"})
+        assert procedure.status_code == 201, procedure.text
+        ids["procedure"].append(procedure.json()["id"])
+        followed = {"procedure_id": procedure.json()["id"]} if n else {}
+        work_order = api.work_order(site["id"], asset_id=inverter["id"], status="open", **followed)
+        for _ in range(2):
+            checklist = api.work_order(site["id"], asset_id=inverter["id"], procedure_id=procedure.json()["id"])
+            ids["checklist_work_order"].append(checklist["id"])
+        ids["step"] = [step["id"] for step in procedure.json()["steps"]]
         rule = api.post(
             "/api/v1/alert-rules",
             {"name": f"Hot {n}", "asset_type": "inverter", "metric": "heatsink_temp_c", "condition": ">"}
@@ -82,6 +107,14 @@ def _fleet(api: ApiClient) -> dict[str, list[str]]:
         sub = api.post("/api/v1/report-subscriptions", {"type": "site-daily", "recipients": [f"ops{n}@example.com"]})
         assert sub.status_code == 201, sub.text
         ids["subscription"].append(sub.json()["id"])
+        schedule = api.post(
+            "/api/v1/pm-schedules",
+            {"name": f"Inspection {n}", "procedure_id": procedure.json()["id"], "site_id": site["id"]}
+            | {"asset_type": "inverter", "trigger": {"kind": "calendar", "every": 1, "unit": "months"}}
+            | {"trigger": {"kind": "calendar", "every": 1, "unit": "months", "anchor": "2027-01-04"}},
+        )
+        assert schedule.status_code == 201, schedule.text
+        ids["schedule"].append(schedule.json()["id"])
     return ids
 
 
@@ -110,9 +143,19 @@ def _register_hooks(schema: Any, ids: dict[str, list[Any]]) -> None:
             if isinstance(container, dict):
                 for name in container:
                     if name in REFERENCES:
-                        choices[(location, name)] = st.sampled_from([*ids[REFERENCES[name]], _GENERATED])
+                        kind = REFERENCES[name]
+                        if case.operation.path == CHECKLIST_PATH and name == "work_order_id":
+                            kind = "checklist_work_order"
+                        choices[(location, name)] = st.sampled_from([*ids[kind], _GENERATED])
                     elif location == "query" and name in ("from", "to", "cursor"):
                         choices[(location, name)] = st.sampled_from([_ABSENT, _GENERATED])
+        if case.operation.path == "/api/v1/pm-schedules" and isinstance(case.body, dict):
+            # a schedule has one valid trigger and one scope: mostly a valid calendar trigger on a site
+            valid = {"kind": "calendar", "every": 1, "unit": "months", "anchor": "2027-01-04"}
+            choices[("body", "trigger")] = st.sampled_from([valid, valid, valid, _GENERATED])
+            for optional in ("asset_id", "asset_type", "production_window"):
+                if optional in case.body:
+                    choices[("body", optional)] = st.sampled_from([_ABSENT, _ABSENT, _GENERATED])
         if case.headers and "If-Match" in case.headers:
             # a generated pin matches no version (412); "*" lets the write go ahead
             choices[("headers", "If-Match")] = st.sampled_from(["*", _GENERATED])

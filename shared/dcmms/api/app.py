@@ -20,7 +20,20 @@ from . import observability, problems
 from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
 from .ratelimit_headers import RateLimitHeadersMiddleware
-from .routes import alerts, assets, dashboard, health, reports, rules, search, sites, telemetry, work_orders
+from .routes import (
+    alerts,
+    assets,
+    dashboard,
+    health,
+    pm_schedules,
+    procedures,
+    reports,
+    rules,
+    search,
+    sites,
+    telemetry,
+    work_orders,
+)
 
 DESCRIPTION = """Maintenance management for solar and wind fleets: sites, assets, work orders and alerts.
 
@@ -63,7 +76,20 @@ def create_app(
     app.state.health = health_checker or HealthChecker(settings, read_model=lambda: runtime.read_model_status(settings))
     app.state.rate_limiter = runtime.rate_limiter(settings) if rate_limiter is True else rate_limiter
     problems.install(app)
-    routers = (health, sites, assets, work_orders, alerts, rules, telemetry, search, dashboard, reports)
+    routers = (
+        health,
+        sites,
+        assets,
+        work_orders,
+        alerts,
+        rules,
+        procedures,
+        pm_schedules,
+        telemetry,
+        search,
+        dashboard,
+        reports,
+    )
     for router in (module.router for module in routers):
         # The routers' routes already carry their full paths, tags and responses; reusing them skips
         # the second dependency analysis include_router would do (~20 ms of cold start).

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .model import (
+    MAX_TEXT_ANSWER,
     AlertSeverity,
+    Answer,
     AssetStatus,
     AssetType,
-    ChecklistItem,
     Location,
     PowerCurveSpec,
     Priority,
     SiteKind,
     SitePerformance,
+    StepKind,
     WorkOrderStatus,
     WorkOrderType,
 )
+from .procedures import MAX_STEPS, STEP_ID_PATTERN, check_step_limits, duplicate_step_ids
 from .rules import Condition, SiteCondition
 
 # The JSON Schema of each command says what its validators accept, so that a client (or a fuzzer) built from
@@ -149,6 +152,14 @@ class AssetPatch(_Command):
     power_curve: PowerCurveSpec | None = None
 
 
+class ChecklistEntry(BaseModel):
+    """A free-form checklist item as clients write it (``{item, done}``); a procedure's steps come from the
+    procedure (``procedure_id``) and are answered one by one."""
+
+    item: str = Field(min_length=1, max_length=500)
+    done: bool = False
+
+
 class WorkOrderCreate(_Command):
     site_id: str = Ref
     asset_id: str | None = OptionalRef
@@ -160,9 +171,11 @@ class WorkOrderCreate(_Command):
     status: WorkOrderStatus = Field(default=WorkOrderStatus.draft, json_schema_extra=_initial_statuses)
     assigned_to: str | None = OptionalRef
     due_at: AwareDatetime | None = None
-    checklist: list[ChecklistItem] = Field(default_factory=list, max_length=200)
+    checklist: list[ChecklistEntry] = Field(default_factory=list, max_length=200)
     custom_fields: dict[str, Any] = CustomFields
     source_alert_id: str | None = OptionalRef
+    # the checklist is then the procedure's steps (so ``checklist`` stays empty)
+    procedure_id: str | None = OptionalRef
 
     @field_validator("status")
     @classmethod
@@ -181,7 +194,7 @@ class WorkOrderPatch(_Command):
     priority: Priority | None = _required()
     assigned_to: str | None = OptionalRef
     due_at: AwareDatetime | None = None
-    checklist: list[ChecklistItem] | None = _required(max_length=200)
+    checklist: list[ChecklistEntry] | None = _required(max_length=200)
     custom_fields: dict[str, Any] | None = _required(max_length=100)
 
 
@@ -237,6 +250,90 @@ class AlertRulePatch(_Command):
     resolve_on_clear: bool | None = _required()
     enabled: bool | None = _required()
     while_site: SiteCondition | None = None
+
+
+def _answer_bounds(schema: dict[str, Any]) -> None:
+    """A string answer is stripped, then must be 1..MAX_TEXT_ANSWER characters (ChecklistItem.accept)."""
+    for option in schema.get("anyOf", ()):
+        if option.get("type") == "string":
+            option.update({"minLength": 1, "maxLength": MAX_TEXT_ANSWER, "pattern": r"\S"})
+
+
+class ChecklistAnswer(_Command):
+    """The answer to one step: true/false for a check, a number, a string for text, "pass" or "fail"; null
+    clears it."""
+
+    answer: Answer | None = Field(json_schema_extra=_answer_bounds)
+
+
+# A unit and limits only on number steps (what check_step_limits asks; min <= max is left to validation).
+_STEP_LIMITS: dict[str, Any] = {
+    "anyOf": [
+        {"properties": {"kind": {"const": StepKind.number.value}}, "required": ["kind"]},
+        {
+            "properties": {
+                "kind": {"enum": [k.value for k in StepKind if k is not StepKind.number]},
+                "unit": {"type": "null"},
+                "min": {"type": "null"},
+                "max": {"type": "null"},
+            }
+        },
+    ]
+}
+
+
+class StepDefinition(_Command):
+    """A procedure's step as clients write it: without an ``id``, the server assigns ``s<position>``."""
+
+    model_config = ConfigDict(json_schema_extra=_STEP_LIMITS)
+
+    id: str | None = Field(default=None, pattern=STEP_ID_PATTERN)
+    title: str = Field(min_length=1, max_length=500, json_schema_extra=_visible)
+    kind: StepKind = StepKind.check
+    required: bool = True
+    unit: str | None = Field(default=None, min_length=1, max_length=32, json_schema_extra=_visible)
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False)
+    photo_required: bool = False
+
+    @model_validator(mode="after")
+    def _limits(self) -> StepDefinition:
+        check_step_limits(self.kind, self.unit, self.min, self.max)
+        return self
+
+
+def _unique_step_ids(steps: list[StepDefinition] | None) -> list[StepDefinition] | None:
+    repeated = duplicate_step_ids([s.id for s in steps or ()])
+    if repeated:
+        raise ValueError(f"step ids must be unique; repeated: {', '.join(repeated)}")
+    return steps
+
+
+Skill = Field(min_length=1, max_length=100, json_schema_extra=_visible)
+
+
+class ProcedureCreate(_Command):
+    name: str = Name
+    description: str | None = Text
+    steps: list[StepDefinition] = Field(min_length=1, max_length=MAX_STEPS)
+    estimated_duration_min: int = Field(ge=1, le=525_600)
+    required_skills: list[Annotated[str, Skill]] = Field(default_factory=list, max_length=50)
+    asset_types: list[AssetType] = Field(default_factory=list, description="The types it applies to; empty: any.")
+
+    _ids = field_validator("steps")(_unique_step_ids)
+
+
+class ProcedurePatch(_Command):
+    """Any change makes a new version; work orders keep the version they copied."""
+
+    name: str | None = _required(_visible, min_length=1, max_length=200)
+    description: str | None = Text
+    steps: list[StepDefinition] | None = _required(min_length=1, max_length=MAX_STEPS)
+    estimated_duration_min: int | None = _required(ge=1, le=525_600)
+    required_skills: list[Annotated[str, Skill]] | None = _required(max_length=50)
+    asset_types: list[AssetType] | None = _required()
+
+    _ids = field_validator("steps")(_unique_step_ids)
 
 
 def patch_fields(patch: BaseModel) -> dict[str, Any]:

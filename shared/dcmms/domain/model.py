@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_serializer,
+)
 
 
 def utcnow() -> datetime:
@@ -219,9 +231,111 @@ class Asset(Entity):
     power_curve: PowerCurveSpec | None = None  # turbines: expected power at the measured wind speed
 
 
+class StepKind(StrEnum):
+    """What a checklist step asks for: a tick, a reading (with a unit and limits), a note, or a verdict."""
+
+    check = "check"
+    number = "number"
+    text = "text"
+    pass_fail = "pass_fail"
+
+
+Answer = StrictBool | StrictInt | StrictFloat | StrictStr
+PASS_FAIL = ("pass", "fail")
+MAX_TEXT_ANSWER = 2_000
+
+
 class ChecklistItem(BaseModel):
-    item: str = Field(min_length=1, max_length=500)
+    """One line of a work order's checklist; ``item`` is its title.
+
+    A free-form item is ``{item, done}``, as before procedures, and is serialized so. A step copied from a
+    procedure also has its ``id`` (what ``PUT .../checklist/{id}`` answers), ``kind``, ``required``, unit and
+    limits, and the answer with who gave it and when; ``done`` then says the step is satisfied: a check
+    answered true, any other kind answered. A deviating answer (a reading outside its limits, a "fail")
+    names the follow-up work order it raised.
+    """
+
+    item: str = Field(min_length=1, max_length=500, description="The title.")
     done: bool = False
+    id: str | None = Field(default=None, description="The step's id (steps copied from a procedure).")
+    kind: StepKind = StepKind.check
+    required: bool = False
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    photo_required: bool = False
+    answer: Answer | None = None
+    answered_by: str | None = None
+    answered_at: datetime | None = None
+    follow_up_work_order_id: str | None = None
+
+    # No return annotation on purpose: pydantic would document what it names instead of the item's fields.
+    @model_serializer(mode="wrap")
+    def _free_form_as_before(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        data = handler(self)
+        if self.id is None:  # a free-form item: exactly what it always was
+            return {name: data[name] for name in ("item", "done") if name in data}
+        return data
+
+    def accept(self, answer: Answer | None) -> Answer | None:
+        """The answer as stored, or ValueError saying what the step's kind takes (None clears it)."""
+        if answer is None:
+            return None
+        kind = self.kind
+        if kind is StepKind.check and isinstance(answer, bool):
+            return answer
+        if kind is StepKind.number and isinstance(answer, int | float) and not isinstance(answer, bool):
+            if not math.isfinite(answer):
+                raise ValueError("a number step takes a finite number")
+            return answer
+        if kind is StepKind.text and isinstance(answer, str):
+            text = answer.strip()
+            if not text or len(text) > MAX_TEXT_ANSWER:
+                raise ValueError(f"a text step takes a non-empty string of at most {MAX_TEXT_ANSWER} characters")
+            return text
+        if kind is StepKind.pass_fail and answer in PASS_FAIL:
+            return answer
+        takes = {
+            StepKind.check: "true or false",
+            StepKind.number: "a number",
+            StepKind.text: "a string",
+            StepKind.pass_fail: '"pass" or "fail"',
+        }[kind]
+        raise ValueError(f"step '{self.id}' is a {kind.value} step: it takes {takes}, not {answer!r}")
+
+    def satisfied_by(self, answer: Answer | None) -> bool:
+        """Whether ``answer`` does the step: a check must be ticked, any other kind answered."""
+        return answer is True if self.kind is StepKind.check else answer is not None
+
+    def deviation(self, answer: Answer | None) -> str | None:
+        """How ``answer`` deviates (a reading outside [min, max], a "fail"), or None when it does not."""
+        unit = f" {self.unit}" if self.unit else ""
+        if self.kind is StepKind.pass_fail and answer == "fail":
+            return "fail"
+        if self.kind is not StepKind.number or not isinstance(answer, int | float) or isinstance(answer, bool):
+            return None
+        if self.min is not None and answer < self.min:
+            return f"{answer:g}{unit}, below the minimum {self.min:g}{unit}"
+        if self.max is not None and answer > self.max:
+            return f"{answer:g}{unit}, above the maximum {self.max:g}{unit}"
+        return None
+
+    def answered(self, answer: Answer | None, by: str, at: datetime) -> ChecklistItem:
+        """The item with ``answer`` recorded (an accepted one: see ``accept``); None clears it."""
+        cleared = answer is None
+        return self.model_copy(
+            update={
+                "answer": answer,
+                "done": self.satisfied_by(answer),
+                "answered_by": None if cleared else by,
+                "answered_at": None if cleared else at,
+            }
+        )
+
+
+def missing_steps(checklist: list[ChecklistItem]) -> list[ChecklistItem]:
+    """The required items not done: what keeps a work order from being completed."""
+    return [item for item in checklist if item.required and not item.done]
 
 
 class StatusChange(BaseModel):
@@ -250,6 +364,12 @@ class WorkOrder(Entity):
     created_by: str | None = None
     completed_at: datetime | None = None
     history: list[StatusChange] = Field(default_factory=list)
+    procedure_id: str | None = None  # the procedure the checklist was copied from ...
+    procedure_version: int | None = None  # ... at this version
+    follow_up_of: str | None = None  # the work order whose checklist answer raised this one
+    # preventive work: the schedule that generated it and the occurrence it fulfils (its local due time)
+    pm_schedule_id: str | None = None
+    pm_occurrence: str | None = None
 
 
 class Alert(Entity):

@@ -18,6 +18,8 @@ from dcmms.cache import Doc
 from dcmms.domain.errors import Conflict, FieldIssue, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from dcmms.domain.ids import new_id
 from dcmms.domain.model import Alert, Asset, Entity, Principal, Role, Site, Tier, WorkOrder, utcnow
+from dcmms.domain.pm import PMSchedule
+from dcmms.domain.procedures import Procedure
 from dcmms.domain.rules import AlertRule
 from dcmms.store.errors import AlreadyExists, StaleVersion
 from dcmms.store.results import ListResult
@@ -114,6 +116,13 @@ WORK_ORDER: Kind[WorkOrder] = Kind(
 )
 ALERT: Kind[Alert] = Kind("alert", "alert", lambda r: r.alerts)
 RULE: Kind[AlertRule] = Kind("rule", "alert rule", lambda r: r.rules)
+PROCEDURE: Kind[Procedure] = Kind("procedure", "procedure", lambda r: r.procedures, list_dimensions=())
+PM_SCHEDULE: Kind[PMSchedule] = Kind(
+    "pm",
+    "PM schedule",
+    lambda r: r.pm_schedules,
+    list_dimensions=(("site_id", "site_id"), ("asset_id", "asset_id"), ("trigger_kind", "trigger_kind")),
+)
 
 
 def list_scopes(dimensions: Sequence[tuple[str, str]], params: dict[str, Any]) -> list[str]:

@@ -14,6 +14,8 @@ from typing import Any, Protocol, TypeVar
 
 from dcmms.cache import Doc
 from dcmms.domain.model import Alert, Asset, Entity, Site, WorkOrder
+from dcmms.domain.pm import PMSchedule
+from dcmms.domain.procedures import Procedure
 from dcmms.domain.rules import AlertRule
 from dcmms.store.results import ListResult
 
@@ -102,6 +104,23 @@ class Rules(Repository[AlertRule], Protocol):
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[AlertRule]: ...
 
 
+class Procedures(Repository[Procedure], Protocol):
+    def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[Procedure]: ...
+
+
+class PMSchedules(Repository[PMSchedule], Protocol):
+    def list(
+        self,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        site_id: str | None = None,
+        asset_id: str | None = None,
+        trigger_kind: str | None = None,
+    ) -> ListResult[PMSchedule]: ...
+
+
 class Repositories(Protocol):
     """The repositories the services share. Read-only members, so a holder may build each on first use
     (the composition root does: a request answered from the cache never loads pynamodb)."""
@@ -120,6 +139,12 @@ class Repositories(Protocol):
 
     @property
     def rules(self) -> Rules: ...
+
+    @property
+    def procedures(self) -> Procedures: ...
+
+    @property
+    def pm_schedules(self) -> PMSchedules: ...
 
 
 class EntityCache(Protocol):

@@ -164,6 +164,29 @@ class ReportSubscriptionModel(_Base):
     doc = UnicodeAttribute()
 
 
+class ProcedureModel(_Base):
+    """Procedures (checklist templates); each version is the item's ``version`` (the document keeps the steps)."""
+
+    base_name = "procedures"
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    version = NumberAttribute()
+    doc = UnicodeAttribute()
+
+
+class PMScheduleModel(_Base):
+    """Preventive-maintenance schedules, with the attributes their list filters by."""
+
+    base_name = "pm-schedules"
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    version = NumberAttribute()
+    doc = UnicodeAttribute()
+    site_id = UnicodeAttribute(null=True)
+    asset_id = UnicodeAttribute(null=True)
+    trigger_kind = UnicodeAttribute()
+
+
 TABLES: tuple[type[_Base], ...] = (
     AlertRuleModel,
     TenantModel,
@@ -175,6 +198,8 @@ TABLES: tuple[type[_Base], ...] = (
     AlertModel,
     ReportModel,
     ReportSubscriptionModel,
+    ProcedureModel,
+    PMScheduleModel,
 )
 
 

@@ -27,6 +27,8 @@ from dcmms.domain.model import (
     WorkOrder,
     iso,
 )
+from dcmms.domain.pm import PMSchedule
+from dcmms.domain.procedures import Procedure
 from dcmms.domain.reports import Report, ReportSubscription
 from dcmms.domain.rules import AlertRule
 
@@ -36,6 +38,8 @@ from .models import (
     AlertRuleModel,
     ApiKeyModel,
     AssetModel,
+    PMScheduleModel,
+    ProcedureModel,
     ReportModel,
     ReportSubscriptionModel,
     SiteModel,
@@ -388,6 +392,43 @@ class ReportSubscriptionRepository(EntityRepository[ReportSubscription]):
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[ReportSubscription]:
         plan = Plan("report-subscriptions", ReportSubscriptionModel.query, ReportSubscriptionModel.id, [tenant_id],
                     descending=False)  # fmt: skip
+        return self._list(plan, limit, cursor)
+
+
+class ProcedureRepository(EntityRepository[Procedure]):
+    model, entity, kind = ProcedureModel, Procedure, "procedure"
+
+    def _to_item(self, e: Procedure) -> Any:
+        return self._base(e)
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[Procedure]:
+        plan = Plan("procedures", ProcedureModel.query, ProcedureModel.id, [tenant_id], descending=False)
+        return self._list(plan, limit, cursor)
+
+
+class PMScheduleRepository(EntityRepository[PMSchedule]):
+    model, entity, kind = PMScheduleModel, PMSchedule, "PM schedule"
+
+    def _to_item(self, e: PMSchedule) -> Any:
+        return self._base(e, site_id=e.site_id, asset_id=e.asset_id, trigger_kind=e.trigger.kind)
+
+    def list(
+        self,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        *,
+        site_id: str | None = None,
+        asset_id: str | None = None,
+        trigger_kind: str | None = None,
+    ) -> ListResult[PMSchedule]:
+        m = PMScheduleModel
+        filters: list[Condition | None] = [
+            m.site_id == site_id if site_id else None,
+            m.asset_id == asset_id if asset_id else None,
+            m.trigger_kind == trigger_kind if trigger_kind else None,
+        ]
+        plan = Plan("pm-schedules", m.query, m.id, [tenant_id], descending=False, filter=_all(filters))
         return self._list(plan, limit, cursor)
 
 

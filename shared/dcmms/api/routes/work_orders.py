@@ -33,6 +33,8 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
     },
 )
 def create_work_order(request: Request, body: cmd.WorkOrderCreate, caller: Caller) -> Response:
+    """With `procedure_id`, the checklist is a copy of the procedure's steps (`checklist` stays empty); a
+    procedure whose `asset_types` exclude the asset's type is a 422 naming `procedure_id`."""
     wo = services(request).work_orders.create_work_order(caller, body)
     return entity_response(request, wo, 201, f"/api/v1/work-orders/{wo.id}")
 
@@ -73,7 +75,9 @@ def get_work_order(request: Request, work_order_id: str, caller: Caller) -> Resp
     responses={
         200: model_response(WorkOrder, "The work order as changed"),
         **problem_responses(
-            409, reason="The work order is closed or cancelled, or too many writers changed it at once."
+            409,
+            reason="The work order is closed or cancelled, its checklist comes from a procedure (answer the steps "
+            "instead), or too many writers changed it at once.",
         ),
     },
 )
@@ -90,8 +94,9 @@ def update_work_order(
         200: model_response(WorkOrder, "The work order in its new status"),
         **problem_responses(
             409,
-            reason="Not a move the state machine allows from the current status (`allowed` lists those), or too "
-            "many writers changed the work order at once.",
+            reason="Not a move the state machine allows from the current status (`allowed` lists those), a "
+            "completion while required checklist steps are unanswered (`missing_steps` lists them), or too many "
+            "writers changed the work order at once.",
         ),
     },
 )
@@ -99,4 +104,29 @@ def transition_work_order(
     request: Request, work_order_id: str, body: cmd.Transition, caller: Caller, version: IfMatch
 ) -> Response:
     wo = services(request).work_orders.transition_work_order(caller, work_order_id, body, version)
+    return entity_response(request, wo)
+
+
+@router.put(
+    "/{work_order_id}/checklist/{step_id}",
+    responses={
+        200: model_response(
+            WorkOrder,
+            "The work order with the step answered; a deviating answer names its follow-up work order in the "
+            "step's `follow_up_work_order_id`",
+        ),
+        **problem_responses(
+            409,
+            reason="The work order is closed or cancelled (or completed, and the answer would leave a required "
+            "step undone), or too many writers changed it at once.",
+        ),
+    },
+)
+def answer_step(
+    request: Request, work_order_id: str, step_id: str, body: cmd.ChecklistAnswer, caller: Caller, version: IfMatch
+) -> Response:
+    """Answer one checklist step: true/false for a check, a number, a string for text, "pass" or "fail" (null
+    clears the answer). An answer the step's kind does not take is a 422 naming `answer`. A reading outside the
+    step's limits, or a "fail", raises one follow-up corrective work order (high priority) per step."""
+    wo = services(request).work_orders.answer_step(caller, work_order_id, step_id, body, version)
     return entity_response(request, wo)
