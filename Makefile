@@ -62,7 +62,8 @@ synth: bootstrap $(STAMP)
 ## API Lambda cold start / warm GET vs a minimal FastAPI+Mangum app, Redis-side costs vs a raw GET,
 ## telemetry store writes and ingest handler events/s vs a raw binary COPY, aggregation latency over ~10 M rows,
 ## search p50/p95 at the spec's scale vs the same rows by primary key, projector records/s vs a COPY,
-## report generation (fleet-monthly at 200 sites, a 30-day 1-minute telemetry export) vs their queries alone.
+## report generation (fleet-monthly at 200 sites, a 30-day 1-minute telemetry export) vs their queries alone,
+## the pm run over 50,000 assets / 1,400 schedules (steady, generating, retried) vs its DynamoDB calls alone.
 bench: bootstrap $(STAMP) $(NODE_STAMP)
 	$(PY) -m tests.bench.api_lambda
 	$(PY) -m tests.bench.telemetry_store
@@ -71,6 +72,7 @@ bench: bootstrap $(STAMP) $(NODE_STAMP)
 	$(PY) -m tests.bench.read_model
 	$(PY) -m tests.bench.dashboard
 	$(PY) -m tests.bench.reports
+	$(PY) -m tests.bench.pm
 
 SCENARIO ?= baseline
 FACTOR   ?= 0.02

@@ -1,8 +1,9 @@
 """Demo and spec-scale data for the local stack, load tests and benchmarks (batch writes).
 
 ``seed_demo`` creates two tenants (a solar and a wind operator) with sites, ~500 assets each in a
-realistic hierarchy, a few hundred work orders across every status, some alerts, and an API key for
-every role plus one per tier. ``seed_spec_scale`` adds the spec's 200 sites / 50,000 assets /
+realistic hierarchy, a few hundred work orders across every status, some alerts, an API key for
+every role plus one per tier, and a preventive-maintenance programme (procedures and PM schedules,
+docs/pm.md "Demo programmes"). ``seed_spec_scale`` adds the spec's 200 sites / 50,000 assets /
 10,000 active work orders.
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from dcmms.domain.apikeys import new_api_key
+from dcmms.domain.commands import ProcedureCreate
 from dcmms.domain.ids import new_id, ulid
 from dcmms.domain.model import (
     ACTIVE_WORK_ORDER_STATUSES,
@@ -25,6 +28,7 @@ from dcmms.domain.model import (
     AssetStatus,
     AssetType,
     PowerCurveSpec,
+    Principal,
     Priority,
     Role,
     Site,
@@ -39,6 +43,8 @@ from dcmms.domain.model import (
     iso,
     utcnow,
 )
+from dcmms.domain.pm import PMSchedule, PMScheduleCreate
+from dcmms.domain.procedures import Procedure
 from dcmms.domain.rules import AlertRule
 from dcmms.store.repositories import (
     AlertRepository,
@@ -48,6 +54,9 @@ from dcmms.store.repositories import (
     SiteRepository,
     WorkOrderRepository,
 )
+
+if TYPE_CHECKING:
+    from dcmms.services import Maintenance
 
 Progress = Callable[[str, int, int], None]
 
@@ -64,6 +73,8 @@ class TenantSeed:
     tier_keys: dict[str, str] = field(default_factory=dict)  # tier -> raw key
     sites: list[Site] = field(default_factory=list)
     assets: list[Asset] = field(default_factory=list)
+    procedures: list[Procedure] = field(default_factory=list)  # the demo's PM procedures
+    schedules: list[PMSchedule] = field(default_factory=list)  # ... and PM schedules (by site, in site order)
 
 
 def provision_tenant(tenant_id: str, name: str, kind: SiteKind = SiteKind.solar, tier_keys: bool = False) -> TenantSeed:
@@ -368,15 +379,186 @@ def default_rules(tenant_id: str) -> list[AlertRule]:
     ]
 
 
-def seed_demo(rng: random.Random | None = None) -> list[TenantSeed]:
-    """The two demo tenants with their fleets, work orders, alerts and keys."""
+# -- preventive-maintenance programmes (docs/pm.md "Demo programmes") --------------------------------------
+
+
+def _check(step_id: str, title: str, kind: str = "check", **extra: Any) -> dict[str, Any]:
+    return {"id": step_id, "title": title, "kind": kind, **extra}
+
+
+def _number(step_id: str, title: str, unit: str | None, low: float | None, high: float | None) -> dict[str, Any]:
+    limits = {k: v for k, v in (("unit", unit), ("min", low), ("max", high)) if v is not None}
+    return {"id": step_id, "title": title, "kind": "number", **limits}
+
+
+SOLAR_PROCEDURES: dict[str, dict[str, Any]] = {
+    "inverter": {
+        "name": "Monthly inverter inspection",
+        "description": "Done at night with the inverter isolated: cooling, filters and fans.",
+        "steps": [
+            _check("loto", "Lock-out / tag-out applied and verified"),
+            _number("heatsink", "Heat-sink temperature", "°C", 0, 70),
+            _check("filters", "Air filters cleaned or replaced"),
+            _check("fans", "Cooling fans run and sound normal", "pass_fail"),
+        ],
+        "estimated_duration_min": 90,
+        "required_skills": ["electrical"],
+        "asset_types": ["inverter"],
+    },
+    "iv_curve": {
+        "name": "Quarterly string IV curve check",
+        "description": "IV curve traces of the combiner box's four strings (IEC 62446-1), in good sun.",
+        "steps": [
+            _check("isolated", "Combiner box isolated from the inverter (fuses open)"),
+            _number("poa", "Plane-of-array irradiance during the traces", "W/m²", None, None),
+            *(_number(f"voc{n}", f"String {n} open-circuit voltage (Voc)", "V", 850, 1000) for n in range(1, 5)),
+            _check("shape", "Curve shapes normal (no steps, no mismatch)", "pass_fail"),
+        ],
+        "estimated_duration_min": 60,
+        "required_skills": ["electrical"],
+        "asset_types": ["combiner", "string"],
+    },
+    "oil": {
+        "name": "Annual transformer oil test",
+        "description": "Oil sample from the bottom valve (IEC 60475), tested on site and sent for DGA.",
+        "steps": [
+            _check("permit", "Permit to work issued"),
+            _number("bdv", "Dielectric breakdown voltage (IEC 60156)", "kV", 30, None),
+            _number("water", "Water content (IEC 60814)", "mg/kg", 0, 30),
+            _check("level", "Oil level and silica-gel breather", "pass_fail"),
+            _check("dga", "Sample sent for dissolved gas analysis (IEC 60599)"),
+        ],
+        "estimated_duration_min": 120,
+        "required_skills": ["electrical", "high-voltage"],
+        "asset_types": ["transformer"],
+    },
+}
+
+WIND_PROCEDURES: dict[str, dict[str, Any]] = {
+    "service": {
+        "name": "6-monthly turbine service",
+        "description": "Lubrication, a bolt torque sample, brakes and the safety chain.",
+        "steps": [
+            _check("loto", "Turbine stopped, rotor locked, lock-out / tag-out applied"),
+            _check("grease", "Main, pitch and yaw bearings greased"),
+            _check("bolts", "Tower flange bolts: 10 % torque sample", "pass_fail"),
+            _number("yaw_pads", "Yaw brake pad thickness", "mm", 3, None),
+            _check("safety", "Safety chain test (emergency stops, overspeed)", "pass_fail"),
+        ],
+        "estimated_duration_min": 480,
+        "required_skills": ["mechanical", "electrical", "work-at-height"],
+        "asset_types": ["turbine"],
+    },
+    "gearbox": {
+        "name": "Gearbox inspection",
+        "description": "Every 2,500 operating hours: oil sample, filter and an endoscope look at the gears.",
+        "steps": [
+            _check("loto", "Turbine stopped, rotor locked, lock-out / tag-out applied"),
+            _check("oil_sample", "Gearbox oil sample taken (particle count, water)"),
+            _number("filter_dp", "Offline filter differential pressure", "bar", 0, 2.5),
+            _check("endoscope", "Endoscope: high-speed stage gears and bearings", "pass_fail", photo_required=True),
+        ],
+        "estimated_duration_min": 240,
+        "required_skills": ["mechanical"],
+        "asset_types": ["turbine"],
+    },
+    "blade": {
+        "name": "Blade inspection",
+        "description": "Rope-access inspection of the three blades, done in low wind with the rotor locked.",
+        "steps": [
+            _check("loto", "Rotor locked with the blade to inspect pointing down"),
+            _number("erosion", "Leading-edge erosion category (0 none - 5 laminate exposed)", None, 0, 2),
+            _number("lps", "Lightning down-conductor resistance", "mΩ", None, 50),
+            _check("damage", "No cracks, delamination or lightning damage", "pass_fail", photo_required=True),
+            _check("drains", "Drain holes clear"),
+        ],
+        "estimated_duration_min": 300,
+        "required_skills": ["rope-access"],
+        "asset_types": ["turbine"],
+    },
+}
+
+# The wind sites' turbines' operating hours when the programme starts (the gearbox schedule's meter reading):
+# the first site's are 3 producing hours from their 2,500-hour inspection, so `make run SIMULATE=1` shows
+# those inspections generated within hours; the others are further off.
+GEARBOX_HOURS = (2497.0, 1900.0, 900.0)
+
+
+def _calendar(anchor: date, at: str, **rule: Any) -> dict[str, Any]:
+    return {"kind": "calendar", "anchor": anchor.isoformat(), "at": at, **rule}
+
+
+def solar_schedules(today: date, i: int) -> list[tuple[str, dict[str, Any]]]:
+    """The i-th solar site's schedules (procedure key, body): the monthly inverter inspection anchored a few
+    days back (the first run generates this month's, at night), the IV curves and the oil test ahead."""
+    return [
+        ("inverter", {"name": "Monthly inverter inspection", "asset_type": "inverter",
+                      "trigger": _calendar(today - timedelta(days=3 + 7 * i), "22:00", every=1, unit="months"),
+                      "production_window": {"kind": "night"}}),
+        ("iv_curve", {"name": "Quarterly string IV curve check", "asset_type": "combiner", "priority": "low",
+                      "trigger": _calendar(today + timedelta(days=12 + 25 * i), "10:00", every=3, unit="months"),
+                      "lead_time_days": 7}),
+        ("oil", {"name": "Annual transformer oil test", "asset_type": "transformer", "priority": "high",
+                 "trigger": _calendar(today, "09:00", rrule="FREQ=YEARLY;BYMONTH=6;BYMONTHDAY=1"),
+                 "lead_time_days": 14}),
+    ]  # fmt: skip
+
+
+def wind_schedules(today: date, i: int) -> list[tuple[str, dict[str, Any]]]:
+    """The i-th wind site's schedules: the 6-monthly service ahead (the first site's inside its 14 days' lead
+    time, so generated at once), the gearbox on operating hours, the yearly blade inspection due a few days
+    back and waiting for 3 hours of wind under 3.5 m/s."""
+    return [
+        ("service", {"name": "6-monthly turbine service", "asset_type": "turbine", "priority": "high",
+                     "trigger": _calendar(today + timedelta(days=10 + 45 * i), "08:00", every=6, unit="months"),
+                     "lead_time_days": 14}),
+        ("gearbox", {"name": "Gearbox inspection (2,500 h)", "asset_type": "turbine", "priority": "high",
+                     "trigger": {"kind": "meter", "meter": "operating_hours", "every": 2500,
+                                 "reading": GEARBOX_HOURS[i % len(GEARBOX_HOURS)]}}),
+        ("blade", {"name": "Blade inspection (low wind)", "asset_type": "turbine",
+                   "trigger": _calendar(today - timedelta(days=2 + i), "08:00", every=1, unit="years"),
+                   "production_window": {"kind": "low_wind", "hours": 3, "cut_in_ms": 3.5}}),
+    ]  # fmt: skip
+
+
+def seed_programmes(seed: TenantSeed, maintenance: Maintenance | None = None) -> None:
+    """The tenant's demo PM programme (``SOLAR_PROCEDURES`` or ``WIND_PROCEDURES``, then each site's
+    schedules on them), created through the services as the tenant's admin, so they are validated as the API
+    would; anchors are relative to today on each site's clock."""
+    if maintenance is None:
+        from dcmms.runtime import build_maintenance
+
+        maintenance = build_maintenance()
+    admin = seed.users[Role.admin]
+    p = Principal(tenant_id=seed.tenant.id, user_id=admin.id, role=admin.role, tier=Tier.enterprise, key_id="seed")
+    solar = seed.kind is SiteKind.solar
+    procedures = {
+        key: maintenance.procedures.create_procedure(p, ProcedureCreate.model_validate(body))
+        for key, body in (SOLAR_PROCEDURES if solar else WIND_PROCEDURES).items()
+    }
+    seed.procedures += procedures.values()
+    now = utcnow()
+    for i, site in enumerate(seed.sites):
+        today = now.astimezone(ZoneInfo(site.timezone)).date()
+        for key, fields in (solar_schedules if solar else wind_schedules)(today, i):
+            body = fields | {
+                "procedure_id": procedures[key].id,
+                "site_id": site.id,
+                "assigned_to": seed.users[Role.technician].id,
+            }
+            seed.schedules.append(maintenance.pm.create_schedule(p, PMScheduleCreate.model_validate(body)))
+
+
+def seed_demo(rng: random.Random | None = None, prefix: str = "") -> list[TenantSeed]:
+    """The two demo tenants with their fleets, work orders, alerts, keys and PM programmes; ``prefix`` goes
+    before their ids (``helios-solar``, ``boreas-wind``), e.g. for a test that needs tenants of its own."""
     rng = rng or random.Random(2026)
     out = []
     for tenant_id, name, kind, sites in (
         ("helios-solar", "Helios Solar", SiteKind.solar, SOLAR_SITES),
         ("boreas-wind", "Boreas Wind", SiteKind.wind, WIND_SITES),
     ):
-        seed = provision_tenant(tenant_id, name, kind, tier_keys=True)
+        seed = provision_tenant(prefix + tenant_id, name, kind, tier_keys=True)
         for site_name, capacity, tz, lat, lon, tariff in sites:
             site = _site(seed, site_name, kind, capacity, tz, lat, lon, tariff)
             seed.sites.append(site)
@@ -386,7 +568,8 @@ def seed_demo(rng: random.Random | None = None) -> list[TenantSeed]:
         AssetRepository().batch_create(seed.assets)
         WorkOrderRepository().batch_create(list(work_orders_for(seed, seed.assets, 300, rng)))
         AlertRepository().batch_create(list(alerts_for(seed, seed.assets, 40, rng)))
-        AlertRuleRepository().batch_create(default_rules(tenant_id))
+        AlertRuleRepository().batch_create(default_rules(seed.tenant.id))
+        seed_programmes(seed)
         out.append(seed)
     return out
 

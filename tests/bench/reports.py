@@ -203,6 +203,7 @@ def run(args: argparse.Namespace) -> None:
                 data.energy(TENANT, *prev, "day", None)
                 data.site_energy(TENANT, since, until)
                 data.site_energy(TENANT, *prev)
+                data.pm_compliance(TENANT, since, until)
                 data.downtime_by_asset(TENANT, datetime.combine(since, datetime.min.time(), UTC),
                                        datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC))  # fmt: skip
 

@@ -135,7 +135,7 @@ def test_every_error_is_documented_as_a_problem_from_what_the_operation_does(spe
                 assert responses >= KEY_STATUSES and (("403" in responses) == (method != "get")), (method, path)
             elif path.startswith("/api/v1/"):
                 assert not (KEY_STATUSES | {"403"}) & responses, (method, path)
-            by_query_id = ("/api/v1/telemetry", "/api/v1/energy")  # an object named in the query
+            by_query_id = ("/api/v1/telemetry", "/api/v1/energy", "/api/v1/pm-overdue")  # an object named in the query
             assert ("404" in responses) == ("{" in path or path in by_query_id), (method, path)
             assert {"409", "412"} <= responses if "If-Match" in headers else "412" not in responses, (method, path)
             if method == "get" and path.startswith("/api/v1/"):

@@ -284,3 +284,58 @@ def test_the_production_window_holds_work_until_it_opens(api: ApiClient, app, te
     created = api.post("/api/v1/pm-schedules", {"name": "x", "procedure_id": programme["procedure"]["id"],
                        "site_id": programme["site"]["id"], "trigger": schedule["trigger"], "production_window": bad})  # fmt: skip
     assert_problem(created, 422, "body.production_window")
+
+
+def test_pm_compliance_and_planned_work_in_the_dashboards(api: ApiClient, tenant, settings, streams_poller) -> None:
+    """Done on time / due this month, overdue PM, planned vs unplanned work: from the read model's work orders,
+    in the fleet and site dashboards after a KPI refresh."""
+    import orjson
+    import psycopg
+
+    from tests.integration.test_dashboard_kpis import _refreshed
+    from tests.support.waiting import projected
+
+    site = api.site(name="Compliance Park", timezone="UTC")
+    assert projected(settings.database_url, tenant.tenant.id, {"sites": [site["id"]]})
+    now = datetime.now(UTC)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    due = month_start + (now - month_start) / 2
+    rows = [  # (id, type, status, due, completed, scheduled)
+        ("wo-ontime", "preventive", "completed", due, due - timedelta(hours=1), True),
+        ("wo-late", "preventive", "completed", due, due + timedelta(days=2), True),
+        ("wo-open", "preventive", "open", due, None, True),
+        ("wo-fix", "corrective", "open", None, None, False),
+    ]
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        for wo_id, kind, status, due_at, done, scheduled in rows:
+            doc = {"id": wo_id, "pm_schedule_id": "pm_x" if scheduled else None}
+            conn.execute(
+                "INSERT INTO ops.work_orders (tenant_id, id, version, doc, created_at, site_id, type, priority, status,"
+                " due_at, completed_at) VALUES (%s, %s, 1, %s, %s, %s, %s, 'medium', %s, %s, %s)",
+                (
+                    tenant.tenant.id,
+                    wo_id,
+                    orjson.dumps(doc).decode(),
+                    due_at or now,
+                    site["id"],
+                    kind,
+                    status,
+                    due_at,
+                    done,
+                ),
+            )
+    _write(settings, [])  # the telemetry tables the refresh reads
+    _refreshed(settings)
+    fleet = api.get("/api/v1/dashboard").json()
+    (shown,) = [s for s in fleet["sites"] if s["site_id"] == site["id"]]
+    assert (shown["pm_due_mtd"], shown["pm_on_time_mtd"], shown["pm_overdue"]) == (3, 1, 1)
+    assert shown["pm_compliance_mtd"] == pytest.approx(1 / 3, abs=1e-4)
+    assert shown["planned_ratio_mtd"] == pytest.approx(0.75)
+    assert fleet["totals"]["pm_due_mtd"] == 3 and fleet["totals"]["pm_compliance_mtd"] == pytest.approx(1 / 3, abs=1e-4)
+    one = api.get(f"/api/v1/sites/{site['id']}/dashboard").json()["site"]
+    assert one["pm_overdue"] == 1 and one["planned_ratio_mtd"] == pytest.approx(0.75)
+    overdue = api.get("/api/v1/pm-overdue", site_id=site["id"])
+    assert overdue.status_code == 200, overdue.text
+    (late,) = overdue.json()["items"]
+    assert late["id"] == "wo-open" and late["days_overdue"] > 0 and late["href"] == "/api/v1/work-orders/wo-open"
+    assert_problem(api.get("/api/v1/pm-overdue", site_id="site_nope"), 404)

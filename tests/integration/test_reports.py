@@ -167,6 +167,8 @@ def test_every_type_in_its_formats(api: ApiClient, site_with_a_day, reports_func
     energy = api.get("/api/v1/energy", **{"from": first, "to": today.isoformat()}).json()["totals"]
     assert float(rows[0]["energy_mwh"]) == pytest.approx(energy["energy_mwh"])
     assert {"performance_ratio", "availability", "lost_energy_mwh", "failures", "mttr_h", "mtbf_h"} <= set(rows[0])
+    assert rows[0]["pm_due"] == "0" and rows[0]["pm_compliance"] == ""  # no preventive work was due
+    assert float(rows[0]["planned_ratio"]) == 1.0  # both work orders are inspections
     pdf = _pdf_text(_download(_request(api, type="fleet-monthly", **{"from": first, "to": today.isoformat()})))
     assert "Fleet monthly report" in pdf and format_value(energy["energy_mwh"], "number", 3) in pdf
 

@@ -286,6 +286,7 @@ def test_seed_demo_sites_carry_their_performance(monkeypatch: pytest.MonkeyPatch
     for name in ("SiteRepository", "AssetRepository", "WorkOrderRepository", "AlertRepository", "AlertRuleRepository"):
         monkeypatch.setattr(seed_module, name, lambda name=name: Repo(name))
     monkeypatch.setattr(seed_module, "provision_tenant", lambda t, n, k, tier_keys: _tenant_seed(t, k))
+    monkeypatch.setattr(seed_module, "seed_programmes", lambda seed: None)  # the services' part: integration tests
     seed_module.seed_demo(random.Random(1))
     sites = written["SiteRepository"]
     assert len(sites) == 6

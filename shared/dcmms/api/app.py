@@ -90,7 +90,7 @@ def create_app(
         dashboard,
         reports,
     )
-    for router in (module.router for module in routers):
+    for router in (*(module.router for module in routers), pm_schedules.overdue_router):
         # The routers' routes already carry their full paths, tags and responses; reusing them skips
         # the second dependency analysis include_router would do (~20 ms of cold start).
         app.router.routes.extend(router.routes)

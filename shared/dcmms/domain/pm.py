@@ -114,6 +114,12 @@ class MeterTrigger(BaseModel):
     start: float = Field(
         default=0, ge=0, description="The meter value counting starts from (first due: start + every)."
     )
+    reading: float = Field(
+        default=0,
+        ge=0,
+        description="The meter's value when the schedule is created (e.g. a turbine's operating hours so far); the "
+        "telemetry adds to it from then on.",
+    )
 
     @model_validator(mode="after")
     def _metric(self) -> MeterTrigger:

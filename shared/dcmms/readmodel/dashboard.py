@@ -39,6 +39,11 @@ KPI_COLUMNS = (
     "lost_energy_mtd_kwh",
     "lost_money_mtd",
     "sites",
+    "pm_due_mtd",
+    "pm_on_time_mtd",
+    "pm_compliance_mtd",
+    "pm_overdue",
+    "planned_ratio_mtd",
     "as_of",
 )
 
@@ -122,6 +127,17 @@ def energy_params(
     }
 
 
+_OVERDUE_PM = f"""
+SELECT id, site_id, asset_id, title, priority, status, assigned_to, due_at, doc->>'pm_schedule_id' AS pm_schedule_id,
+       doc->>'pm_occurrence' AS pm_occurrence, extract(epoch FROM now() - due_at) / 86400 AS days_overdue
+FROM {SCHEMA}.work_orders
+WHERE tenant_id = %(tenant)s AND NOT deleted AND status IN ('draft', 'open', 'in_progress', 'on_hold')
+  AND due_at < now() AND doc->>'pm_schedule_id' IS NOT NULL AND (%(site)s::text IS NULL OR site_id = %(site)s)
+ORDER BY due_at, id
+LIMIT %(limit)s
+"""
+
+
 class PostgresDashboards:
     def __init__(self, router: DatabaseRouter) -> None:
         self._router = router
@@ -168,6 +184,11 @@ class PostgresDashboards:
             return rows, cur.execute(_AS_OF, (tenant_id,)).fetchone()["as_of"]
 
         return self._read(query, ([], None))
+
+    def overdue_pm(self, tenant_id: str, site_id: str | None, limit: int) -> list[dict[str, Any]]:
+        """Preventive work open past its due time, most overdue first."""
+        params = {"tenant": tenant_id, "site": site_id, "limit": limit}
+        return self._read(lambda c: c.execute(_OVERDUE_PM, params).fetchall(), [])
 
     def outage_loss(self, tenant_id: str, kind: str, outage_id: str) -> tuple[dict[str, Any] | None, Any]:
         """(the outage's loss row, or None when the last refresh computed none for it; that refresh's time,

@@ -436,6 +436,28 @@ failures AS (  -- forced downtime of the last 30 days (clipped to them), per sit
     WHERE reason = 'forced' AND coalesce(ended_at, now()) > now() - interval '30 days' AND started_at < now()
     GROUP BY tenant_id, site_id
 ),
+pm AS (  -- this local month at each site: preventive work due so far, done by its due day, overdue now; and
+          -- the planned (preventive, inspection) and unplanned (corrective, emergency) work created (docs/pm.md)
+    SELECT w.tenant_id, w.site_id,
+           count(*) FILTER (WHERE w.scheduled AND w.due_at <= now() AND w.due_day >= w.month_start) AS pm_due,
+           count(*) FILTER (WHERE w.scheduled AND w.due_at <= now() AND w.due_day >= w.month_start
+                                  AND w.done_day <= w.due_day) AS pm_on_time,
+           count(*) FILTER (WHERE w.scheduled AND w.status IN {ACTIVE_WORK!r} AND w.due_at < now()) AS pm_overdue,
+           count(*) FILTER (WHERE w.type IN ('preventive', 'inspection') AND w.created_day >= w.month_start) AS planned,
+           count(*) FILTER (WHERE w.type IN ('corrective', 'emergency') AND w.created_day >= w.month_start) AS unplanned
+    FROM (
+        SELECT wo.tenant_id, wo.site_id, wo.status, wo.type, wo.due_at,
+               wo.doc->>'pm_schedule_id' IS NOT NULL AS scheduled,
+               (wo.due_at AT TIME ZONE st.zone)::date AS due_day,
+               (wo.completed_at AT TIME ZONE st.zone)::date AS done_day,
+               (wo.created_at AT TIME ZONE st.zone)::date AS created_day,
+               date_trunc('month', st.today)::date AS month_start
+        FROM {SCHEMA}.work_orders wo JOIN sites st ON st.tenant_id = wo.tenant_id AND st.site_id = wo.site_id
+        WHERE NOT wo.deleted AND (wo.status IN {ACTIVE_WORK!r} OR wo.created_at > now() - interval '32 days'
+                                  OR wo.due_at > now() - interval '32 days')
+    ) w
+    GROUP BY w.tenant_id, w.site_id
+),
 fleet_size AS (
     SELECT tenant_id, site_id, count(*) AS producing_assets
     FROM {SCHEMA}.assets WHERE NOT deleted AND type IN ('inverter', 'turbine') GROUP BY tenant_id, site_id
@@ -453,7 +475,10 @@ per_site AS (
            coalesce(n.producing_assets, 0) AS producing_assets,
            coalesce(m.energy_kwh, 0) AS energy_mtd_kwh, m.solar_kwh AS solar_mtd_kwh,
            m.insolation_kwh_m2 AS insolation_mtd_kwh_m2, m.expected_hours AS expected_mtd_hours,
-           m.available_hours AS available_mtd_hours, coalesce(m.lost_kwh, 0) AS lost_energy_mtd_kwh
+           m.available_hours AS available_mtd_hours, coalesce(m.lost_kwh, 0) AS lost_energy_mtd_kwh,
+           coalesce(pm.pm_due, 0) AS pm_due, coalesce(pm.pm_on_time, 0) AS pm_on_time,
+           coalesce(pm.pm_overdue, 0) AS pm_overdue, coalesce(pm.planned, 0) AS planned,
+           coalesce(pm.unplanned, 0) AS unplanned
     FROM sites st
     LEFT JOIN energy e USING (tenant_id, site_id)
     LEFT JOIN alert_totals a USING (tenant_id, site_id)
@@ -462,6 +487,7 @@ per_site AS (
     LEFT JOIN failures f USING (tenant_id, site_id)
     LEFT JOIN fleet_size n USING (tenant_id, site_id)
     LEFT JOIN month m USING (tenant_id, site_id)
+    LEFT JOIN pm USING (tenant_id, site_id)
 ),
 rows AS (
     SELECT tenant_id, scope, site_id, name, kind, capacity_mw, currency,
@@ -473,7 +499,10 @@ rows AS (
                AS mtbf_30d_h,
            energy_mtd_kwh,
            {_site_figures(_MTD_FIGURES, "_mtd")},
-           1 AS sites
+           1 AS sites,
+           pm_due AS pm_due_mtd, pm_on_time AS pm_on_time_mtd,
+           CASE WHEN pm_due > 0 THEN pm_on_time::float8 / pm_due END AS pm_compliance_mtd, pm_overdue,
+           CASE WHEN planned + unplanned > 0 THEN planned::float8 / (planned + unplanned) END AS planned_ratio_mtd
     FROM per_site
     UNION ALL
     SELECT tenant_id, 'tenant', '', NULL, NULL, sum(capacity_mw),
@@ -487,7 +516,10 @@ rows AS (
                THEN greatest(0, sum(producing_assets) * 720.0 - sum(downtime_30d_h)) / sum(failures_30d) END,
            sum(energy_mtd_kwh),
            {_fleet_figures(_MTD_FIGURES)},
-           count(*)
+           count(*),
+           sum(pm_due), sum(pm_on_time),
+           CASE WHEN sum(pm_due) > 0 THEN sum(pm_on_time)::float8 / sum(pm_due) END, sum(pm_overdue),
+           CASE WHEN sum(planned + unplanned) > 0 THEN sum(planned)::float8 / sum(planned + unplanned) END
     FROM per_site GROUP BY tenant_id
 )
 SELECT *, now() AS as_of FROM rows

@@ -126,6 +126,28 @@ GROUP BY d.asset_id, a.name, d.type
 ORDER BY sum(d.lost_kwh) DESC, d.asset_id
 """
 
+# Per site over [since, until] (each site's local dates): preventive work due in the period (by now), done by its
+# due day; planned (preventive, inspection) and unplanned (corrective, emergency) work created in it.
+_PM = f"""
+SELECT w.site_id,
+       count(*) FILTER (WHERE w.scheduled AND w.due_day BETWEEN %(since)s AND %(until)s AND w.due_at <= now()) AS pm_due,
+       count(*) FILTER (WHERE w.scheduled AND w.due_day BETWEEN %(since)s AND %(until)s AND w.due_at <= now()
+                              AND w.done_day <= w.due_day) AS pm_on_time,
+       count(*) FILTER (WHERE w.type IN ('preventive', 'inspection') AND w.created_day BETWEEN %(since)s AND %(until)s)
+           AS planned,
+       count(*) FILTER (WHERE w.type IN ('corrective', 'emergency') AND w.created_day BETWEEN %(since)s AND %(until)s)
+           AS unplanned
+FROM (
+    SELECT wo.site_id, wo.type, wo.due_at, wo.doc->>'pm_schedule_id' IS NOT NULL AS scheduled,
+           (wo.due_at AT TIME ZONE st.zone)::date AS due_day, (wo.completed_at AT TIME ZONE st.zone)::date AS done_day,
+           (wo.created_at AT TIME ZONE st.zone)::date AS created_day
+    FROM {SCHEMA}.work_orders wo JOIN ({SITES}) st ON st.tenant_id = wo.tenant_id AND st.site_id = wo.site_id
+    WHERE wo.tenant_id = %(tenant)s AND NOT wo.deleted
+      AND (wo.created_at >= %(since)s::date - 1 OR wo.due_at >= %(since)s::date - 1)
+) w
+GROUP BY w.site_id
+"""
+
 _SITE_ASSETS = f"SELECT id FROM {SCHEMA}.assets WHERE tenant_id = %s AND site_id = %s AND NOT deleted ORDER BY id"
 
 
@@ -157,6 +179,10 @@ class PostgresReportData:
 
     def site_energy(self, tenant_id: str, since: date, until: date, site_id: str | None = None) -> list[dict[str, Any]]:
         return self._rows(_SITE_ENERGY, {"tenant": tenant_id, "since": since, "until": until, "site": site_id})
+
+    def pm_compliance(self, tenant_id: str, since: date, until: date) -> list[dict[str, Any]]:
+        """Per site: PM due and done on time, planned and unplanned work, over the period (docs/pm.md)."""
+        return self._rows(_PM, {"tenant": tenant_id, "since": since, "until": until})
 
     def asset_days(self, tenant_id: str, site_id: str, since: date, until: date) -> list[dict[str, Any]]:
         return self._rows(_ASSET_DAYS, {"tenant": tenant_id, "site": site_id, "since": since, "until": until})

@@ -60,6 +60,8 @@ class DashboardReader(Protocol):
         """(the site's KPI row or None, its asset rows, its open work's loss rows)."""
         ...
 
+    def overdue_pm(self, tenant_id: str, site_id: str | None, limit: int) -> list[dict[str, Any]]: ...
+
     def outage_loss(self, tenant_id: str, kind: str, outage_id: str) -> tuple[dict[str, Any] | None, Any]:
         """(the outage's loss row or None, the last refresh's time or None)."""
         ...
@@ -109,6 +111,11 @@ def kpis_json(row: dict[str, Any]) -> dict[str, Any]:
         "failures_30d": int(row.get("failures_30d") or 0),
         "mttr_30d_h": _round(row.get("mttr_30d_h"), 3),
         "mtbf_30d_h": _round(row.get("mtbf_30d_h"), 3),
+        "pm_due_mtd": int(row.get("pm_due_mtd") or 0),
+        "pm_on_time_mtd": int(row.get("pm_on_time_mtd") or 0),
+        "pm_compliance_mtd": _round(row.get("pm_compliance_mtd"), 4),
+        "pm_overdue": int(row.get("pm_overdue") or 0),
+        "planned_ratio_mtd": _round(row.get("planned_ratio_mtd"), 4),
     }
 
 
@@ -218,6 +225,29 @@ class DashboardService:
                 "asset_id": asset_id,
                 "totals": {"days": int(total.get("days") or 0), **energy_json(total)},
                 "periods": [{"period": r["period"], **energy_json(r)} for r in rows if not r["total"]],
+            }
+        )
+
+    def overdue_pm(self, p: Principal, site_id: str | None, limit: int) -> bytes:
+        """Preventive work open past its due time (the read model), most overdue first."""
+        if site_id is not None:
+            self.fleet.read_site(p, site_id)  # 404: missing or foreign
+        rows = self._reader_factory().overdue_pm(p.tenant_id, site_id, limit)
+        return orjson.dumps(
+            {
+                "items": [
+                    {
+                        **{
+                            k: r[k] for k in ("id", "site_id", "asset_id", "title", "priority", "status", "assigned_to")
+                        },
+                        "due_at": _iso(r["due_at"]),
+                        "days_overdue": _round(r["days_overdue"], 2),
+                        "pm_schedule_id": r["pm_schedule_id"],
+                        "pm_occurrence": r["pm_occurrence"],
+                        "href": f"/api/v1/work-orders/{r['id']}",
+                    }
+                    for r in rows
+                ]
             }
         )
 

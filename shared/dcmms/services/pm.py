@@ -13,7 +13,9 @@ schedule, written with the versioned mutation every service uses.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -24,6 +26,7 @@ from dcmms.domain.errors import NotFound, ServiceUnavailable
 from dcmms.domain.model import ACTIVE_WORK_ORDER_STATUSES, Principal, WorkOrder, WorkOrderType, utcnow
 from dcmms.domain.pm import (
     SITE_TARGET,
+    Basis,
     CalendarTrigger,
     ConditionTrigger,
     MeterKind,
@@ -71,6 +74,7 @@ class Meters(Protocol):
 
 
 MAX_HORIZON = timedelta(days=730)
+PARALLEL = 8  # schedules in flight at once in a run
 # Occurrences one run may catch up per target (e.g. a schedule created with an anchor long past): the rest wait
 # for the next run, so one target cannot hold the run up.
 CATCH_UP = 12
@@ -165,15 +169,22 @@ class PMService(Service):
                     {"due_at": _iso(due), "occurrence": occurrence_key(due, s.timezone), "generate_at": _iso(generate)}
                 )
         elif isinstance(trigger, MeterTrigger) and self.meters is not None:
-            # projected from each target's rate over the last 7 days: the soonest target's occurrences
-            assets = [k for k in keys if k != SITE_TARGET] or self._targets(s)
+            # each target's reading as of the last run (its reading at creation before any), projected at its
+            # rate over the last 7 days; the soonest occurrences first
+            assets = [k for k in keys if k != SITE_TARGET] or self._targets(
+                s, _SiteAssets(self.repositories, s.tenant_id)
+            )
             week = self.meters().readings(s.tenant_id, assets, trigger, now - timedelta(days=7), now)
-            total = self.meters().readings(s.tenant_id, assets, trigger, s.created_at, now)
             coming = [
                 (at, threshold, asset)
                 for asset in assets
                 for threshold, at in meter_forecast(
-                    trigger, s.target_state(asset), total.get(asset, 0.0), week.get(asset, 0.0) / 7, now, now + horizon
+                    trigger,
+                    s.target_state(asset),
+                    self._reading(s, asset),
+                    week.get(asset, 0.0) / 7,
+                    now,
+                    now + horizon,
                 )
             ]
             for at, threshold, asset in sorted(coming)[:500]:
@@ -192,43 +203,59 @@ class PMService(Service):
     # -- the pm function -------------------------------------------------------------------------------------
 
     def run(self, tenant_id: str, now: datetime | None = None) -> dict[str, int]:
-        """Generate what is due for every enabled schedule of the tenant; counts of what happened."""
+        """Generate what is due for every enabled schedule of the tenant; counts of what happened.
+
+        Schedules run ``PARALLEL`` at a time (the time is DynamoDB round trips: a conditional put per work order,
+        tests/bench/pm.py); a site's assets are listed once per run, whatever the number of its schedules."""
         now = now or utcnow()
         counts = {"schedules": 0, "generated": 0, "existing": 0, "skipped": 0, "deferred": 0, "failed": 0}
-        for schedule in read_all(self.repositories.pm_schedules.list, tenant_id):
-            if not schedule.enabled:
-                continue
-            counts["schedules"] += 1
+        schedules = [s for s in read_all(self.repositories.pm_schedules.list, tenant_id) if s.enabled]
+        sites = _SiteAssets(self.repositories, tenant_id)
+
+        def one(schedule: PMSchedule) -> dict[str, int]:
             try:
-                outcome = self._run_schedule(schedule, now)
+                return self._run_schedule(schedule, now, sites)
             except Exception:  # one broken schedule (e.g. its procedure deleted) must not stop everyone's
                 log.exception("PM schedule failed", extra={"tenant_id": tenant_id, "schedule_id": schedule.id})
-                counts["failed"] += 1
-                continue
-            for key, value in outcome.items():
-                counts[key] += value
+                return {"failed": 1}
+
+        with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="pm") as pool:
+            for outcome in pool.map(one, schedules):
+                counts["schedules"] += 1
+                for key, value in outcome.items():
+                    counts[key] += value
         return counts
 
-    def _targets(self, s: PMSchedule) -> list[str]:
+    def _targets(self, s: PMSchedule, sites: _SiteAssets) -> list[str]:
         if s.asset_id is not None:
             return [s.asset_id]
-        if s.asset_type is None:
+        if s.asset_type is None or s.site_id is None:
             return [SITE_TARGET]
-        assets = read_all(self.repositories.assets.list, s.tenant_id, site_id=s.site_id, types=[s.asset_type.value])
-        return [a.id for a in assets if a.status.value != "decommissioned"]
+        return [a.id for a in sites.of(s.site_id) if a.type is s.asset_type and a.status.value != "decommissioned"]
 
-    def _run_schedule(self, s: PMSchedule, now: datetime) -> dict[str, int]:
+    def _run_schedule(self, s: PMSchedule, now: datetime, sites: _SiteAssets | None = None) -> dict[str, int]:
         counts = {"generated": 0, "existing": 0, "skipped": 0, "deferred": 0}
         p = system_principal(s.tenant_id, PM_ACTOR)
         procedure = None
         changes: dict[str, Target] = {}
-        targets = self._targets(s)
+        targets = self._targets(s, sites or _SiteAssets(self.repositories, s.tenant_id))
         observed = self._observe(s, targets, now)
+        completion_based = isinstance(s.trigger, CalendarTrigger) and s.trigger.basis is Basis.completion
+        windows: dict[str, bool] = {}
         for target in targets:
-            state = self._refreshed(s, s.target_state(target))
+            state = s.target_state(target)
+            if completion_based:  # when it is due depends on when the last one was done
+                state = self._refreshed(s, state)
             reading, read_at = observed.get(target, (None, None))
-            for due, key, update in self._occurrences(s, state, reading, now):
-                if not self._window_open(s, target, now):
+            due_now = list(self._occurrences(s, state, reading, now))
+            if due_now and not completion_based:  # whether the last one is still open matters only now
+                state = self._refreshed(s, state)
+            for due, key, update in due_now:
+                site_wide = s.production_window is not None and s.production_window.kind != "low_wind"
+                gate = SITE_TARGET if site_wide else target
+                if gate not in windows:  # a site's night (or hours) is the same for all its targets: asked once
+                    windows[gate] = self._window_open(s, target, now)
+                if not windows[gate]:
                     counts["deferred"] += 1
                     break  # outside the production window: the next run inside it generates it
                 if s.open_policy is OpenPolicy.skip and state.work_order_id and not state.work_order_done:
@@ -249,7 +276,7 @@ class PMService(Service):
                 state = state.model_copy(update={"reading": reading, "reading_at": read_at})
             if state != s.target_state(target):
                 changes[target] = state
-        if changes or s.last_run_at is None or now - s.last_run_at > timedelta(hours=1):
+        if changes or s.last_run_at is None or now - s.last_run_at > timedelta(days=1):
             self._record(s, p, changes, now)
         return counts
 
@@ -278,10 +305,10 @@ class PMService(Service):
             by_since.setdefault(state.reading_at or _hour(s.created_at), []).append(a)
         for since, group in by_since.items():
             if since >= through:
-                out.update({a: (s.target_state(a).reading or 0.0, since) for a in group})
+                out.update({a: (self._reading(s, a), since) for a in group})
                 continue
             delta = meters.readings(s.tenant_id, group, trigger, since, through)
-            out.update({a: ((s.target_state(a).reading or 0.0) + delta.get(a, 0.0), through) for a in group})
+            out.update({a: (self._reading(s, a) + delta.get(a, 0.0), through) for a in group})
         return out
 
     def _window_open(self, s: PMSchedule, target: str, now: datetime) -> bool:
@@ -306,6 +333,14 @@ class PMService(Service):
     def _assets_of(self, s: PMSchedule, kind: str) -> list[str]:
         assets = read_all(self.repositories.assets.list, s.tenant_id, site_id=s.site_id, types=[kind])
         return [a.id for a in assets]
+
+    @staticmethod
+    def _reading(s: PMSchedule, asset: str) -> float:
+        """A target's meter so far: its stored reading, or the trigger's reading at creation before any."""
+        stored = s.target_state(asset).reading
+        if stored is not None:
+            return stored
+        return s.trigger.reading if isinstance(s.trigger, MeterTrigger) else 0.0
 
     def _occurrences(
         self, s: PMSchedule, state: Target, observed: float | None, now: datetime
@@ -385,6 +420,21 @@ class PMService(Service):
             self._mutate(PM_SCHEDULE, p, s.id, change, None)
         except NotFound:
             return  # deleted meanwhile
+
+
+class _SiteAssets:
+    """A site's assets, listed once per run and shared by its schedules (one per asset type, typically)."""
+
+    def __init__(self, repositories: Any, tenant_id: str) -> None:
+        self._repositories, self._tenant_id = repositories, tenant_id
+        self._sites: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, site_id: str) -> list[Any]:
+        with self._lock:  # one listing per site, whichever thread asks first
+            if site_id not in self._sites:
+                self._sites[site_id] = list(read_all(self._repositories.assets.list, self._tenant_id, site_id=site_id))
+            return self._sites[site_id]
 
 
 def _hour(moment: datetime) -> datetime:

@@ -47,6 +47,8 @@ class ReportData(Protocol):
 
     def asset_days(self, tenant_id: str, site_id: str, since: date, until: date) -> list[dict[str, Any]]: ...
 
+    def pm_compliance(self, tenant_id: str, since: date, until: date) -> list[dict[str, Any]]: ...
+
     def downtime_by_asset(
         self, tenant_id: str, since: datetime, until: datetime, site_id: str | None = None, asset_id: str | None = None
     ) -> list[dict[str, Any]]: ...
@@ -229,6 +231,7 @@ class DocumentBuilder:
         old_rows = {e["site_id"]: e for e in self.data.site_energy(r.tenant_id, *prev)}
         since, until = _utc_span(r)  # downtime over the UTC days of the period
         period_h = (until - since).total_seconds() / 3600
+        pm = {row["site_id"]: row for row in self.data.pm_compliance(r.tenant_id, r.from_, r.to)}
         down: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for a in self.data.downtime_by_asset(r.tenant_id, since, until):
             down[a["site_id"]].append(a)
@@ -244,7 +247,9 @@ class DocumentBuilder:
                 "performance_ratio": e["performance_ratio"], "availability": e["availability"],
                 "lost_energy_mwh": e["lost_energy_mwh"], "lost_money": e["lost_money"], "currency": e["currency"],
                 "failures": rel.failures, "mttr_h": rel.mttr_h, "mtbf_h": rel.mtbf_h,
+                **_pm_figures(pm.get(site_id, {})),
             })  # fmt: skip
+        fleet_pm = _pm_figures(_summed(pm.values()))
         all_assets = [a for assets in down.values() for a in assets]
         fleet_rel = group_reliability(period_h, len(all_assets), sum(a["failures"] for a in all_assets),
                                       sum(float(a["downtime_h"]) for a in all_assets))  # fmt: skip
@@ -254,6 +259,8 @@ class DocumentBuilder:
             Figure("Failures", fleet_rel.failures, "int"),
             Figure("MTTR", fleet_rel.mttr_h, "number", "h", 1),
             Figure("MTBF", fleet_rel.mtbf_h, "number", "h", 0),
+            Figure("PM compliance", fleet_pm["pm_compliance"], "percent", None, 1),
+            Figure("Planned work", fleet_pm["planned_ratio"], "percent", None, 1),
         ]
         shown = sorted(rows, key=lambda x: -(x["energy_mwh"] or 0))[:24]  # a readable chart: the largest sites
         sections: list[Table | Chart] = [
@@ -284,9 +291,13 @@ class DocumentBuilder:
                     Column("failures", "Failures", "int"),
                     Column("mttr_h", "MTTR", "number", "h", 1),
                     Column("mtbf_h", "MTBF", "number", "h", 0),
+                    Column("pm_due", "PM due", "int"),
+                    Column("pm_compliance", "PM on time", "percent", None, 1),
+                    Column("planned_ratio", "Planned", "percent", None, 1),
                 ],  # fmt: skip
                 rows,
-                note="PM compliance is not shown: preventive-maintenance schedules do not exist yet.",
+                note="PM on time: preventive work due in the period done by its due day; planned: preventive and "
+                "inspection work among all created in the period (docs/pm.md).",
                 primary=True,
             ),
         ]
@@ -465,6 +476,23 @@ class DocumentBuilder:
             head,
             sections,
         )
+
+
+def _summed(rows: Any) -> dict[str, int]:
+    keys = ("pm_due", "pm_on_time", "planned", "unplanned")
+    return {k: sum(int(r.get(k) or 0) for r in rows) for k in keys}
+
+
+def _pm_figures(row: dict[str, Any]) -> dict[str, Any]:
+    """PM due, done on time and their ratio; the planned share of the work created."""
+    due, on_time = int(row.get("pm_due") or 0), int(row.get("pm_on_time") or 0)
+    planned, unplanned = int(row.get("planned") or 0), int(row.get("unplanned") or 0)
+    return {
+        "pm_due": due,
+        "pm_on_time": on_time,
+        "pm_compliance": on_time / due if due else None,
+        "planned_ratio": planned / (planned + unplanned) if planned + unplanned else None,
+    }
 
 
 def _natural(text: Any) -> list[Any]:

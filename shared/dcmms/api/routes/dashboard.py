@@ -63,6 +63,15 @@ KPIS: dict[str, Any] = {
     | {"description": "Mean time to repair over the last 30 days (hours); null without failures."},
     "mtbf_30d_h": _NUMBER
     | {"description": "Mean time between failures over the last 30 days: producing assets' uptime per failure."},
+    "pm_due_mtd": _COUNT | {"description": "Preventive work orders due so far this month (docs/pm.md)."},
+    "pm_on_time_mtd": _COUNT | {"description": "... of which completed by their due day (local)."},
+    "pm_compliance_mtd": _NUMBER | {"description": "PM compliance: on time / due this month; null with none due."},
+    "pm_overdue": _COUNT | {"description": "Preventive work orders open past their due time, now."},
+    "planned_ratio_mtd": _NUMBER
+    | {
+        "description": "Planned (preventive, inspection) / all work orders created this month (corrective and "
+        "emergency are unplanned); null with none."
+    },
 }
 SITE_KPIS = {
     "type": "object",

@@ -20,11 +20,13 @@ from ..http import (
     list_response,
     model_response,
     page_response,
+    problem_responses,
     schema_response,
     services,
 )
 
 router = APIRouter(prefix="/api/v1/pm-schedules", tags=["preventive maintenance"])
+overdue_router = APIRouter(tags=["preventive maintenance"])
 
 FORECAST = {
     "type": "object",
@@ -61,8 +63,8 @@ def list_schedules(
     request: Request,
     caller: Caller,
     page: PageParams,
-    site_id: Annotated[str | None, Query(max_length=100)] = None,
-    asset_id: Annotated[str | None, Query(max_length=100)] = None,
+    site_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    asset_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     trigger: Annotated[Literal["calendar", "meter", "condition"] | None, Query(description="The trigger kind.")] = None,
 ) -> Response:
     body = services(request).pm.list_schedules(
@@ -105,3 +107,51 @@ def update_schedule(
 def delete_schedule(request: Request, schedule_id: str, caller: Caller, version: IfMatch) -> Response:
     services(request).pm.delete_schedule(caller, schedule_id, version)
     return Response(status_code=204)
+
+
+_TEXT = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+OVERDUE = {
+    "type": "object",
+    "required": ["items"],
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "site_id", "due_at", "days_overdue", "pm_schedule_id", "href"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "site_id": {"type": "string"},
+                    "asset_id": _TEXT,
+                    "title": _TEXT,
+                    "priority": _TEXT,
+                    "status": _TEXT,
+                    "assigned_to": _TEXT,
+                    "due_at": {"type": "string", "format": "date-time"},
+                    "days_overdue": {"type": "number"},
+                    "pm_schedule_id": {"type": "string"},
+                    "pm_occurrence": _TEXT,
+                    "href": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+
+
+@overdue_router.get(
+    "/api/v1/pm-overdue",
+    summary="Preventive work open past its due time, most overdue first (the read model)",
+    responses={
+        200: schema_response("OverduePM", OVERDUE, "The overdue preventive work orders"),
+        **problem_responses(404, reason="`site_id` names no site of the tenant."),
+        **problem_responses(503, reason="The read model cannot be reached."),
+    },
+)
+def overdue_pm(
+    request: Request,
+    caller: Caller,
+    site_id: Annotated[str | None, Query(min_length=1, max_length=100, description="Only this site.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> Response:
+    return body_response(request, request.app.state.dashboards.overdue_pm(caller, site_id, limit))
