@@ -9,15 +9,16 @@ decommissioned assets being none), created one by one through ``maintenance.pm.c
 Then the real services (``runtime.maintenance``: DynamoDB Local and Redis) run in this process:
 
 - **steady run**, nothing due (every anchor ahead): the first run writes ``last_run_at`` on every schedule (a
-  run does once an hour); the next ones, within the hour, only read: p50 and max of ``--repeat``. Floor: the
-  same DynamoDB reads alone, the listing of the tenant's schedules and, per schedule, of the assets of its type
-  at its site (``AssetRepository.list`` by site, filtered by type, as the run calls it).
+  run does once a day); the next ones only read: p50 and max of ``--repeat``. Floor: the same DynamoDB reads
+  alone, done one after the other: the tenant's schedules and each site's assets once (as the run lists them,
+  shared by the site's schedules); the per-schedule, per-type listing the run did before is printed beside.
 - **generating run**: the schedules of ``--generate-sites`` sites come due (their anchor passes, the others'
   stays ahead), so every asset of every type there gets its month's work order. Floor: the steady floor's reads
   plus as many work orders (the same fields, the procedure's checklist) created with ``WorkOrderRepository
   .create`` (the conditional put), without the PM logic or the cache.
-- **following run**, at the same moment: everything generated and recorded on the schedules; the run reads each
-  target's open work order to learn whether it is done. Floor: the reads plus one ``get`` per work order.
+- **following run**, at the same moment: everything generated and recorded on the schedules; nothing is due, so
+  the run reads no work order (it asks whether the previous one is open only when the next comes due). Floor:
+  the reads.
 - **retried run**: the generating run again with its record lost (the due schedules' target states cleared, as
   after a crash before they were written): every create meets its conditional check and reads the stored work
   order instead, the exactly-once path. Floor: the reads plus the floor's creates again (each failing its
@@ -59,6 +60,7 @@ from dcmms.domain.ids import new_id
 from dcmms.domain.model import AssetStatus, WorkOrder, WorkOrderType
 from dcmms.domain.pm import PMSchedule, PMScheduleCreate, occurrence_key
 from dcmms.services.common import read_all, system_principal
+from dcmms.services.pm import PARALLEL
 from dcmms.store.errors import AlreadyExists
 from dcmms.store.models import bind, create_tables
 from dcmms_dev.seed import seed_spec_scale
@@ -240,7 +242,7 @@ def run(args: argparse.Namespace) -> None:
         )
 
         def reads() -> int:
-            """The run's reads alone: the schedules, and per schedule the assets of its type at its site."""
+            """How the run read before (for comparison): per schedule, the assets of its type at its site."""
             found = 0
             for s in read_all(repos.pm_schedules.list, TENANT):
                 assert s.asset_type is not None
@@ -249,7 +251,7 @@ def run(args: argparse.Namespace) -> None:
             return found
 
         def reads_per_site() -> int:
-            """For comparison: the same assets listed once per site (all types), not once per schedule."""
+            """The run's reads alone: the schedules, and each site's assets once (all types)."""
             read_all(repos.pm_schedules.list, TENANT)
             return sum(sum(1 for _ in read_all(repos.assets.list, TENANT, site_id=s.id)) for s in seed.sites)
 
@@ -265,10 +267,9 @@ def run(args: argparse.Namespace) -> None:
             return lambda: services.pm.run(TENANT, now)
 
         # -- steady ---------------------------------------------------------------------------------------------
-        floor_reads = [_timed(reads)[0] for _ in range(args.repeat)]
-        read_floor = percentile(floor_reads, 50)
-        site_floor = percentile([_timed(reads_per_site)[0] for _ in range(args.repeat)], 50)
-        first = measured("steady run, first of the hour", pm_run(steady_at), read_floor)
+        per_type_floor = percentile([_timed(reads)[0] for _ in range(args.repeat)], 50)
+        read_floor = percentile([_timed(reads_per_site)[0] for _ in range(args.repeat)], 50)
+        first = measured("steady run, first of the day (records each schedule)", pm_run(steady_at), read_floor)
         assert first["generated"] == 0 and first["schedules"] == schedules, first
         steady: list[tuple[float, str]] = []  # seconds, breakdown
         for n in range(args.repeat):
@@ -278,7 +279,7 @@ def run(args: argparse.Namespace) -> None:
             steady.append((seconds, _breakdown(seconds, calls)))
         median = sorted(steady)[(len(steady) - 1) // 2]
         worst = max(s for s, _ in steady)
-        rows.append((f"steady run, within the hour (p50; max {worst:.2f})", median[0], read_floor, median[1]))
+        rows.append((f"steady run, later that day (p50; max {worst:.2f})", median[0], read_floor, median[1]))
 
         # -- generating -----------------------------------------------------------------------------------------
         floor_orders = [_work_order(a, procedure, due) for a in due_assets]
@@ -295,7 +296,8 @@ def run(args: argparse.Namespace) -> None:
             if t.work_order_id
         ]
         get_s, _ = _timed(lambda: [repos.work_orders.get(TENANT, i) for i in ids])
-        again = measured("following run (all generated, recorded)", pm_run(generate_at), read_floor + get_s)
+        # nothing is due again yet, so the run reads no work order: its floor is the reads alone
+        again = measured("following run (all generated, recorded)", pm_run(generate_at), read_floor)
         assert again["generated"] == 0 and again["existing"] == 0, again
 
         # -- retried: the record lost, every create meets its conditional check --------------------------------
@@ -333,9 +335,9 @@ def run(args: argparse.Namespace) -> None:
             f"{len(live) / rate / 60:.1f} min"
         )
         print(
-            f"    floors: reads {read_floor:.2f} s ({len(seed.sites)} sites x ~{schedules // max(1, len(seed.sites))} "
-            f"schedules, each listing its site's assets filtered by type); the same assets listed once per site "
-            f"{site_floor:.2f} s; {len(due_assets):,} creates {create_s:.2f} s; {len(ids):,} gets {get_s:.2f} s"
+            f"    floors (sequential): reads {read_floor:.2f} s (the schedules, each site's assets once; per schedule "
+            f"and type, as the run read before, {per_type_floor:.2f} s); {len(due_assets):,} creates {create_s:.2f} s; "
+            f"{len(ids):,} gets {get_s:.2f} s. The run works {PARALLEL} schedules at a time, so it may beat them"
         )
         print(
             f"    under each run: its DynamoDB calls by time, Redis calls, the rest (Python); occurrences due "
@@ -370,13 +372,15 @@ def _work_order(asset: Any, procedure: Any, due: datetime) -> WorkOrder:
 
 
 def _breakdown(seconds: float, calls: Calls) -> str:
+    """Where a run's time went; the calls' times are summed over the run's threads, so with several schedules in
+    flight they add up to more than the run's wall time (their sum over the wall time is the concurrency)."""
     dynamodb = calls.dynamodb_seconds()
     redis_calls, redis_s = calls.redis
-    rest = max(0.0, seconds - dynamodb - redis_s)
-    return (
-        f"DynamoDB {dynamodb:.2f} s ({calls.summary()}); Redis {redis_s:.2f} s ({int(redis_calls):,} calls); "
-        f"rest {rest:.2f} s"
+    busy = dynamodb + redis_s
+    overlap = (
+        f"; calls in flight on average {busy / seconds:.1f}" if busy > seconds else f"; rest {seconds - busy:.2f} s"
     )
+    return f"DynamoDB {dynamodb:.2f} s ({calls.summary()}); Redis {redis_s:.2f} s ({int(redis_calls):,} calls){overlap}"
 
 
 def main() -> None:
@@ -384,7 +388,7 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=200)
     parser.add_argument("--assets", type=int, default=50_000)
     parser.add_argument("--generate-sites", type=int, default=10, help="sites whose schedules come due")
-    parser.add_argument("--repeat", type=int, default=3, help="steady runs within the hour, and floor reads")
+    parser.add_argument("--repeat", type=int, default=3, help="steady runs later that day, and floor reads")
     args = parser.parse_args()
     args.generate_sites = min(args.generate_sites, args.sites)
     run(args)

@@ -158,6 +158,9 @@ def test_schedules_over_the_api(api: ApiClient, http, tenant, other_tenant, prog
     weekly = {"kind": "calendar", "every": 1, "unit": "weeks", "rrule": "FREQ=DAILY", "anchor": "2027-01-01"}
     assert_problem(api.post("/api/v1/pm-schedules", base | {"site_id": programme["site"]["id"], "trigger": weekly}),
                    422, "body.trigger.calendar")  # fmt: skip
+    hot = {"kind": "condition", "metric": "wind_speed_ms", "condition": ">", "threshold": 20}  # not an inverter's
+    assert_problem(api.post("/api/v1/pm-schedules", base | {"site_id": programme["site"]["id"], "asset_type": "inverter",
+                                                            "trigger": hot}), 422, "body.trigger.metric")  # fmt: skip
     assert_problem(as_role("viewer").post("/api/v1/pm-schedules", base | {"site_id": programme["site"]["id"]}), 403)
     assert_problem(as_role("technician").post("/api/v1/pm-schedules", base | {"site_id": programme["site"]["id"]}), 403)
 

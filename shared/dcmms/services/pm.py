@@ -109,6 +109,12 @@ class PMService(Service):
             raise field_error("site_id", "give asset_id, or site_id (with asset_type for every asset of a type)")
         elif not isinstance(body.trigger, CalendarTrigger) and body.asset_type is None:
             raise field_error("asset_type", "meter and condition triggers read assets: give asset_id or asset_type")
+        kind = asset.type if body.asset_id is not None else body.asset_type
+        metric = getattr(body.trigger, "metric", None)
+        from dcmms.telemetry.metric_names import METRICS  # not at cold start: only schedules need it
+
+        if metric is not None and kind is not None and metric not in METRICS[kind]:
+            raise field_error("trigger.metric", f"'{metric}' is not a metric of {kind.value} assets")
         site = self._referenced(SITE, p, site_id, "site_id")
         fields = body.model_dump() | {"site_id": site_id, "timezone": site.timezone, "created_by": p.user_id}
         schedule = new_entity(PMSchedule, "pm", p, fields)
