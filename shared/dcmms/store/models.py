@@ -143,45 +143,33 @@ class AlertRuleModel(_EntityBase):
     stream_view_type = None  # rules are read by key, never searched
 
 
-class ReportModel(_Base):
+class ReportModel(_EntityBase):
     """Report jobs; ``created_key`` (created#id) lists a tenant's newest first, whatever their ids (a scheduled
     report's id is dated by its period, ``dcmms.domain.reports.scheduled_report_id``)."""
 
     base_name = "reports"
-    tenant_id = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-    version = NumberAttribute()
-    doc = UnicodeAttribute()
+    stream_view_type = None
     created_key = UnicodeAttribute()
     by_tenant_created = _gsi("by_tenant_created", "tenant_id", "created_key")()
 
 
-class ReportSubscriptionModel(_Base):
+class ReportSubscriptionModel(_EntityBase):
     base_name = "report-subscriptions"
-    tenant_id = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-    version = NumberAttribute()
-    doc = UnicodeAttribute()
+    stream_view_type = None
 
 
-class ProcedureModel(_Base):
+class ProcedureModel(_EntityBase):
     """Procedures (checklist templates); each version is the item's ``version`` (the document keeps the steps)."""
 
     base_name = "procedures"
-    tenant_id = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-    version = NumberAttribute()
-    doc = UnicodeAttribute()
+    stream_view_type = None
 
 
-class PMScheduleModel(_Base):
+class PMScheduleModel(_EntityBase):
     """Preventive-maintenance schedules, with the attributes their list filters by."""
 
     base_name = "pm-schedules"
-    tenant_id = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
-    version = NumberAttribute()
-    doc = UnicodeAttribute()
+    stream_view_type = None
     site_id = UnicodeAttribute(null=True)
     asset_id = UnicodeAttribute(null=True)
     trigger_kind = UnicodeAttribute()

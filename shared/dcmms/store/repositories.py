@@ -121,6 +121,10 @@ class EntityRepository(ABC, Generic[E]):
             for e in entities:
                 batch.save(self._to_item(e))
 
+    def _by_id(self, name: str, tenant_id: str, limit: int, cursor: str | None) -> ListResult[E]:
+        """The tenant's items in id order: the listing of the tables with no index."""
+        return self._list(Plan(name, self.model.query, self.model.id, [tenant_id], descending=False), limit, cursor)
+
     def _list(self, plan: Plan, limit: int, cursor: str | None) -> ListResult[E]:
         after = decode_cursor(cursor, plan.name) if cursor else None
         page: Page = read_page(plan, limit, after)
@@ -135,8 +139,7 @@ class SiteRepository(EntityRepository[Site]):
         return self._base(e, name=e.name)
 
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[Site]:
-        plan = Plan("sites", SiteModel.query, SiteModel.id, [tenant_id], descending=False)
-        return self._list(plan, limit, cursor)
+        return self._by_id("sites", tenant_id, limit, cursor)
 
 
 class AssetRepository(EntityRepository[Asset]):
@@ -363,8 +366,7 @@ class AlertRuleRepository(EntityRepository[AlertRule]):
         return self._base(e)
 
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[AlertRule]:
-        plan = Plan("rules", AlertRuleModel.query, AlertRuleModel.id, [tenant_id], descending=False)
-        return self._list(plan, limit, cursor)
+        return self._by_id("rules", tenant_id, limit, cursor)
 
 
 class ReportRepository(EntityRepository[Report]):
@@ -390,9 +392,7 @@ class ReportSubscriptionRepository(EntityRepository[ReportSubscription]):
         return self._base(e)
 
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[ReportSubscription]:
-        plan = Plan("report-subscriptions", ReportSubscriptionModel.query, ReportSubscriptionModel.id, [tenant_id],
-                    descending=False)  # fmt: skip
-        return self._list(plan, limit, cursor)
+        return self._by_id("report-subscriptions", tenant_id, limit, cursor)
 
 
 class ProcedureRepository(EntityRepository[Procedure]):
@@ -402,8 +402,7 @@ class ProcedureRepository(EntityRepository[Procedure]):
         return self._base(e)
 
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[Procedure]:
-        plan = Plan("procedures", ProcedureModel.query, ProcedureModel.id, [tenant_id], descending=False)
-        return self._list(plan, limit, cursor)
+        return self._by_id("procedures", tenant_id, limit, cursor)
 
 
 class PMScheduleRepository(EntityRepository[PMSchedule]):
