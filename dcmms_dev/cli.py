@@ -240,6 +240,22 @@ def _kpi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    """Sign a demo user of the running stack in and print their ID token (or access token), for
+    ``curl -H "Authorization: Bearer $(dcmms token --tenant helios-solar --role viewer)" ...``."""
+    from dcmms_dev.cognito import sign_in
+
+    settings, state = _target(args.state_file)
+    if state is None or not state.get("cognito"):
+        raise CliError("`dcmms token` signs in against the running local stack's Cognito: start it with `make run`")
+    user = (state.get("users") or {}).get(args.tenant, {}).get(args.role)
+    if user is None:
+        raise CliError(f"no demo user for tenant {args.tenant!r}, role {args.role!r} in {args.state_file}")
+    tokens = sign_in(settings, state["cognito"]["client_id"], user["email"], user["password"])
+    print(tokens["AccessToken" if args.access else "IdToken"])
+    return 0
+
+
 def _capacity(args: argparse.Namespace) -> int:
     """Print the capacity plan for the spec's scale (or the figures given) as a table or as JSON."""
     from dcmms_dev import capacity
@@ -300,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     sim.set_defaults(func=_simulate)
+    tok = sub.add_parser("token", help="sign a demo user in (the running stack's Cognito) and print their ID token")
+    tok.add_argument("--tenant", required=True)
+    tok.add_argument("--role", required=True, choices=["admin", "supervisor", "technician", "viewer"])
+    tok.add_argument("--access", action="store_true", help="print the access token instead")
+    tok.add_argument("--state-file", default=".dcmms/local.json")
+    tok.set_defaults(func=_token)
     kpi = sub.add_parser("kpi", help="refresh the dashboards' materialized KPIs now (the schedule does every 5 min)")
     kpi.add_argument("--state-file", default=".dcmms/local.json")
     kpi.set_defaults(func=_kpi)

@@ -275,6 +275,13 @@ def run_dev(
             "api_keys_by_tier": dict(tenants[0].tier_keys) if tenants else {},
             "pid": os.getpid(),
         }
+        # people sign in with Cognito (moto's): a pool, its web client and one user per role per demo tenant
+        from dcmms_dev.cognito import create_pool, seed_users
+
+        pool_id, client_id = create_pool(settings)
+        settings = settings.model_copy(update={"cognito_user_pool_id": pool_id, "cognito_client_id": client_id})
+        state["cognito"] = {"user_pool_id": pool_id, "client_id": client_id, "endpoint_url": settings.aws_endpoint_url}
+        state["users"] = seed_users(settings, pool_id, [t.tenant.id for t in tenants])
         export_settings(settings)
         TelemetryStore(settings.database_url).migrate()
         # The read model: the streams from now on through the projector, and what was written before (the
@@ -388,5 +395,10 @@ def _print_banner(
             lines.append(f"    {tenant:<14} {role:<11} {key}")
     for tier, key in state["api_keys_by_tier"].items():
         lines.append(f"    tier {tier:<9} {'':<11} {key}")
+    if state.get("users"):
+        lines.append("  People (Cognito on moto; `dcmms token --tenant T --role R` prints an ID token for curl):")
+        for tenant, roles in state["users"].items():
+            for role, user in roles.items():
+                lines.append(f"    {tenant:<14} {role:<11} {user['email']}  {user['password']}")
     lines += [f"  written to {state_file}", "  Ctrl-C stops everything."]
     print("\n".join(lines), flush=True)

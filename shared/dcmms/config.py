@@ -50,6 +50,11 @@ class Settings(BaseModel):
     reports_queue_url: str | None = None
     report_sender: str = "reports@dcmms.local"
     report_link_ttl_s: int = 900
+    # People sign in with Cognito (the API also takes their ID tokens as Bearer credentials): the pool and the web
+    # app's client; the pool's JWKS is fetched from Cognito (locally from moto's server) unless given.
+    cognito_user_pool_id: str | None = None
+    cognito_client_id: str | None = None
+    cognito_jwks_url: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     # ElastiCache in cluster mode: redis_url is the configuration endpoint and the client follows the slots.
     redis_cluster: bool = False
@@ -76,6 +81,21 @@ class Settings(BaseModel):
     tracing: bool = False
     # Bearer token GET /metrics requires outside the local stack (containers); unset there, /metrics is not served.
     metrics_token: str | None = None
+
+    @property
+    def cognito_issuer(self) -> str | None:
+        """The ``iss`` of the pool's tokens (the same locally: moto issues them as Cognito does)."""
+        if not self.cognito_user_pool_id:
+            return None
+        return f"https://cognito-idp.{self.aws_region}.amazonaws.com/{self.cognito_user_pool_id}"
+
+    @property
+    def cognito_jwks(self) -> str | None:
+        """Where the pool's signing keys are published: Cognito's (or moto's) ``/.well-known/jwks.json``."""
+        if self.cognito_jwks_url or not self.cognito_user_pool_id:
+            return self.cognito_jwks_url
+        base = self.endpoint_for("cognito-idp") or f"https://cognito-idp.{self.aws_region}.amazonaws.com"
+        return f"{base.rstrip('/')}/{self.cognito_user_pool_id}/.well-known/jwks.json"
 
     @property
     def replica_urls(self) -> tuple[str, ...]:

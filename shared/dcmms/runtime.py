@@ -17,6 +17,7 @@ from dcmms.ratelimit import RateLimiter, load_policy
 from dcmms.services import Maintenance
 
 if TYPE_CHECKING:
+    from dcmms.api.tokens import TokenVerifier
     from dcmms.readmodel.dashboard import PostgresDashboards
     from dcmms.readmodel.downtime import PostgresDowntime
     from dcmms.readmodel.kpis import Refresh
@@ -383,3 +384,27 @@ def meters(settings: Settings) -> PostgresMeters:
     from dcmms.telemetry.meters import PostgresMeters
 
     return PostgresMeters(lambda query: database_router(settings).read("analytics", query))
+
+
+@lru_cache(maxsize=4)
+def token_verifier(settings: Settings) -> TokenVerifier | None:
+    """People's Cognito tokens, verified against the pool's JWKS (fetched on first use, then cached); None when
+    no user pool is configured. PyJWT is imported here, on the first Bearer request, not at cold start."""
+    if not (settings.cognito_user_pool_id and settings.cognito_client_id):
+        return None
+    from dcmms.api.tokens import TokenVerifier
+
+    tiers: dict[str, tuple[float, Any]] = {}
+
+    def tier_of(tenant_id: str) -> Any:
+        import time
+
+        hit = tiers.get(tenant_id)
+        if hit is None or hit[0] < time.monotonic():
+            hit = (time.monotonic() + 300, store_repositories(settings).directory.tenant_tier(tenant_id))
+            tiers[tenant_id] = hit
+        return hit[1]
+
+    issuer, jwks = settings.cognito_issuer, settings.cognito_jwks
+    assert issuer is not None and jwks is not None
+    return TokenVerifier(issuer, settings.cognito_client_id, jwks, tier_of, settings.health_timeout_s)

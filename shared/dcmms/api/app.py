@@ -72,6 +72,7 @@ def create_app(
         settings.principal_cache_ttl_s,
         lambda: runtime.store_repositories(settings).directory,
         runtime.resilient_redis(settings),
+        tokens=lambda: runtime.token_verifier(settings),
     )
     app.state.health = health_checker or HealthChecker(settings, read_model=lambda: runtime.read_model_status(settings))
     app.state.rate_limiter = runtime.rate_limiter(settings) if rate_limiter is True else rate_limiter

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from dcmms.cache import keys as redis_keys
 from dcmms.domain.apikeys import hash_api_key
@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     from dcmms.cache import ResilientRedis
     from dcmms.store.repositories import DirectoryRepository
 
+    from .tokens import TokenVerifier
+
 api_key_header = APIKeyHeader(name="x-api-key", auto_error=False, description="Your dCMMS API key.")
+bearer = HTTPBearer(auto_error=False, description="A person's Cognito ID token (sign-in).", bearerFormat="JWT")
 
 
 class Authenticator:
@@ -35,7 +38,9 @@ class Authenticator:
         directory: Callable[[], DirectoryRepository],
         redis: ResilientRedis | None = None,
         max_entries: int = 10_000,
+        tokens: Callable[[], TokenVerifier | None] | None = None,
     ) -> None:
+        self._tokens_factory = tokens
         self.ttl_s = ttl_s
         self.redis = redis
         self._directory_factory = directory
@@ -59,7 +64,7 @@ class Authenticator:
 
     def authenticate(self, raw_key: str | None) -> Principal:
         if not raw_key:
-            raise Unauthorized("Send your API key in the x-api-key header.")
+            raise Unauthorized("Send an API key in x-api-key, or a signed-in user's token as Authorization: Bearer.")
         digest = hash_api_key(raw_key)
         now = time.monotonic()
         hit = self._cache.get(digest)
@@ -73,8 +78,19 @@ class Authenticator:
         self._cache[digest] = (now + min(self.ttl_s, 30.0), principal)
         return principal
 
+    def authenticate_token(self, token: str) -> Principal:
+        """A person's Cognito token (``Authorization: Bearer``) -> the same kind of principal a key gives."""
+        verifier = self._tokens_factory() if self._tokens_factory is not None else None
+        if verifier is None:
+            raise Unauthorized("This deployment takes API keys only (no user pool is configured).")
+        return verifier.principal(token)
 
-async def current_principal(request: Request, raw_key: str | None = Security(api_key_header)) -> Principal:
+
+async def current_principal(
+    request: Request,
+    raw_key: str | None = Security(api_key_header),
+    token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+) -> Principal:
     """Authenticate, then count the request against every rate limit that applies to it.
 
     ``async`` on purpose: it runs on the event loop instead of a worker thread. In Lambda an
@@ -82,7 +98,11 @@ async def current_principal(request: Request, raw_key: str | None = Security(api
     process, a DynamoDB read) blocks nothing, and the thread hop it saves is most of FastAPI's
     per-request overhead. Under uvicorn it holds the loop for that round trip.
     """
-    principal = request.app.state.authenticator.authenticate(raw_key)
+    authenticator = request.app.state.authenticator
+    if raw_key or token is None:
+        principal = authenticator.authenticate(raw_key)
+    else:
+        principal = authenticator.authenticate_token(token.credentials)
     request.state.principal = principal
     limiter = request.app.state.rate_limiter
     if limiter is not None:

@@ -51,6 +51,7 @@ class TenantModel(_Base):
     id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
     created_at = UnicodeAttribute()
+    tier = UnicodeAttribute(null=True)  # the tenant's plan, for people signed in (API keys carry their own)
 
 
 class UserModel(_Base):

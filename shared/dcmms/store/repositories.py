@@ -445,6 +445,14 @@ class DirectoryRepository:
         except DoesNotExist:
             return tenant_id
 
+    def tenant_tier(self, tenant_id: str) -> Tier:
+        """The tenant's plan (``pro`` when it names none); what people's rate limits are counted in."""
+        try:
+            tier = TenantModel.get(tenant_id).tier
+        except DoesNotExist:
+            return Tier.pro
+        return Tier(tier) if tier else Tier.pro
+
     def create_tenant(self, tenant: Tenant) -> Tenant:
         TenantModel(tenant.id, name=tenant.name, created_at=iso(tenant.created_at)).save()
         return tenant
