@@ -37,9 +37,19 @@ def settings(stack: tuple[LocalServers, Settings]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings, router: DatabaseRouter):
-    """The API over the stack, its read model's schema created (as the projector does on deployment)."""
-    return create_app(settings)
+def cognito_pool(settings: Settings) -> tuple[str, str]:
+    """A user pool and its web client on moto's Cognito, as `make run` creates them: (pool id, client id)."""
+    from dcmms_dev.cognito import create_pool
+
+    return create_pool(settings)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, router: DatabaseRouter, cognito_pool: tuple[str, str]):
+    """The API over the stack, its read model's schema created (as the projector does on deployment), taking API
+    keys and the pool's tokens."""
+    pool_id, client_id = cognito_pool
+    return create_app(settings.model_copy(update={"cognito_user_pool_id": pool_id, "cognito_client_id": client_id}))
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +82,34 @@ def api(http: TestClient, tenant: TenantSeed) -> ApiClient:
 @pytest.fixture
 def as_role(http: TestClient, tenant: TenantSeed):
     return lambda role: ApiClient(http, tenant.keys[role])
+
+
+_PEOPLE: dict[tuple[str, str], str] = {}
+
+
+def person_token(settings: Settings, cognito_pool: tuple[str, str], tenant_id: str, role: str) -> str:
+    """The ID token of a person of ``tenant_id`` in ``role``'s group (created and signed in once per session)."""
+    from dcmms_dev.cognito import create_user, new_password, sign_in
+
+    if (tenant_id, role) not in _PEOPLE:
+        email, password = f"{role}@{tenant_id}.example.com", new_password()
+        create_user(settings, cognito_pool[0], tenant_id, Role(role), email, password)
+        _PEOPLE[(tenant_id, role)] = sign_in(settings, cognito_pool[1], email, password)["IdToken"]
+    return _PEOPLE[(tenant_id, role)]
+
+
+@pytest.fixture(params=["api-key", "token"])
+def client_for(request, http: TestClient, settings: Settings, cognito_pool: tuple[str, str]):
+    """``client_for(tenant_seed, role)``: that role of that tenant, by API key or as a signed-in person — the
+    tests using it run once for each credential kind."""
+
+    def make(seed: TenantSeed, role: str) -> ApiClient:
+        if request.param == "api-key":
+            return ApiClient(http, seed.keys[role])
+        return ApiClient(http, None, person_token(settings, cognito_pool, seed.tenant.id, role))
+
+    make.kind = request.param  # type: ignore[attr-defined]
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,9 @@
-"""Authentication, roles and tenant isolation."""
+"""Authentication, roles and tenant isolation, for both credential kinds: API keys and people's Cognito tokens
+(``client_for`` runs each test once per kind)."""
 
 from __future__ import annotations
+
+import jwt
 
 from tests.support.api import ApiClient, assert_problem
 
@@ -14,29 +17,32 @@ def test_unknown_key_is_401(http) -> None:
     assert_problem(ApiClient(http, "dcmms_not-a-real-key").get("/api/v1/sites"), 401)
 
 
-def test_viewer_reads_but_cannot_write(api, as_role) -> None:
+def test_viewer_reads_but_cannot_write(api, tenant, client_for) -> None:
     site = api.site()
-    viewer = as_role("viewer")
+    viewer = client_for(tenant, "viewer")
     assert viewer.get(f"/api/v1/sites/{site['id']}").status_code == 200
     assert_problem(viewer.post("/api/v1/work-orders", {"site_id": site["id"], "title": "x", "type": "inspection"}), 403)
     assert_problem(viewer.patch(f"/api/v1/sites/{site['id']}", {"name": "renamed"}), 403)
 
 
-def test_technician_works_orders_but_not_the_fleet(api, as_role) -> None:
+def test_technician_works_orders_but_not_the_fleet(api, tenant, client_for) -> None:
     site = api.site()
-    tech = as_role("technician")
+    tech = client_for(tenant, "technician")
     assert_problem(tech.post("/api/v1/sites", {"name": "x", "kind": "solar", "capacity_mw": 1, "timezone": "UTC"}), 403)
     wo = tech.work_order(site["id"])
-    assert wo["created_by"].startswith("usr_technician")
+    if client_for.kind == "api-key":
+        assert wo["created_by"].startswith("usr_technician")
+    else:  # a person: their Cognito subject
+        assert wo["created_by"] == jwt.decode(tech.token, options={"verify_signature": False})["sub"]
 
 
-def test_other_tenants_objects_are_404_everywhere(api, http, other_tenant) -> None:
+def test_other_tenants_objects_are_404_everywhere(api, other_tenant, client_for) -> None:
     # given objects of one tenant
     site = api.site()
     asset = api.asset(site["id"])
     wo = api.work_order(site["id"], asset_id=asset["id"])
     alert = api.alert(asset["id"])
-    intruder = ApiClient(http, other_tenant.keys["admin"])
+    intruder = client_for(other_tenant, "admin")
     # when another tenant's admin reaches for them, then nothing is found and nothing changes
     for path in (
         f"/api/v1/sites/{site['id']}",

@@ -8,14 +8,18 @@ PROBLEM = "application/problem+json"
 
 
 class ApiClient:
-    """Wraps a Starlette TestClient or an httpx.Client; ``key`` goes into x-api-key."""
+    """Wraps a Starlette TestClient or an httpx.Client; ``key`` goes into x-api-key, ``token`` (a person's) into
+    Authorization: Bearer."""
 
-    def __init__(self, http: Any, key: str | None) -> None:
+    def __init__(self, http: Any, key: str | None, token: str | None = None) -> None:
         self.http = http
         self.key = key
+        self.token = token  # a person's Cognito ID token, sent as Authorization: Bearer instead of a key
 
     def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
         headers = {"x-api-key": self.key} if self.key else {}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         headers.update(extra or {})
         return headers
 
