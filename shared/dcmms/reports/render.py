@@ -486,11 +486,7 @@ def _bar_chart(chart: Chart, values: Sequence[float]) -> Drawing:
         axis.labels.boxAnchor = "n"
         axis.labels.dy = -4
     _style_value_axis(bc.valueAxis, values)
-    drawing.add(bc)
-    if chart.unit:
-        drawing.add(_unit_label(chart, 8, bc.y + bc.height / 2))
-    drawing.add(_legend(chart, _FRAME_W - _PLOT_RIGHT, height - 2))
-    return drawing
+    return _placed(drawing, bc, chart, height)
 
 
 def _finite(value: float | None) -> float | None:
@@ -551,10 +547,15 @@ def _line_chart(chart: Chart, values: Sequence[float]) -> Drawing:
     x.strokeColor = _RULE
     x.tickDown = 3
     _style_value_axis(lp.yValueAxis, values)
-    drawing.add(lp)
+    return _placed(drawing, lp, chart, _CHART_H)
+
+
+def _placed(drawing: Drawing, plot: Any, chart: Chart, height: float) -> Drawing:
+    """The plot in its drawing, with the value axis' unit beside it and the legend above it."""
+    drawing.add(plot)
     if chart.unit:
-        drawing.add(_unit_label(chart, 8, lp.y + lp.height / 2))
-    drawing.add(_legend(chart, _FRAME_W - _PLOT_RIGHT, _CHART_H - 2))
+        drawing.add(_unit_label(chart, 8, plot.y + plot.height / 2))
+    drawing.add(_legend(chart, _FRAME_W - _PLOT_RIGHT, height - 2))
     return drawing
 
 

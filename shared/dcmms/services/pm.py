@@ -23,7 +23,15 @@ import orjson
 
 from dcmms.cache import Doc
 from dcmms.domain.errors import NotFound, ServiceUnavailable
-from dcmms.domain.model import ACTIVE_WORK_ORDER_STATUSES, Principal, WorkOrder, WorkOrderType, utcnow
+from dcmms.domain.model import (
+    ACTIVE_WORK_ORDER_STATUSES,
+    AssetStatus,
+    AssetType,
+    Principal,
+    WorkOrder,
+    WorkOrderType,
+    utcnow,
+)
 from dcmms.domain.pm import (
     SITE_TARGET,
     Basis,
@@ -74,6 +82,7 @@ class Meters(Protocol):
 
 
 MAX_HORIZON = timedelta(days=730)
+_NEVER = datetime.min.replace(tzinfo=UTC)  # orders a target that was never due before any that was
 PARALLEL = 8  # schedules in flight at once in a run
 # Occurrences one run may catch up per target (e.g. a schedule created with an anchor long past): the rest wait
 # for the next run, so one target cannot hold the run up.
@@ -165,7 +174,7 @@ class PMService(Service):
         s = PM_SCHEDULE.repository(self.repositories).get(p.tenant_id, schedule_id)
         now = utcnow()
         keys = list(s.targets) or [s.asset_id or SITE_TARGET]
-        state = min((s.target_state(k) for k in keys), key=lambda t: t.last_due or datetime.min.replace(tzinfo=UTC))
+        state = min((s.target_state(k) for k in keys), key=lambda t: t.last_due or _NEVER)
         trigger = s.trigger
         items: list[dict[str, Any]] = []
         if isinstance(trigger, CalendarTrigger):
@@ -237,14 +246,15 @@ class PMService(Service):
             return [s.asset_id]
         if s.asset_type is None or s.site_id is None:
             return [SITE_TARGET]
-        return [a.id for a in sites.of(s.site_id) if a.type is s.asset_type and a.status.value != "decommissioned"]
+        return [a.id for a in _of_type(sites, s, s.asset_type) if a.status is not AssetStatus.decommissioned]
 
     def _run_schedule(self, s: PMSchedule, now: datetime, sites: _SiteAssets | None = None) -> dict[str, int]:
         counts = {"generated": 0, "existing": 0, "skipped": 0, "deferred": 0}
         p = system_principal(s.tenant_id, PM_ACTOR)
         procedure = None
         changes: dict[str, Target] = {}
-        targets = self._targets(s, sites or _SiteAssets(self.repositories, s.tenant_id))
+        site_assets = sites or _SiteAssets(self.repositories, s.tenant_id)
+        targets = self._targets(s, site_assets)
         observed = self._observe(s, targets, now)
         completion_based = isinstance(s.trigger, CalendarTrigger) and s.trigger.basis is Basis.completion
         windows: dict[str, bool] = {}
@@ -260,7 +270,7 @@ class PMService(Service):
                 site_wide = s.production_window is not None and s.production_window.kind != "low_wind"
                 gate = SITE_TARGET if site_wide else target
                 if gate not in windows:  # a site's night (or hours) is the same for all its targets: asked once
-                    windows[gate] = self._window_open(s, target, now)
+                    windows[gate] = self._window_open(s, target, now, site_assets)
                 if not windows[gate]:
                     counts["deferred"] += 1
                     break  # outside the production window: the next run inside it generates it
@@ -317,7 +327,7 @@ class PMService(Service):
             out.update({a: (self._reading(s, a) + delta.get(a, 0.0), through) for a in group})
         return out
 
-    def _window_open(self, s: PMSchedule, target: str, now: datetime) -> bool:
+    def _window_open(self, s: PMSchedule, target: str, now: datetime, sites: _SiteAssets) -> bool:
         """Whether the schedule's production window (if any) is open now for ``target``."""
         window = s.production_window
         if window is None:
@@ -326,19 +336,15 @@ class PMService(Service):
             return window.within_local(now, s.timezone)
         if window.kind == "low_wind":
             low = ConditionTrigger(metric="wind_speed_ms", stat="max", condition="<", threshold=window.cut_in_ms)
-            assets = [target] if target != SITE_TARGET else self._assets_of(s, "turbine")
+            assets = [target] if target != SITE_TARGET else [a.id for a in _of_type(sites, s, AssetType.turbine)]
             since = now - timedelta(hours=window.hours)
             speeds = self.meters().statistic(s.tenant_id, assets, low, since, now)
             return bool(speeds) and all(low.holds(v) for v in speeds.values())
-        stations = self._assets_of(s, "weather_station")
+        stations = [a.id for a in _of_type(sites, s, AssetType.weather_station)]
         dark = ConditionTrigger(metric="poa_irradiance_wm2", stat="max", condition="<", threshold=10.0)
         light = self.meters().statistic(s.tenant_id, stations, dark, now - timedelta(hours=1), now) if stations else {}
         seen = [v for v in light.values() if v is not None]
         return all(dark.holds(v) for v in seen) if seen else window.within_local(now, s.timezone)
-
-    def _assets_of(self, s: PMSchedule, kind: str) -> list[str]:
-        assets = read_all(self.repositories.assets.list, s.tenant_id, site_id=s.site_id, types=[kind])
-        return [a.id for a in assets]
 
     @staticmethod
     def _reading(s: PMSchedule, asset: str) -> float:
@@ -412,9 +418,7 @@ class PMService(Service):
             targets = {**current.targets}
             for key, state in changes.items():
                 old = targets.get(key)
-                if old is None or (old.last_due or datetime.min.replace(tzinfo=UTC)) <= (
-                    state.last_due or datetime.min.replace(tzinfo=UTC)
-                ):
+                if old is None or (old.last_due or _NEVER) <= (state.last_due or _NEVER):
                     targets[key] = state
             return {
                 "targets": {k: v.model_dump() for k, v in targets.items()},
@@ -441,6 +445,11 @@ class _SiteAssets:
             if site_id not in self._sites:
                 self._sites[site_id] = list(read_all(self._repositories.assets.list, self._tenant_id, site_id=site_id))
             return self._sites[site_id]
+
+
+def _of_type(sites: _SiteAssets, s: PMSchedule, kind: AssetType) -> list[Any]:
+    """The schedule's site's assets of ``kind``, from the run's one listing of the site."""
+    return [a for a in sites.of(s.site_id) if a.type is kind] if s.site_id else []
 
 
 def _hour(moment: datetime) -> datetime:

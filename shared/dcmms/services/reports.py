@@ -395,7 +395,7 @@ class ReportRunner:
         try:
             size, rows = self._make(claimed)
         except (ValidationFailed, NotFound) as exc:
-            self._finish(claimed, ReportStatus.failed, reason=exc.detail if hasattr(exc, "detail") else str(exc))
+            self._finish(claimed, ReportStatus.failed, reason=exc.detail)
             return "failed"
         except Exception as exc:
             reason = f"generation failed ({type(exc).__name__}); " + ("gave up" if final_attempt else "retrying")

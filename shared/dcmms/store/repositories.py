@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Sequence
 from functools import reduce
 from typing import Any, Generic, TypeVar
@@ -69,9 +69,10 @@ class EntityRepository(ABC, Generic[E]):
     entity: type[E]
     kind: str  # used in messages: "work order", "site" ...
 
-    @abstractmethod
     def _to_item(self, e: E) -> Any:
-        """The pynamodb item for ``e``: its key, index and filter attributes, and the JSON document."""
+        """The pynamodb item for ``e``: its key, index and filter attributes, and the JSON document (a table with
+        no index or filter attributes stores just the key, version and document)."""
+        return self._base(e)
 
     def _from_item(self, item: Any) -> E:
         return self.entity.model_validate_json(item.doc)
@@ -362,9 +363,6 @@ class AlertRepository(EntityRepository[Alert]):
 class AlertRuleRepository(EntityRepository[AlertRule]):
     model, entity, kind = AlertRuleModel, AlertRule, "alert rule"
 
-    def _to_item(self, e: AlertRule) -> Any:
-        return self._base(e)
-
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[AlertRule]:
         return self._by_id("rules", tenant_id, limit, cursor)
 
@@ -388,18 +386,12 @@ class ReportRepository(EntityRepository[Report]):
 class ReportSubscriptionRepository(EntityRepository[ReportSubscription]):
     model, entity, kind = ReportSubscriptionModel, ReportSubscription, "report subscription"
 
-    def _to_item(self, e: ReportSubscription) -> Any:
-        return self._base(e)
-
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[ReportSubscription]:
         return self._by_id("report-subscriptions", tenant_id, limit, cursor)
 
 
 class ProcedureRepository(EntityRepository[Procedure]):
     model, entity, kind = ProcedureModel, Procedure, "procedure"
-
-    def _to_item(self, e: Procedure) -> Any:
-        return self._base(e)
 
     def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[Procedure]:
         return self._by_id("procedures", tenant_id, limit, cursor)
