@@ -66,6 +66,7 @@ synth: bootstrap $(STAMP)
 ## the pm run over 50,000 assets / 1,400 schedules (steady, generating, retried) vs its DynamoDB calls alone.
 bench: bootstrap $(STAMP) $(NODE_STAMP)
 	$(PY) -m tests.bench.api_lambda
+	$(PY) -m tests.bench.auth
 	$(PY) -m tests.bench.telemetry_store
 	$(PY) -m tests.bench.ingest
 	$(PY) -m tests.bench.telemetry_query

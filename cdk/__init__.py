@@ -1,8 +1,8 @@
 """The CDK app that deploys dCMMS: two stacks per environment and region, one construct per concern.
 
 ``cdk.app`` is the entry point (``cdk synth`` or ``python -m cdk.app``); ``cdk.config`` turns the ``cdk.json``
-context into typed settings; the modules beside them are the constructs (network, data, functions, api,
-ingest, queues, schedules, edge, monitoring). Functions come from ``dcmms.catalogue.FUNCTIONS`` and tables from
+context into typed settings; the modules beside them are the constructs (network, data, functions, identity,
+api, ingest, queues, schedules, edge, monitoring). Functions come from ``dcmms.catalogue.FUNCTIONS`` and tables from
 ``dcmms.store.models.table_definitions()``, the same inputs the local stack uses.
 """
 

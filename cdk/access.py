@@ -2,8 +2,9 @@
 
 Read from the code (handlers, services, repositories), operation by operation: pynamodb ``get`` is
 GetItem, ``query`` (tables and GSIs) is Query, ``save`` is PutItem (conditional creates and versioned
-replaces), ``delete`` is DeleteItem, ``scan`` is Scan; nothing in the functions uses UpdateItem or batch
-writes (those are the seed's). A function missing here gets no data access and a synth warning.
+replaces), ``delete`` is DeleteItem, ``scan`` is Scan, ``update`` is UpdateItem (only an API key's revocation);
+nothing in the functions uses batch writes (those are the seed's). A function missing here gets no data access
+and a synth warning.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ QUERY = "dynamodb:Query"
 PUT = "dynamodb:PutItem"
 DELETE = "dynamodb:DeleteItem"
 SCAN = "dynamodb:Scan"
+UPDATE = "dynamodb:UpdateItem"
 
 READ = (GET, QUERY)
 READ_WRITE = (GET, QUERY, PUT)
@@ -40,14 +42,47 @@ class Access:
     reports_write: bool = False  # PutObject under reports/ of the reports bucket
     # ses:SendEmail/SendRawEmail through the configured SES identity, as the configured sender only.
     report_email: bool = False
+    # The user pool and its web client (DCMMS_COGNITO_USER_POOL_ID, DCMMS_COGNITO_CLIENT_ID): people's tokens are
+    # verified against the pool's public JWKS, which needs no grant.
+    cognito: bool = False
+    # cognito-idp actions on the environment's user pool (people management), nothing on any other pool.
+    cognito_admin: tuple[str, ...] = ()
+    # The tiers' usage plans (DCMMS_USAGE_PLAN_IDS): create API Gateway keys, put them in a tier's plan, take
+    # them out and delete them (the keys dCMMS issues and revokes), never the people usage keys.
+    usage_plan_keys: bool = False
+    # The people usage keys (DCMMS_PEOPLE_USAGE_KEY_IDS): apigateway:GET on exactly those keys (their values).
+    people_usage_keys: bool = False
+    # The identity providers' tenants (DCMMS_IDENTITY_PROVIDER_TENANTS, JSON {provider name: tenant id}).
+    identity_provider_tenants: bool = False
+
+
+# The management API's people operations (dcmms.store.identity.CognitoPeople): invite, read, group (role),
+# disable/enable (with a global sign-out) and delete.
+COGNITO_PEOPLE = (
+    "cognito-idp:AdminCreateUser",
+    "cognito-idp:AdminGetUser",
+    "cognito-idp:AdminAddUserToGroup",
+    "cognito-idp:AdminRemoveUserFromGroup",
+    "cognito-idp:AdminListGroupsForUser",
+    "cognito-idp:AdminDisableUser",
+    "cognito-idp:AdminEnableUser",
+    "cognito-idp:AdminDeleteUser",
+    "cognito-idp:AdminUserGlobalSignOut",
+)
 
 
 ACCESS: Mapping[str, Access] = {
-    # FastAPI app: API keys (auth), the fleet and work (CRUD; DELETE exists for sites, assets and rules),
-    # telemetry queries (PostgreSQL) and POST /api/v1/telemetry/ingest (Kinesis PutRecords).
+    # FastAPI app: API keys and people's tokens (auth), the fleet and work (CRUD; DELETE exists for sites, assets
+    # and rules), telemetry queries (PostgreSQL) and POST /api/v1/telemetry/ingest (Kinesis PutRecords). The
+    # management API (users, api-keys, me): people in the pool and their records (users: tombstoned, never
+    # deleted), keys issued (conditional put), listed by tenant (GSI) and revoked (UpdateItem), each change in
+    # the audit trail; a person's token is checked against their tenant's tier and their standing (users).
     "api": Access(
         tables={
-            "api-keys": (GET,),
+            "api-keys": (GET, QUERY, PUT, UPDATE),
+            "tenants": (GET,),
+            "users": READ_WRITE,
+            "audit": READ_WRITE,
             "sites": READ_WRITE_DELETE,
             "assets": READ_WRITE_DELETE,
             "work-orders": READ_WRITE,
@@ -67,7 +102,19 @@ ACCESS: Mapping[str, Access] = {
         # URL carries the API role's permission, so the role needs GetObject itself).
         queues_send=("reports",),
         reports_read=True,
+        cognito=True,
+        cognito_admin=COGNITO_PEOPLE,
+        usage_plan_keys=True,
     ),
+    # API Gateway's request authorizer: a key's record (api-keys, by hash), a person's tenant tier (tenants) and
+    # standing (users), read through dcmms.runtime's token verifier; the people usage keys' values.
+    "authorizer": Access(
+        tables={"api-keys": (GET,), "tenants": (GET,), "users": (GET,)},
+        cognito=True,
+        people_usage_keys=True,
+    ),
+    # Cognito's pre-token-generation trigger: its event and the providers' tenants, nothing else.
+    "pretoken": Access(identity_provider_tenants=True),
     # Kinesis batch -> PostgreSQL; locates assets, reads the tenant's rules, raises alerts and their
     # corrective work orders (conditional creates, versioned updates), dead-letters refused records to S3.
     "ingest": Access(

@@ -1,11 +1,25 @@
-"""API: API Gateway REST API -> the api function's ``live`` alias, with usage plans per tier.
+"""API: API Gateway REST API -> the api function's ``live`` alias, behind a request authorizer, with usage plans
+per tier.
+
+Every method needs the request authorizer (catalogue function ``authorizer``, ``dcmms.gateway.authorizer``) and
+an API key, and the key comes from the authorizer (key source AUTHORIZER): a request with a valid ``x-api-key`` is
+metered under that key, one with a valid ``Authorization: Bearer`` person's token under its tier's *people usage
+key* (a gateway key per tier, created here in the tier's plan, whose value only the authorizer reads). Anything
+else is answered by API Gateway with 401 before the function is invoked. Results are not cached (TTL 0, and so no
+identity source): a REQUEST authorizer's cache key needs all its identity sources present, and a request carries
+one header or the other (docs/decisions.md, 2026-12-07). API Gateway's own errors are problem+json (RFC 9457), as
+the application's are.
 
 The usage plans are the coarse outer guard: API Gateway quotas exist only per day/week/month and its
 throttles are best-effort token buckets, so the spec's hourly tiers are enforced by the application in
 Redis (GCRA). Each plan's numbers are derived from ``dcmms/ratelimit/limits.json`` (never copied):
 steady rate = limit / period (the hourly quota / 3600), burst = the tier's burst, quota = the same
-allowance per day. Keys issued by dCMMS must also be imported into API Gateway under the tier's plan
-(docs/deploy.md): ``x-api-key`` is both the usage-plan key and the application's credential.
+allowance per day. The keys dCMMS issues are imported into their tier's plan by the management API.
+
+The integration names the ``live`` alias by its ARN, built from the function's name, not by a reference: the api
+function's settings name the usage plans (the management API imports keys into them), a plan references the
+stage, the stage the deployment and the deployment the methods; a method referencing the alias (and so the
+function) would close that circle. The alias's invoke permission waits for the alias instead.
 """
 
 from __future__ import annotations
@@ -14,7 +28,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from aws_cdk import Annotations, CfnOutput, RemovalPolicy
+from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -28,6 +42,51 @@ from dcmms.ratelimit import load_policy
 
 API_PREFIX = ("api", "v1")
 DAY_S = 86_400
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# API Gateway's response types -> (status, problem slug, title, detail; None: API Gateway's own message), slugs and
+# titles as the application writes them (dcmms.api.problems). The statuses are API Gateway's defaults except
+# MISSING_AUTHENTICATION_TOKEN, which for this API (no IAM auth) means a path outside /api/v1: 404, and
+# AUTHORIZER_FAILURE (the authorizer failed, e.g. DynamoDB unreachable, not a refused credential): 503. DEFAULT_4XX/5XX catch any type not listed, whose status a gateway response template
+# cannot know (templates substitute variables, and none holds the status): RFC 9457 makes ``status`` optional.
+GATEWAY_PROBLEMS: dict[str, tuple[int | None, str, str, str | None]] = {
+    "UNAUTHORIZED": (
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "Send a valid API key in x-api-key, or a signed-in person's token as Authorization: Bearer.",
+    ),
+    "ACCESS_DENIED": (403, "forbidden", "Forbidden", None),
+    "INVALID_API_KEY": (
+        403,
+        "forbidden",
+        "Forbidden",
+        "The credential is valid but its usage plan key is not enabled on the gateway; ask an admin of your tenant.",
+    ),
+    "EXPIRED_TOKEN": (403, "forbidden", "Forbidden", None),
+    "INVALID_SIGNATURE": (403, "forbidden", "Forbidden", None),
+    "WAF_FILTERED": (403, "forbidden", "Forbidden", "The request was refused by the web application firewall."),
+    "MISSING_AUTHENTICATION_TOKEN": (404, "not-found", "Not found", "No such resource: the API is under /api/v1."),
+    "RESOURCE_NOT_FOUND": (404, "not-found", "Not found", None),
+    "BAD_REQUEST_PARAMETERS": (400, "bad-request", "Bad request", None),
+    "BAD_REQUEST_BODY": (400, "bad-request", "Bad request", None),
+    "REQUEST_TOO_LARGE": (413, "content-too-large", "Content too large", None),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "unsupported-media-type", "Unsupported media type", None),
+    "THROTTLED": (429, "rate-limited", "Too many requests", "The usage plan's or the stage's rate is exceeded."),
+    "QUOTA_EXCEEDED": (429, "rate-limited", "Too many requests", "The usage plan's daily quota is used up."),
+    "AUTHORIZER_FAILURE": (
+        503,
+        "service-unavailable",
+        "Service unavailable",
+        "The credential could not be checked just now; retry shortly.",
+    ),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "internal", "Internal server error", None),
+    "API_CONFIGURATION_ERROR": (500, "internal", "Internal server error", None),
+    "INTEGRATION_FAILURE": (502, "bad-gateway", "Bad gateway", None),
+    "INTEGRATION_TIMEOUT": (504, "gateway-timeout", "Gateway timeout", None),
+    "DEFAULT_4_XX": (None, "client-error", "Request refused", None),
+    "DEFAULT_5_XX": (None, "server-error", "Server error", None),
+}
 
 
 @dataclass(frozen=True)
@@ -53,12 +112,16 @@ def tier_plans() -> list[TierPlan]:
     return plans
 
 
-# API Gateway access-log fields: who (key), what, how it went, and how long the integration took.
+# API Gateway access-log fields: who (key, and the authorizer's principal), what, how it went, and how long the
+# authorizer and the integration took.
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
         "ip": "$context.identity.sourceIp",
         "apiKeyId": "$context.identity.apiKeyId",
+        "tenantId": "$context.authorizer.tenant_id",
+        "credential": "$context.authorizer.credential",
+        "principalId": "$context.authorizer.principalId",
         "requestTime": "$context.requestTime",
         "httpMethod": "$context.httpMethod",
         "path": "$context.path",
@@ -67,6 +130,7 @@ ACCESS_LOG_FORMAT = json.dumps(
         "responseLength": "$context.responseLength",
         "responseLatency": "$context.responseLatency",
         "integrationLatency": "$context.integrationLatency",
+        "authorizerLatency": "$context.authorizer.integrationLatency",
         "integrationStatus": "$context.integrationStatus",
         "errorMessage": "$context.error.message",
         "wafStatus": "$context.waf.status",
@@ -77,21 +141,34 @@ ACCESS_LOG_FORMAT = json.dumps(
 
 
 class Api(Construct):
-    def __init__(self, scope: Construct, id: str, *, cfg: DeploymentConfig, function: lambda_.Function) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cfg: DeploymentConfig,
+        function: lambda_.Function,
+        function_name: str,
+        authorizer: lambda_.IFunction,
+    ) -> None:
         super().__init__(scope, id)
         self.cfg = cfg
         self.function = function
+        self.function_name = function_name  # the literal deployed name of ``function``
         self.alias = self._build_alias()
+        self.authorizer = self._build_authorizer(authorizer)
         self.rest_api = self._build_rest_api()
+        self._build_gateway_responses()
         self.plans = self._build_usage_plans()
+        self.people_keys = self._build_people_keys()
         if cfg.api.waf:
             self.web_acl = self._build_waf()
         else:
             nag.acknowledge(
                 self.rest_api.deployment_stage,
                 "AwsSolutions-APIG3",
-                f"The regional WAF is turned off for {cfg.env_name} by configuration (api.waf); API keys, usage "
-                "plans, stage throttles and the application's rate limits still apply.",
+                f"The regional WAF is turned off for {cfg.env_name} by configuration (api.waf); the request "
+                "authorizer, usage plans, stage throttles and the application's rate limits still apply.",
             )
 
     def _build_alias(self) -> lambda_.Alias:
@@ -111,6 +188,23 @@ class Api(Construct):
         scaling.scale_on_utilization(utilization_target=a.utilization_target)
         return alias
 
+    def _build_authorizer(self, handler: lambda_.IFunction) -> apigw.RequestAuthorizer:
+        authorizer = apigw.RequestAuthorizer(
+            self,
+            "Authorizer",
+            authorizer_name=f"{self.cfg.prefix}-keys-and-tokens",
+            handler=handler,
+            # No cache, so no identity source: a cached REQUEST authorizer needs every identity source present
+            # (else 401 without a call), and a request carries x-api-key or Authorization, not both. Every request
+            # invokes the authorizer (~10 ms warm; its own caches keep it off DynamoDB).
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(0),
+        )
+        cfn = authorizer.node.default_child
+        assert isinstance(cfn, apigw.CfnAuthorizer)
+        cfn.add_property_deletion_override("IdentitySource")  # CDK writes "" for an empty list
+        return authorizer
+
     def _build_rest_api(self) -> apigw.RestApi:
         a = self.cfg.api
         access_logs = logs.LogGroup(
@@ -125,7 +219,9 @@ class Api(Construct):
             rest_api_name=f"{self.cfg.prefix}-api",
             description="dCMMS REST API (/api/v1), served by the api function",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            api_key_source_type=apigw.ApiKeySourceType.HEADER,
+            # The usage-plan key is the authorizer's usageIdentifierKey: the caller's API key, or the people key
+            # of the signed-in person's tier.
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
@@ -139,27 +235,46 @@ class Api(Construct):
                 tracing_enabled=True,
                 data_trace_enabled=False,
             ),
-            default_method_options=apigw.MethodOptions(api_key_required=True),
+            default_method_options=apigw.MethodOptions(
+                api_key_required=True, authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
+            ),
         )
         # Body validation applies only where a request model exists (none: the app validates bodies itself).
         validator = api.add_request_validator("Requests", validate_request_parameters=True, validate_request_body=True)
-        integration = apigw.LambdaIntegration(self.alias, proxy=True)
+        live = lambda_.Function.from_function_attributes(
+            self,
+            "LiveByName",
+            function_arn=Stack.of(self).format_arn(
+                service="lambda",
+                resource="function",
+                resource_name=f"{self.function_name}:{self.alias.alias_name}",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
+            same_environment=True,
+        )
+        integration = apigw.LambdaIntegration(live, proxy=True)
         resource = api.root
         for part in API_PREFIX:
             resource = resource.add_resource(part)
         proxy = resource.add_resource("{proxy+}")
         for target in (resource, proxy):
-            target.add_method("ANY", integration, api_key_required=True, request_validator=validator)
-        nag.acknowledge(
-            api,
-            "AwsSolutions-APIG4",
-            "Every method requires an API key; the application authenticates that key (hashed, in DynamoDB) and "
-            "authorises by role and tenant on every request. There are no end-user identities for an authorizer.",
-        )
+            target.add_method(
+                "ANY",
+                integration,
+                api_key_required=True,
+                authorizer=self.authorizer,
+                authorization_type=apigw.AuthorizationType.CUSTOM,
+                request_validator=validator,
+            )
+        for permission in api.node.find_all():  # the methods' invoke permissions (the authorizer's is its own)
+            if isinstance(permission, lambda_.CfnPermission):
+                permission.node.add_dependency(self.alias)  # granted on the alias once it exists
         nag.acknowledge(
             api,
             "AwsSolutions-COG4",
-            "Clients are integrations and devices holding API keys, not Cognito users (see AwsSolutions-APIG4).",
+            "People's Cognito tokens are verified by the request authorizer (and again by the application), which "
+            "also admits API keys: a Cognito user pool authorizer cannot admit a request that carries a key "
+            "instead of a token, and integrations and devices hold keys, not pool users (docs/decisions.md).",
         )
         cw_role = api.node.try_find_child("CloudWatchRole")
         if cw_role is not None:
@@ -170,6 +285,28 @@ class Api(Construct):
             )
         CfnOutput(self, "ApiUrl", value=api.url, description="API Gateway stage URL (clients use CloudFront)")
         return api
+
+    def _build_gateway_responses(self) -> None:
+        """API Gateway's own errors (refused credentials, throttles, unknown routes, ...) as RFC 9457 problems, in
+        the application's shape (type urn:dcmms:problem:<slug>, title, status, detail), with the request id."""
+        for response_type, (status, slug, title, detail) in GATEWAY_PROBLEMS.items():
+            body = {"type": f"urn:dcmms:problem:{slug}", "title": title}
+            if status is not None:
+                body["status"] = status
+            template = json.dumps(body, separators=(",", ":"))[:-1]
+            # simple substitution only (no VTL): the detail is a literal, or API Gateway's quoted message
+            detail_json = "$context.error.messageString" if detail is None else json.dumps(detail)
+            template += f',"detail":{detail_json},"request_id":"$context.requestId"}}'
+            headers = {"Content-Type": f"'{PROBLEM_MEDIA_TYPE}'"}
+            if response_type == "UNAUTHORIZED":
+                headers["WWW-Authenticate"] = "'Bearer'"
+            self.rest_api.add_gateway_response(
+                f"Problem-{response_type}",
+                type=getattr(apigw.ResponseType, response_type),
+                status_code=str(status) if status is not None else None,
+                response_headers=headers,
+                templates={"application/json": template},
+            )
 
     def _build_usage_plans(self) -> dict[str, apigw.UsagePlan]:
         plans = {}
@@ -192,6 +329,34 @@ class Api(Construct):
             CfnOutput(self, f"UsagePlan-{t.tier}", value=plan.usage_plan_id, description=f"{t.tier} usage plan id")
             plans[t.tier] = plan
         return plans
+
+    def _build_people_keys(self) -> dict[str, apigw.IApiKey]:
+        """One gateway key per tier, what a signed-in person's requests are metered against, each in a plan of its
+        own: the tier plans' figures are one caller's allowance, and every person of a tier shares the people key,
+        so a people plan is a ceiling on them all together — the stage's throttle, no daily quota — while the
+        application limits each person (limits.json, per user). API Gateway generates the value; only the request
+        authorizer reads it (apigateway:GET on these keys alone)."""
+        a = self.cfg.api
+        keys: dict[str, apigw.IApiKey] = {}
+        for tier in self.plans:
+            plan = self.rest_api.add_usage_plan(
+                f"PeoplePlan-{tier}",
+                name=f"{self.cfg.prefix}-people-{tier}",
+                description=f"Signed-in people of {tier} tenants together (each person is limited by the application)",
+                throttle=apigw.ThrottleSettings(rate_limit=a.stage_rate_limit, burst_limit=a.stage_burst_limit),
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+            )
+            key = apigw.ApiKey(
+                self,
+                f"PeopleKey-{tier}",
+                api_key_name=f"{self.cfg.prefix}-people-{tier}",
+                description=f"Signed-in people of {tier} tenants (named by the request authorizer)",
+                enabled=True,
+            )
+            plan.add_api_key(key)
+            CfnOutput(self, f"PeopleKey-{tier}-Id", value=key.key_id, description=f"{tier} people usage key id")
+            keys[tier] = key
+        return keys
 
     def _build_waf(self) -> wafv2.CfnWebACL:
         """Regional WAF on the stage: AWS managed rule groups plus a per-IP rate rule."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -169,6 +170,48 @@ class ReportsConfig:
     sandbox_recipients: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class IdentityProviderConfig:
+    """A tenant's own identity provider, federated into the environment's user pool (cdk/identity.py). Everyone who
+    signs in through it belongs to ``tenant_id`` (the pre-token-generation trigger writes it into their tokens);
+    their role is the group an admin of the tenant puts them in."""
+
+    tenant_id: str
+    # The provider's name in the pool (3-32 letters, digits or hyphens): what the web app passes as
+    # identity_provider to the pool's /oauth2/authorize, and the prefix of its people's user names.
+    name: str
+    type: Literal["saml", "oidc"]
+    # SAML: the provider's metadata document.
+    metadata_url: str | None = None
+    # OIDC: the issuer, the client registered for the pool there, and the Secrets Manager secret (name) holding
+    # that client's secret as plain text (resolved by CloudFormation at deploy time, never in the template).
+    issuer_url: str | None = None
+    client_id: str | None = None
+    client_secret_name: str | None = None
+    # The provider's attribute carrying the person's email (the pool's user name); SAML's usual claim by default.
+    email_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class CognitoConfig:
+    """The environment's user pool (cdk/identity.py): people sign in with it; integrations keep API keys."""
+
+    # Threat protection (adaptive authentication, compromised-credential checks) in full-function mode, which
+    # needs the Plus feature plan; off, the pool is on Essentials (the least that allows access-token
+    # customization, which the pre-token-generation trigger's V2_0 event needs). Plus bills every monthly active
+    # user (~$0.02 each, no free tier) where Essentials bills ~$0.015 after 10,000 free: on in production,
+    # off in development, whose test people would cost money for no protection worth having.
+    threat_protection: bool
+    # The pool's Cognito domain prefix (<prefix>.auth.<region>.amazoncognito.com), unique in the region across
+    # AWS; None: the environment's prefix (dcmms-<env>). A domain is created only with identity providers.
+    domain_prefix: str | None
+    # Where the pool's hosted sign-in may send people back with their authorization code (the web app), and
+    # where to after sign-out: needed with identity providers (federation is an OAuth flow).
+    callback_urls: tuple[str, ...]
+    logout_urls: tuple[str, ...]
+    identity_providers: tuple[IdentityProviderConfig, ...]
+
+
 # Development keeps reports 30 days: long enough to follow a month of daily reports and one monthly fleet report
 # through download links and emails, short enough that test documents do not pile up. Production keeps a year: a
 # monthly fleet report is compared with the same month of the previous year, and maintenance records are asked
@@ -207,6 +250,7 @@ class DeploymentConfig:
     edge: EdgeConfig
     monitoring: MonitoringConfig
     reports: ReportsConfig
+    cognito: CognitoConfig
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -411,6 +455,47 @@ def _validate(cfg: DeploymentConfig) -> None:
         raise ConfigError(
             f"reports.sender {rep.sender!r} is neither the SES identity {rep.ses_identity!r} nor an address of its domain"
         )
+    _validate_cognito(cfg)
+
+
+_PROVIDER_NAME = re.compile(r"^[A-Za-z0-9-]{3,32}$")
+_DOMAIN_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _validate_cognito(cfg: DeploymentConfig) -> None:
+    cog = cfg.cognito
+    prefix = cog.domain_prefix or cfg.prefix
+    if not _DOMAIN_PREFIX.match(prefix) or any(word in prefix for word in ("aws", "amazon", "cognito")):
+        raise ConfigError(
+            f"cognito.domain_prefix {prefix!r}: lower-case letters, digits and hyphens, without aws, amazon or cognito"
+        )
+    names = [p.name for p in cog.identity_providers]
+    if len(set(names)) != len(names):
+        raise ConfigError("cognito.identity_providers: provider names must be unique")
+    for p in cog.identity_providers:
+        where = f"cognito.identity_providers[{p.name}]"
+        if not _PROVIDER_NAME.match(p.name) or p.name.lower() == "cognito":
+            raise ConfigError(f"{where}: a name is 3-32 letters, digits or hyphens, and not 'Cognito'")
+        if not p.tenant_id:
+            raise ConfigError(f"{where}: tenant_id is required (everyone signing in through it belongs to it)")
+        oidc = (p.issuer_url, p.client_id, p.client_secret_name)
+        if p.type == "saml" and (not p.metadata_url or any(oidc)):
+            raise ConfigError(f"{where}: a SAML provider needs metadata_url (and no OIDC settings)")
+        if p.type == "oidc" and (not all(oidc) or p.metadata_url):
+            raise ConfigError(f"{where}: an OIDC provider needs issuer_url, client_id and client_secret_name")
+    if cog.identity_providers:
+        if not cog.callback_urls:
+            raise ConfigError("cognito.identity_providers need cognito.callback_urls (the web app's sign-in return)")
+        for url in (*cog.callback_urls, *cog.logout_urls):
+            if not url.startswith("https://") and not url.startswith("http://localhost"):
+                raise ConfigError(f"cognito: {url!r} must be https (http only for localhost)")
+        if cfg.network.nat_gateways < 1:
+            # Federation needs the pool's domain, and Cognito serves no request of a pool with a domain through a
+            # VPC endpoint: the API function's Cognito calls (people management, the JWKS) then need NAT.
+            raise ConfigError(
+                "cognito.identity_providers need network.nat_gateways >= 1: federation gives the pool a domain, and "
+                "Cognito's VPC endpoint serves no pool that has one"
+            )
 
 
 def _projected_tables() -> int:

@@ -6,10 +6,17 @@ the base layer for every function, and an extra's layer after it for a function 
 names one (the reports function's ReportLab and openpyxl never weigh on the API's cold start).
 Each function has its own role, its own log group, and the environment variables of what it uses
 (``cdk.access``): a function that never opens PostgreSQL does not carry the database URL. A function with
-trigger "sqs" is connected to its job queue (cdk/queues.py) once built.
+trigger "sqs" is connected to its job queue (cdk/queues.py) once built; the user pool's settings and grants
+(``connect_identity``) and API Gateway's (``connect_gateway``) are added once the pool and the API exist, since
+both are built around functions of the catalogue (the pool's trigger, the API's authorizer). A catalogue function
+``in_vpc`` runs in the app subnets behind the functions' security group; the others (the authorizer, the pool's
+trigger) outside the VPC, with no network interface.
 """
 
 from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
 
 from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -27,11 +34,16 @@ from cdk.queues import JobQueues, name_variable, url_variable
 from dcmms.catalogue import FUNCTIONS, FunctionSpec
 from layers.build import BASE_LAYER
 
+if TYPE_CHECKING:
+    from cdk.api import Api
+    from cdk.identity import Identity
+
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 LAYER_PYTHON_VERSION = "3.12"  # layers/build.py builds wheels for this interpreter
 INSIGHTS = lambda_.LambdaInsightsVersion.VERSION_1_0_498_0
 VPC_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
+BASIC_POLICY = "service-role/AWSLambdaBasicExecutionRole"  # the same log-stream rights, without the ENI actions
 INSIGHTS_POLICY = "CloudWatchLambdaInsightsExecutionRolePolicy"
 SES_SEND = ["ses:SendEmail", "ses:SendRawEmail"]
 
@@ -74,6 +86,7 @@ class Functions(Construct):
             )
         self.layer = self.layers[BASE_LAYER]
         self.specs: dict[str, FunctionSpec] = {s.name: s for s in FUNCTIONS}
+        self.access: dict[str, Access] = {s.name: self._access(s) for s in FUNCTIONS}
         self.functions: dict[str, lambda_.Function] = {
             spec.name: self._build_function(spec, code.functions) for spec in FUNCTIONS
         }
@@ -147,10 +160,11 @@ class Functions(Construct):
         return list(dict.fromkeys([*access.queues_send, *own]))
 
     def _build_function(self, spec: FunctionSpec, code: lambda_.Code) -> lambda_.Function:
-        access = self._access(spec)
-        name = f"{self.cfg.prefix}-{spec.name}"
+        access = self.access[spec.name]
+        name = self.function_name(spec.name)
         insights = self.cfg.monitoring.lambda_insights
-        managed = [iam.ManagedPolicy.from_aws_managed_policy_name(VPC_POLICY)]
+        execution_policy = VPC_POLICY if spec.in_vpc else BASIC_POLICY
+        managed = [iam.ManagedPolicy.from_aws_managed_policy_name(execution_policy)]
         if insights:
             managed.append(iam.ManagedPolicy.from_aws_managed_policy_name(INSIGHTS_POLICY))
         role = iam.Role(
@@ -185,9 +199,9 @@ class Functions(Construct):
             log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE,
             insights_version=INSIGHTS if insights else None,
-            vpc=self.network.vpc,
-            vpc_subnets=self.network.app_subnets,
-            security_groups=[self.network.functions_sg],
+            vpc=self.network.vpc if spec.in_vpc else None,
+            vpc_subnets=self.network.app_subnets if spec.in_vpc else None,
+            security_groups=[self.network.functions_sg] if spec.in_vpc else None,
             # The HTTP function's scale-outs restore from a snapshot of its initialized environment; the
             # runtime hooks that keep a restored environment correct are in dcmms/snapstart.py.
             snap_start=(
@@ -204,7 +218,9 @@ class Functions(Construct):
             "(layers/build.py), so runtime and layer are upgraded together, deliberately.",
         )
         nag.acknowledge(
-            role, f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{VPC_POLICY}]", nag.VPC_LAMBDA_POLICY
+            role,
+            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{execution_policy}]",
+            nag.VPC_LAMBDA_POLICY if spec.in_vpc else nag.BASIC_LAMBDA_POLICY,
         )
         if insights:
             nag.acknowledge(
@@ -218,6 +234,69 @@ class Functions(Construct):
             nag.XRAY_AND_LIST_STREAMS_WILDCARD if access.table_streams_consume else nag.XRAY_WILDCARD,
         )
         return fn
+
+    def function_name(self, name: str) -> str:
+        """The deployed name of catalogue function ``name``: a literal, so that it can be named without a
+        reference to the function (the API's integration, cdk/api.py)."""
+        return f"{self.cfg.prefix}-{name}"
+
+    def connect_identity(self, identity: Identity) -> None:
+        """The user pool's settings and grants, for the functions whose access names them."""
+        for name, fn in self.functions.items():
+            access = self.access[name]
+            if access.cognito:
+                fn.add_environment("DCMMS_COGNITO_USER_POOL_ID", identity.pool.user_pool_id)
+                fn.add_environment("DCMMS_COGNITO_CLIENT_ID", identity.client.user_pool_client_id)
+            if access.cognito_admin:
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(actions=list(access.cognito_admin), resources=[identity.pool.user_pool_arn])
+                )
+            if access.identity_provider_tenants:
+                fn.add_environment("DCMMS_IDENTITY_PROVIDER_TENANTS", json.dumps(identity.provider_tenants))
+
+    def connect_gateway(self, api: Api) -> None:
+        """The usage plans' and the people usage keys' settings and grants, for the functions whose access names
+        them. API Gateway's ARNs carry no account: ``arn:aws:apigateway:<region>::/<path>``."""
+        stack = Stack.of(self)
+
+        def gateway(path: str) -> str:
+            return stack.format_arn(service="apigateway", account="", resource=path)
+
+        plans = {tier: plan.usage_plan_id for tier, plan in api.plans.items()}
+        people = {tier: key.key_id for tier, key in api.people_keys.items()}
+        for name, fn in self.functions.items():
+            access = self.access[name]
+            if access.usage_plan_keys:
+                fn.add_environment("DCMMS_USAGE_PLAN_IDS", stack.to_json_string(plans))
+                plan_keys = [gateway(f"/usageplans/{plan}/keys") for plan in plans.values()]
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(actions=["apigateway:POST"], resources=[gateway("/apikeys"), *plan_keys])
+                )
+                # The keys it issued, by ids known only at run time: any API key or usage-plan key of the region,
+                # but DELETE on nothing else (no stage, plan or API), and never a people usage key (below).
+                deletable = [gateway("/apikeys/*"), *(f"{k}/*" for k in plan_keys)]
+                fn.add_to_role_policy(iam.PolicyStatement(actions=["apigateway:DELETE"], resources=deletable))
+                protected = [gateway(f"/apikeys/{key}") for key in people.values()]  # in plans of their own
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(effect=iam.Effect.DENY, actions=["apigateway:DELETE"], resources=protected)
+                )
+                role = fn.role
+                assert role is not None
+                for resource in deletable:
+                    nag.acknowledge(
+                        role,
+                        f"AwsSolutions-IAM5[Resource::{nag.finding_resource(self, resource)}]",
+                        "The management API deletes the API Gateway keys it imported for the dCMMS keys it issued "
+                        "(and their usage-plan membership), whose ids exist only at run time; the grant is DELETE "
+                        "on API keys and the tiers' plan keys only, and an explicit Deny protects the people keys.",
+                    )
+            if access.people_usage_keys:
+                fn.add_environment("DCMMS_PEOPLE_USAGE_KEY_IDS", stack.to_json_string(people))
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["apigateway:GET"], resources=[gateway(f"/apikeys/{key}") for key in people.values()]
+                    )
+                )
 
     def _grant(self, role: iam.Role, access: Access) -> None:
         for base_name, actions in access.tables.items():

@@ -8,7 +8,8 @@ Spec rules and their equivalents here:
                                                 DatabaseMemoryUsagePercentage
 - DatabaseReplicationLag                     -> AWS/RDS ReplicaLag per read replica, above the lag past which
                                                 readmodel.router passes it over (1 s; analytics 5 s), 3 minutes
-Serverless additions: Lambda errors and throttles per function, ingest and projector iterator age, dead-letter
+Serverless additions: Lambda errors (not the request authorizer's: its errors are refused credentials)
+and throttles per function, ingest and projector iterator age, dead-letter
 depth (event-source, schedule and job queues), the age of the oldest job waiting (reports), refused records, the read model's projection lag and failed
 records, DynamoDB throttles per table, Kinesis write throttles.
 Every alarm notifies one SNS topic (KMS-encrypted, TLS-only).
@@ -33,6 +34,7 @@ from constructs import Construct
 from cdk.api import Api
 from cdk.config import DeploymentConfig
 from cdk.data import DataRefs
+from dcmms.catalogue import by_name
 
 APP_NAMESPACE = "dCMMS"  # dcmms.observability: Metrics(namespace="dCMMS", service="dcmms")
 APP_DIMENSIONS = {"service": "dcmms"}
@@ -183,12 +185,16 @@ class Monitoring(Construct):
     def _function_alarms(self) -> None:
         m = self.cfg.monitoring
         for name, fn in self.src.functions.items():
-            self._alarm(
-                f"{name}-errors",
-                fn.metric_errors(statistic="Sum", period=FIVE_MINUTES),
-                0,
-                description=f"The {name} function failed invocations (errors or timeouts) in 5 minutes",
-            )
+            # The request authorizer refuses a credential by failing (Exception("Unauthorized") is how API Gateway
+            # is told to answer 401), so its Errors count refusals, which callers cause: its real failures are
+            # API Gateway's AUTHORIZER_FAILURE 5xx, in the API's 5xx-rate alarm.
+            if by_name(name).trigger != "authorizer":
+                self._alarm(
+                    f"{name}-errors",
+                    fn.metric_errors(statistic="Sum", period=FIVE_MINUTES),
+                    0,
+                    description=f"The {name} function failed invocations (errors or timeouts) in 5 minutes",
+                )
             self._alarm(
                 f"{name}-throttles",
                 fn.metric_throttles(statistic="Sum", period=FIVE_MINUTES),

@@ -16,6 +16,10 @@ VPC_LAMBDA_POLICY = (
     "AWSLambdaVPCAccessExecutionRole is the AWS-maintained policy for a function's ENIs and its log "
     "stream; the EC2 network-interface actions it grants cannot be scoped to resources (Describe*)."
 )
+BASIC_LAMBDA_POLICY = (
+    "AWSLambdaBasicExecutionRole is the AWS-maintained policy for a function's log stream (CreateLogGroup, "
+    "CreateLogStream, PutLogEvents), for a function outside the VPC; it grants nothing else."
+)
 XRAY_WILDCARD = (
     "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions; Resource * is the "
     "only form AWS accepts."

@@ -3,8 +3,14 @@
 Without NAT (``network.nat_gateways`` 0, the default) every subnet is isolated: DynamoDB and S3 through
 gateway endpoints (free), Kinesis (the API's PutRecords) through an interface endpoint, SQS (job queues:
 the API and the schedule runs enqueue reports) and the SES API (the report emails) through interface
-endpoints when a function uses them (``cdk.access``), CloudWatch Logs only when Lambda Insights needs it. Redis and PostgreSQL sit in their own isolated subnets. The
-functions share one security group, which is the only source the data stores admit.
+endpoints when a function uses them (``cdk.access``), CloudWatch Logs only when Lambda Insights needs it. The
+API function's management API reaches Cognito's user pools API (people; and the pool's JWKS, for tokens) and API
+Gateway's control plane (the usage-plan keys it imports and deletes) through the ``cognito-idp`` and
+``apigateway`` interface endpoints. Cognito serves no request of a pool that has a domain through its endpoint, so
+with identity providers (which give the pool a domain) there is no cognito-idp endpoint and the configuration
+requires NAT (cdk/config.py). Functions outside the VPC (``in_vpc`` False: the authorizer, the pool's trigger)
+need none of these. Redis and PostgreSQL sit in their own isolated subnets. The functions share one security
+group, which is the only source the data stores admit.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk.access import ACCESS
+from cdk.access import ACCESS, Access
 from cdk.config import DeploymentConfig
+from dcmms.catalogue import by_name
 
 APP_SUBNETS = "app"
 DATA_SUBNETS = "data"
@@ -85,11 +92,19 @@ class Network(Construct):
         self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB, subnets=app)
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=app)
         interface = [("Kinesis", ec2.InterfaceVpcEndpointAwsService.KINESIS_STREAMS)]
-        if any(access.queues_send for access in ACCESS.values()):
+        inside = vpc_access()
+        if any(access.queues_send for access in inside):
             interface.append(("Sqs", ec2.InterfaceVpcEndpointAwsService.SQS))
-        if any(access.report_email for access in ACCESS.values()):
+        if any(access.report_email for access in inside):
             # com.amazonaws.<region>.email: the SES API (SendEmail/SendRawEmail), not the SMTP interface.
             interface.append(("Email", ec2.InterfaceVpcEndpointAwsService.EMAIL))
+        if any(access.cognito or access.cognito_admin for access in inside) and not self.cfg.cognito.identity_providers:
+            # com.amazonaws.<region>.cognito-idp: the user pools API and the pool's JWKS (never with a pool domain).
+            interface.append(("CognitoIdp", ec2.InterfaceVpcEndpointAwsService.COGNITO_IDP))
+        if any(access.usage_plan_keys or access.people_usage_keys for access in inside):
+            # com.amazonaws.<region>.apigateway: API Gateway's control plane. Not CDK's APIGATEWAY, which is
+            # execute-api (private APIs): with private DNS, that one would capture every call to a public API.
+            interface.append(("ApiGateway", ec2.InterfaceVpcEndpointAwsService("apigateway")))
         if self.cfg.monitoring.lambda_insights:
             # The Lambda Insights extension ships its telemetry to CloudWatch Logs from inside the VPC.
             interface.append(("Logs", ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS))
@@ -103,6 +118,11 @@ class Network(Construct):
                 open=False,  # only the functions' security group, not the whole VPC range
                 private_dns_enabled=True,
             )
+
+
+def vpc_access() -> list[Access]:
+    """What the catalogue's functions inside the VPC use: what the interface endpoints are for."""
+    return [access for name, access in ACCESS.items() if by_name(name).in_vpc]
 
 
 # CloudWatch Logs accepts only these retention periods (days), in RetentionDays' order.

@@ -3,7 +3,10 @@
 ``DataStack`` holds what keeps state (network, tables, stream, Redis, PostgreSQL, dead letters, reports) and
 is deployed first and rarely; ``ServiceStack`` holds what can be replaced at any time (functions, API, event
 sources, job queues, schedules, CloudFront, alarms) and is what most deploys change. The functions' security group
-lives with the network, so the data stores' ingress rules never point into the service stack.
+lives with the network, so the data stores' ingress rules never point into the service stack. The one stateful
+exception is the user pool (cdk/identity.py): it lives in the service stack with its pre-token-generation trigger
+(a pool in the data stack would point at a function of the service stack, which points back at the data stack),
+retained and deletion-protected in production.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from cdk.config import DeploymentConfig
 from cdk.data import Data, DataRefs
 from cdk.edge import Edge
 from cdk.functions import Functions
+from cdk.identity import Identity
 from cdk.ingest import Ingest, Projection
 from cdk.monitoring import Monitoring, Sources
 from cdk.network import Network
@@ -77,7 +81,17 @@ class ServiceStack(Stack):
         fns = self.functions.functions
         api_name, ingest_name = self._single("http"), self._single("kinesis")
         projector_name = self._single("dynamodb-stream")
-        self.api = Api(self, "Api", cfg=cfg, function=fns[api_name])
+        self.identity = Identity(self, "Identity", cfg=cfg, pretoken=fns[self._single("cognito")])
+        self.functions.connect_identity(self.identity)
+        self.api = Api(
+            self,
+            "Api",
+            cfg=cfg,
+            function=fns[api_name],
+            function_name=self.functions.function_name(api_name),
+            authorizer=fns[self._single("authorizer")],
+        )
+        self.functions.connect_gateway(self.api)
         self.ingest = Ingest(self, "Ingest", cfg=cfg, function=fns[ingest_name], stream=data.stream)
         self.projection = Projection(
             self,

@@ -9,7 +9,7 @@ from typing import Any
 
 from dcmms.clients import aws_client
 from dcmms.config import Settings
-from dcmms.domain.model import Role
+from dcmms.domain.model import Role, User, utcnow
 
 POOL_NAME = "dcmms-local"
 CLIENT_NAME = "dcmms-web"
@@ -55,9 +55,10 @@ def new_password() -> str:
     return f"Dcmms-{secrets.token_urlsafe(9)}-9a"
 
 
-def create_user(settings: Settings, pool_id: str, tenant_id: str, role: Role, email: str, password: str) -> None:
+def create_user(settings: Settings, pool_id: str, tenant_id: str, role: Role, email: str, password: str) -> str:
+    """A confirmed user in ``role``'s group: their subject."""
     idp = _client(settings)
-    idp.admin_create_user(
+    created = idp.admin_create_user(
         UserPoolId=pool_id,
         Username=email,
         UserAttributes=[
@@ -69,15 +70,25 @@ def create_user(settings: Settings, pool_id: str, tenant_id: str, role: Role, em
     )
     idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
     idp.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName=role.value)
+    return str(next(a["Value"] for a in created["User"]["Attributes"] if a["Name"] == "sub"))
 
 
 def seed_users(settings: Settings, pool_id: str, tenant_ids: list[str]) -> dict[str, dict[str, dict[str, str]]]:
-    """One user per role per tenant, each with a fresh password: ``{tenant: {role: {email, password}}}``."""
+    """One user per role per tenant, each with a fresh password, recorded in the tenant's directory as the
+    management API records the people it invites: ``{tenant: {role: {email, password}}}``."""
+    from dcmms.store.repositories import DirectoryRepository
+
+    directory = DirectoryRepository()
     users: dict[str, dict[str, dict[str, str]]] = {}
     for tenant_id in tenant_ids:
         for role in Role:
             email, password = f"{role.value}@{tenant_id}.example.com", new_password()
-            create_user(settings, pool_id, tenant_id, role, email, password)
+            sub = create_user(settings, pool_id, tenant_id, role, email, password)
+            now = utcnow()
+            name = f"Demo {role.value}"
+            directory.put_user(
+                User(id=sub, tenant_id=tenant_id, name=name, email=email, role=role, status="CONFIRMED", created_at=now)
+            )
             users.setdefault(tenant_id, {})[role.value] = {"email": email, "password": password}
     return users
 
@@ -87,4 +98,21 @@ def sign_in(settings: Settings, client_id: str, email: str, password: str) -> di
     reply = _client(settings).initiate_auth(
         ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": email, "PASSWORD": password}
     )
+    return dict(reply["AuthenticationResult"])
+
+
+def first_sign_in(settings: Settings, client_id: str, email: str, temporary: str, password: str) -> dict[str, str]:
+    """An invited person's first sign-in: the temporary password, then the NEW_PASSWORD_REQUIRED challenge
+    answered with their own; their tokens."""
+    idp = _client(settings)
+    reply = idp.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": email, "PASSWORD": temporary}
+    )
+    if reply.get("ChallengeName") == "NEW_PASSWORD_REQUIRED":
+        reply = idp.respond_to_auth_challenge(
+            ClientId=client_id,
+            ChallengeName="NEW_PASSWORD_REQUIRED",
+            Session=reply["Session"],
+            ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": password},
+        )
     return dict(reply["AuthenticationResult"])

@@ -65,7 +65,8 @@ class QueueSource:
 class FunctionSpec:
     name: str
     handler: str  # "functions.api.handler.lambda_handler"
-    trigger: Literal["http", "kinesis", "dynamodb-stream", "schedule", "sqs"]
+    # "authorizer": API Gateway's request authorizer (cdk/api.py); "cognito": a user pool trigger (cdk/identity.py).
+    trigger: Literal["http", "kinesis", "dynamodb-stream", "schedule", "sqs", "authorizer", "cognito"]
     memory_mb: int = 1024
     timeout_s: int = 29
     reserved_concurrency: int | None = None
@@ -77,6 +78,9 @@ class FunctionSpec:
     # The dependency layer: "base" (pyproject's dependencies) or an extra of pyproject's that the function
     # needs on top of them (its own layer, so e.g. the report libraries never weigh on the API's cold start).
     layer: str = "base"
+    # In the VPC's isolated subnets (what reaches Redis, PostgreSQL and the interface endpoints), or outside it: a
+    # function that needs none of them starts without a network interface and reaches AWS's public endpoints.
+    in_vpc: bool = True
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -173,6 +177,31 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ),
         ),
         layer="reports",
+    ),
+    # API Gateway's request authorizer (dcmms.gateway.authorizer), before every API request: an API key or a
+    # person's token -> Allow, naming the usage-plan key API Gateway meters the request against. Outside the VPC:
+    # it reads DynamoDB (one GetItem per key, tenant or person and process, then cached) and API Gateway through
+    # their public endpoints and Cognito's JWKS, none of which needs the VPC, and it starts without a network
+    # interface. No reserved concurrency: at the spec's 2,500 requests/s peak and ~10 ms warm it keeps ~25
+    # environments busy, within the account's unreserved pool (docs/deploy.md).
+    FunctionSpec(
+        "authorizer",
+        "functions.authorizer.handler.lambda_handler",
+        "authorizer",
+        memory_mb=1024,
+        timeout_s=10,
+        in_vpc=False,
+    ),
+    # Cognito's pre-token-generation trigger (event V2_0, dcmms.gateway.pretoken): custom:tenant_id in the ID and
+    # access tokens, from the person's attribute or, for a federated person, their identity provider's tenant.
+    # Cognito waits 5 s for a trigger; it touches nothing but its event.
+    FunctionSpec(
+        "pretoken",
+        "functions.pretoken.handler.lambda_handler",
+        "cognito",
+        memory_mb=256,
+        timeout_s=5,
+        in_vpc=False,
     ),
 )
 

@@ -7,6 +7,7 @@ where they decide something: observability, snapstart). Every setting carries th
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from functools import lru_cache
@@ -55,6 +56,13 @@ class Settings(BaseModel):
     cognito_user_pool_id: str | None = None
     cognito_client_id: str | None = None
     cognito_jwks_url: str | None = None
+    # API Gateway (set by the stacks; unset locally, where no gateway stands in front): the usage plan of each
+    # tier, into which the management API imports the keys it issues (JSON {tier: plan id}), and the gateway
+    # key of each tier's plan for people, which the request authorizer names as a signed-in person's usage key
+    # (JSON {tier: api key id}). JSON text, read through ``usage_plans`` and ``people_usage_keys`` (settings are
+    # hashable: functions cache per settings).
+    usage_plan_ids: str | None = None
+    people_usage_key_ids: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     # ElastiCache in cluster mode: redis_url is the configuration endpoint and the client follows the slots.
     redis_cluster: bool = False
@@ -72,8 +80,10 @@ class Settings(BaseModel):
     # Memory the function is given (Lambda's AWS_LAMBDA_FUNCTION_MEMORY_SIZE); None: the machine's RAM.
     memory_limit_mb: int | None = Field(default=None)
     max_body_bytes: int = 1024 * 1024
-    # How long a resolved API key stays in the per-process principal cache; revocation takes at most this long.
-    principal_cache_ttl_s: float = 300.0
+    # How long a resolved credential (an API key's record, a person's standing) stays cached in Redis; the
+    # per-process caches keep it at most 30 s more, so a revoked key or a disabled person is refused everywhere
+    # within principal_cache_ttl_s + 30 s, and at once where Redis was reachable to drop the entry.
+    principal_cache_ttl_s: float = 30.0
     public_base_url: str = ""
     # Rate limits: None for the shipped limits.json, else a path to a JSON file or the JSON itself.
     rate_limits: str | None = None
@@ -81,6 +91,16 @@ class Settings(BaseModel):
     tracing: bool = False
     # Bearer token GET /metrics requires outside the local stack (containers); unset there, /metrics is not served.
     metrics_token: str | None = None
+
+    @property
+    def usage_plans(self) -> dict[str, str]:
+        """Tier -> API Gateway usage plan id (empty: no gateway, e.g. the local stack)."""
+        return _json_map(self.usage_plan_ids)
+
+    @property
+    def people_usage_keys(self) -> dict[str, str]:
+        """Tier -> id of the API Gateway key that meters signed-in people of that tier."""
+        return _json_map(self.people_usage_key_ids)
 
     @property
     def cognito_issuer(self) -> str | None:
@@ -114,6 +134,15 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         values = {name: env[ENV_PREFIX + name.upper()] for name in cls.model_fields if ENV_PREFIX + name.upper() in env}
         return cls.model_validate(values)
+
+
+def _json_map(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {text!r}")
+    return {str(k): str(v) for k, v in value.items()}
 
 
 @lru_cache(maxsize=1)

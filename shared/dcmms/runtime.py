@@ -18,6 +18,7 @@ from dcmms.services import Maintenance
 
 if TYPE_CHECKING:
     from dcmms.api.tokens import TokenVerifier
+    from dcmms.cache.credentials import CredentialCache
     from dcmms.readmodel.dashboard import PostgresDashboards
     from dcmms.readmodel.downtime import PostgresDowntime
     from dcmms.readmodel.kpis import Refresh
@@ -26,12 +27,14 @@ if TYPE_CHECKING:
     from dcmms.readmodel.router import DatabaseRouter
     from dcmms.readmodel.search import PostgresSearch
     from dcmms.reports.delivery import S3ReportFiles, SqsReportQueue
+    from dcmms.services.identity import IdentityAdmin
     from dcmms.services.ports import Repositories
     from dcmms.services.reports import ReportService
     from dcmms.store.repositories import (
         AlertRepository,
         AlertRuleRepository,
         AssetRepository,
+        AuditRepository,
         DirectoryRepository,
         PMScheduleRepository,
         ProcedureRepository,
@@ -84,6 +87,13 @@ class StoreRepositories:
 
         self._bound()
         return DirectoryRepository()
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        from dcmms.store.repositories import AuditRepository
+
+        self._bound()
+        return AuditRepository()
 
     @cached_property
     def assets(self) -> AssetRepository:
@@ -387,24 +397,67 @@ def meters(settings: Settings) -> PostgresMeters:
 
 
 @lru_cache(maxsize=4)
-def token_verifier(settings: Settings) -> TokenVerifier | None:
+def token_verifier(settings: Settings, shared_cache: bool = True) -> TokenVerifier | None:
     """People's Cognito tokens, verified against the pool's JWKS (fetched on first use, then cached); None when
-    no user pool is configured. PyJWT is imported here, on the first Bearer request, not at cold start."""
+    no user pool is configured. PyJWT is imported here, on the first Bearer request, not at cold start.
+    ``shared_cache=False``: the tenant's tier and the person's standing are cached in this process only (the
+    request authorizer, outside the VPC, has no Redis)."""
     if not (settings.cognito_user_pool_id and settings.cognito_client_id):
         return None
     from dcmms.api.tokens import TokenVerifier
 
-    tiers: dict[str, tuple[float, Any]] = {}
+    # (one instance per process when shared: the management API drops entries from the very cache tokens read)
+    cache = credential_cache(settings) if shared_cache else _private_credential_cache(settings)
 
     def tier_of(tenant_id: str) -> Any:
-        import time
+        return cache.tenant_tier(tenant_id, lambda: store_repositories(settings).directory.tenant_tier(tenant_id))
 
-        hit = tiers.get(tenant_id)
-        if hit is None or hit[0] < time.monotonic():
-            hit = (time.monotonic() + 300, store_repositories(settings).directory.tenant_tier(tenant_id))
-            tiers[tenant_id] = hit
-        return hit[1]
+    def standing(tenant_id: str, user_id: str) -> Any:
+        return cache.person(tenant_id, user_id, lambda: store_repositories(settings).directory.user(tenant_id, user_id))
 
     issuer, jwks = settings.cognito_issuer, settings.cognito_jwks
     assert issuer is not None and jwks is not None
-    return TokenVerifier(issuer, settings.cognito_client_id, jwks, tier_of, settings.health_timeout_s)
+    return TokenVerifier(issuer, settings.cognito_client_id, jwks, tier_of, settings.health_timeout_s, standing)
+
+
+@lru_cache(maxsize=4)
+def credential_cache(settings: Settings) -> CredentialCache:
+    """The process's cache of resolved credentials (API keys' principals, people's standing, tenants' tiers), over
+    Redis."""
+    from dcmms.cache.credentials import CredentialCache
+
+    return CredentialCache(resilient_redis(settings), settings.principal_cache_ttl_s)
+
+
+def _private_credential_cache(settings: Settings) -> CredentialCache:
+    """The same, without Redis (for a process that has none: the request authorizer)."""
+    from dcmms.cache.credentials import CredentialCache
+
+    return CredentialCache(None, settings.principal_cache_ttl_s)
+
+
+@lru_cache(maxsize=4)
+def identity_admin(settings: Settings) -> IdentityAdmin:
+    """The management API's service: people in the pool (Cognito), keys in DynamoDB and the usage plans, the audit
+    trail; each client built on first use."""
+    from dcmms.services.identity import IdentityAdmin
+
+    repositories = store_repositories(settings)
+
+    def people() -> Any:
+        from dcmms.store.identity import CognitoPeople
+
+        if not settings.cognito_user_pool_id:
+            return None
+        return CognitoPeople(clients.aws_client("cognito-idp", settings), settings.cognito_user_pool_id)
+
+    def gateway() -> Any:
+        from dcmms.store.identity import UsagePlanKeys
+
+        if not settings.usage_plans:
+            return None
+        return UsagePlanKeys(clients.aws_client("apigateway", settings), settings.usage_plans)
+
+    return IdentityAdmin(
+        lambda: repositories.directory, lambda: repositories.audit, people, gateway, credential_cache(settings)
+    )

@@ -133,14 +133,23 @@ def render(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def role_grants(template: dict[str, Any], role_logical_id: str) -> dict[str, set[str]]:
-    """action -> rendered resources, over every inline policy attached to the role."""
+def role_grants(template: dict[str, Any], role_logical_id: str, effect: str = "Allow") -> dict[str, set[str]]:
+    """action -> rendered resources, over every policy of the role's own (inline, and CDK's overflow managed
+    policies): its Allow statements, or with ``effect="Deny"`` its explicit denials."""
     grants: dict[str, set[str]] = {}
-    for policy in resources(template, "AWS::IAM::Policy").values():
+    # CDK moves what does not fit the role's inline policy into customer-managed "overflow" policies of the role
+    policies = [
+        *resources(template, "AWS::IAM::Policy").values(),
+        *resources(template, "AWS::IAM::ManagedPolicy").values(),
+    ]
+    for policy in policies:
         if {"Ref": role_logical_id} not in policy["Properties"].get("Roles", []):
             continue
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            assert statement["Effect"] == "Allow"
+            assert statement["Effect"] in ("Allow", "Deny")
+            assert "NotAction" not in statement and "NotResource" not in statement
+            if statement["Effect"] != effect:
+                continue
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for action in actions:
@@ -148,7 +157,19 @@ def role_grants(template: dict[str, Any], role_logical_id: str) -> dict[str, set
     return grants
 
 
-def function_grants(template: dict[str, Any], name: str) -> dict[str, set[str]]:
+def function_grants(template: dict[str, Any], name: str, effect: str = "Allow") -> dict[str, set[str]]:
     _, fn = function_by_name(template, name)
     role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
-    return role_grants(template, role)
+    return role_grants(template, role, effect)
+
+
+def acknowledgments(synthesis: Synthesis, stack: str) -> dict[str, list[tuple[str, str]]]:
+    """cdk-nag rule id -> [(construct path, written reason)] acknowledged in the stack (its metadata)."""
+    path = synthesis.outdir / f"{stack}.metadata.json"
+    out: dict[str, list[tuple[str, str]]] = {}
+    for construct_path, items in json.loads(path.read_text()).items():
+        for item in items:
+            if item.get("type") == "aws:cdk:acknowledged-rules":
+                for rule, reason in item["data"].items():
+                    out.setdefault(rule.removeprefix("Annotation::"), []).append((construct_path, reason))
+    return out

@@ -256,8 +256,10 @@ def test_functions_reach_aws_through_endpoints_without_nat(synthesis: Synthesis)
     assert not resources(template, "AWS::EC2::InternetGateway")
     endpoints = [e["Properties"] for e in resources(template, "AWS::EC2::VPCEndpoint").values()]
     services = {json_service(e["ServiceName"]) for e in endpoints}
-    # SQS: the API and the report schedules enqueue jobs; email: the SES API for the report emails
-    assert {"dynamodb", "s3", "kinesis-streams", "sqs", "email"} <= services
+    # SQS: the API and the report schedules enqueue jobs; email: the SES API for the report emails; cognito-idp and
+    # apigateway: the management API's people (and the pool's JWKS) and usage-plan keys
+    assert {"dynamodb", "s3", "kinesis-streams", "sqs", "email", "cognito-idp", "apigateway"} <= services
+    assert "execute-api" not in services  # private APIs only: with private DNS it would capture public ones
     gateway = {json_service(e["ServiceName"]) for e in endpoints if e.get("VpcEndpointType", "Gateway") == "Gateway"}
     assert gateway == {"dynamodb", "s3"}
 

@@ -8,7 +8,7 @@ import pytest
 
 from cdk.access import ACCESS
 from dcmms.catalogue import FUNCTIONS, by_name
-from tests.infra.conftest import Synthesis, function_by_name, function_grants, resources
+from tests.infra.conftest import Synthesis, function_by_name, function_grants, render, resources
 
 ENVS = ("dev", "prod")
 
@@ -35,7 +35,10 @@ def test_every_catalogue_function_is_deployed_as_catalogued(synthesis: Synthesis
             [] if spec.layer == "base" else [True]
         )
         assert len(p["Layers"]) == len(ours) + (1 if env == "prod" else 0)
-        assert p["VpcConfig"]["SubnetIds"] and p["VpcConfig"]["SecurityGroupIds"]
+        if spec.in_vpc:
+            assert p["VpcConfig"]["SubnetIds"] and p["VpcConfig"]["SecurityGroupIds"]
+        else:  # the authorizer and the pool's trigger: no network interface, AWS's public endpoints
+            assert "VpcConfig" not in p, spec.name
         env_vars = p["Environment"]["Variables"]
         assert env_vars["DCMMS_ENVIRONMENT"] == env
         assert env_vars["DCMMS_TABLE_PREFIX"] == f"dcmms-{env}-"
@@ -56,6 +59,11 @@ def test_settings_reach_only_the_functions_that_use_them(synthesis: Synthesis) -
         assert ("DCMMS_REPORTS_BUCKET" in env_vars) is (access.reports_read or access.reports_write), name
         assert ("DCMMS_REPORTS_QUEUE_URL" in env_vars) is ("reports" in access.queues_send), name
         assert ("DCMMS_REPORT_SENDER" in env_vars) is access.report_email, name
+        assert ("DCMMS_COGNITO_USER_POOL_ID" in env_vars) is access.cognito, name
+        assert ("DCMMS_COGNITO_CLIENT_ID" in env_vars) is access.cognito, name
+        assert ("DCMMS_USAGE_PLAN_IDS" in env_vars) is access.usage_plan_keys, name
+        assert ("DCMMS_PEOPLE_USAGE_KEY_IDS" in env_vars) is access.people_usage_keys, name
+        assert ("DCMMS_IDENTITY_PROVIDER_TENANTS" in env_vars) is access.identity_provider_tenants, name
     api = function_by_name(template, "api")[1]["Properties"]["Environment"]["Variables"]
     assert api["DCMMS_KINESIS_STREAM"] == "dcmms-prod-telemetry"
     ingest = function_by_name(template, "ingest")[1]["Properties"]["Environment"]["Variables"]
@@ -101,10 +109,10 @@ def test_api_puts_records_on_the_stream_and_nothing_else_on_kinesis(synthesis: S
     assert not [a for a in grants if a.startswith(("kms:", "secretsmanager:"))]
 
 
-def test_api_reads_keys_and_never_scans_or_touches_the_directory(synthesis: Synthesis) -> None:
+def test_api_data_access_is_what_its_routes_and_the_management_api_use(synthesis: Synthesis) -> None:
     grants = function_grants(synthesis.template("prod", "service"), "api")
-    assert "dynamodb:Scan" not in grants and "dynamodb:UpdateItem" not in grants
-    assert _tables(grants, "dynamodb:GetItem") >= {"api-keys", "sites", "work-orders"}
+    assert "dynamodb:Scan" not in grants
+    assert _tables(grants, "dynamodb:GetItem") >= {"api-keys", "sites", "work-orders", "tenants", "users", "audit"}
     written = _tables(grants, "dynamodb:PutItem")
     assert written == {
         "sites",
@@ -116,6 +124,10 @@ def test_api_reads_keys_and_never_scans_or_touches_the_directory(synthesis: Synt
         "report-subscriptions",
         "procedures",
         "pm-schedules",
+        # the management API: keys issued, people's records, the audit trail
+        "api-keys",
+        "users",
+        "audit",
     }
     assert _tables(grants, "dynamodb:DeleteItem") == {
         "sites",
@@ -125,13 +137,98 @@ def test_api_reads_keys_and_never_scans_or_touches_the_directory(synthesis: Synt
         "procedures",
         "pm-schedules",
     }
-    # tenants and users are never read by the API; api-keys only by key
-    everything = set().union(*(_tables(grants, a) for a in grants if a.startswith("dynamodb:")))
-    assert not {t for t in everything if t.split("/")[0] in ("tenants", "users")}
-    assert {a for a in grants if "api-keys" in str(grants[a])} == {"dynamodb:GetItem"}
+    # UpdateItem only to revoke a key; people are tombstoned, never deleted; tenants are only read (a tier)
+    assert _tables(grants, "dynamodb:UpdateItem") == {"api-keys"}
+    assert {a for a in grants if "table/dcmms-prod-tenants" in str(grants[a])} == {"dynamodb:GetItem"}
+    # keys listed by tenant, on the index by name
+    assert "api-keys/index/by_tenant" in _tables(grants, "dynamodb:Query")
     # Query on indexes is granted index by index, no wildcard
     assert "work-orders/index/by_site_status" in _tables(grants, "dynamodb:Query")
     assert not any("*" in r for a, rs in grants.items() if a.startswith("dynamodb:") for r in rs)
+
+
+def _pool(template: dict) -> str:
+    (pool_id,) = resources(template, "AWS::Cognito::UserPool")
+    return pool_id
+
+
+def test_api_manages_people_in_its_own_pool_only(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "service")
+    grants = function_grants(template, "api")
+    cognito = {a: r for a, r in grants.items() if a.startswith("cognito-idp:")}
+    assert set(cognito) == {
+        "cognito-idp:AdminCreateUser",
+        "cognito-idp:AdminGetUser",
+        "cognito-idp:AdminAddUserToGroup",
+        "cognito-idp:AdminRemoveUserFromGroup",
+        "cognito-idp:AdminListGroupsForUser",
+        "cognito-idp:AdminDisableUser",
+        "cognito-idp:AdminEnableUser",
+        "cognito-idp:AdminDeleteUser",
+        "cognito-idp:AdminUserGlobalSignOut",
+    }
+    assert all(targets == {f"<{_pool(template)}.Arn>"} for targets in cognito.values())
+    env_vars = function_by_name(template, "api")[1]["Properties"]["Environment"]["Variables"]
+    assert env_vars["DCMMS_COGNITO_USER_POOL_ID"] == {"Ref": _pool(template)}
+    (client_id,) = resources(template, "AWS::Cognito::UserPoolClient")
+    assert env_vars["DCMMS_COGNITO_CLIENT_ID"] == {"Ref": client_id}
+
+
+def test_api_imports_and_deletes_usage_plan_keys_but_never_the_people_keys(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "service")
+    grants = function_grants(template, "api")
+    gateway = "arn:aws:apigateway:us-west-2::"
+    plans = [
+        f"<{k}>"
+        for k, r in resources(template, "AWS::ApiGateway::UsagePlan").items()
+        if "-people-" not in r["Properties"]["UsagePlanName"]
+    ]
+    people = [f"<{k}>" for k in resources(template, "AWS::ApiGateway::ApiKey")]
+    assert len(plans) == len(people) == 3
+    assert {a: r for a, r in grants.items() if a.startswith("apigateway:")} == {
+        "apigateway:POST": {f"{gateway}/apikeys"} | {f"{gateway}/usageplans/{p}/keys" for p in plans},
+        "apigateway:DELETE": {f"{gateway}/apikeys/*"} | {f"{gateway}/usageplans/{p}/keys/*" for p in plans},
+    }
+    denied = function_grants(template, "api", effect="Deny")
+    assert denied == {"apigateway:DELETE": {f"{gateway}/apikeys/{k}" for k in people}}
+
+
+def test_authorizer_holds_exactly_what_it_reads(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "service")
+    table = "arn:aws:dynamodb:us-west-2:<AWS::AccountId>:table/dcmms-prod-"
+    people = {f"arn:aws:apigateway:us-west-2::/apikeys/<{k}>" for k in resources(template, "AWS::ApiGateway::ApiKey")}
+    assert function_grants(template, "authorizer") == {
+        # a key's record by its hash; a person's tenant tier and standing
+        "dynamodb:GetItem": {f"{table}api-keys", f"{table}tenants", f"{table}users"},
+        # the people usage keys' values, those three keys only
+        "apigateway:GET": people,
+        "xray:PutTraceSegments": {"*"},
+        "xray:PutTelemetryRecords": {"*"},
+    }
+    assert not function_grants(template, "authorizer", effect="Deny")
+    env_vars = function_by_name(template, "authorizer")[1]["Properties"]["Environment"]["Variables"]
+    assert env_vars["DCMMS_COGNITO_USER_POOL_ID"] == {"Ref": _pool(template)}
+    # outside the VPC: no Redis, no PostgreSQL, no stream
+    assert not {"DCMMS_REDIS_URL", "DCMMS_DATABASE_URL", "DCMMS_KINESIS_STREAM"} & set(env_vars)
+    _, fn = function_by_name(template, "authorizer")
+    assert "VpcConfig" not in fn["Properties"] and "ReservedConcurrentExecutions" not in fn["Properties"]
+
+
+def test_pretoken_trigger_touches_nothing(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "service")
+    assert set(function_grants(template, "pretoken")) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    env_vars = function_by_name(template, "pretoken")[1]["Properties"]["Environment"]["Variables"]
+    assert json.loads(env_vars["DCMMS_IDENTITY_PROVIDER_TENANTS"]) == {}  # prod configures no provider (cdk.json)
+
+
+def test_functions_outside_the_vpc_have_the_basic_execution_policy(synthesis: Synthesis) -> None:
+    template = synthesis.template("prod", "service")
+    roles = resources(template, "AWS::IAM::Role")
+    for spec in FUNCTIONS:
+        _, fn = function_by_name(template, spec.name)
+        managed = render(roles[fn["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]["ManagedPolicyArns"])
+        assert ("AWSLambdaVPCAccessExecutionRole" in managed) is spec.in_vpc, spec.name
+        assert ("AWSLambdaBasicExecutionRole" in managed) is not spec.in_vpc, spec.name
 
 
 def test_ingest_reads_the_stream_writes_alerts_and_dead_letters_only(synthesis: Synthesis) -> None:
@@ -173,6 +270,8 @@ def test_kpi_refreshes_every_5_minutes_one_at_a_time_with_no_aws_data_access(syn
 RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
 # Object prefixes granted with a trailing wildcard: one object per record / report under them.
 OBJECT_PREFIXES = ("/telemetry-dlq/*", "/reports/*")
+# API Gateway keys the management API deletes: their ids exist only at run time (acknowledged in cdk-nag).
+GATEWAY_KEYS = ("arn:aws:apigateway:us-west-2::/apikeys/*", "/keys/*")
 
 
 def test_pm_generates_work_with_only_what_it_reads_and_writes(synthesis: Synthesis) -> None:
@@ -201,6 +300,9 @@ def test_no_function_holds_a_wildcard(synthesis: Synthesis) -> None:
                     continue
                 if action in RESOURCELESS:
                     assert target == "*", (spec.name, action, target)
+                elif action == "apigateway:DELETE":
+                    assert spec.name == "api" and target.endswith(GATEWAY_KEYS), (spec.name, action, target)
+                    assert target.count("*") == 1, (spec.name, action, target)
                 else:
                     # an S3 object prefix of one bucket, and no other wildcard in the ARN
                     assert action.startswith("s3:") and target.endswith(OBJECT_PREFIXES), (spec.name, action, target)

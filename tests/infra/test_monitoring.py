@@ -68,7 +68,11 @@ def test_memory_above_90_percent(synthesis: Synthesis) -> None:
 def test_lambda_errors_and_throttles_per_function(synthesis: Synthesis) -> None:
     alarms = _alarms(synthesis)
     for spec in FUNCTIONS:
-        for kind, metric in (("errors", "Errors"), ("throttles", "Throttles")):
+        # the request authorizer refuses credentials by failing: its Errors are callers' bad credentials (its
+        # real failures are the API's AUTHORIZER_FAILURE 5xx, in the 5xx-rate alarm)
+        errors = spec.trigger != "authorizer"
+        assert (f"dcmms-prod-{spec.name}-errors" in alarms) is errors, spec.name
+        for kind, metric in (("errors", "Errors"),) * errors + (("throttles", "Throttles"),):
             alarm = alarms[f"dcmms-prod-{spec.name}-{kind}"]
             assert alarm["MetricName"] == metric and alarm["Threshold"] == 0
             assert alarm["Dimensions"][0]["Name"] == "FunctionName"

@@ -79,11 +79,6 @@ def api(http: TestClient, tenant: TenantSeed) -> ApiClient:
     return ApiClient(http, tenant.keys[Role.admin.value])
 
 
-@pytest.fixture
-def as_role(http: TestClient, tenant: TenantSeed):
-    return lambda role: ApiClient(http, tenant.keys[role])
-
-
 _PEOPLE: dict[tuple[str, str], str] = {}
 
 

@@ -20,7 +20,7 @@ OVERTEMP = {
 }
 
 
-def test_rule_crud_and_validation(api, as_role) -> None:
+def test_rule_crud_and_validation(api, tenant, client_for) -> None:
     created = api.post("/api/v1/alert-rules", OVERTEMP)
     assert created.status_code == 201 and created.headers["location"].startswith("/api/v1/alert-rules/rule_")
     rule = created.json()
@@ -29,7 +29,7 @@ def test_rule_crud_and_validation(api, as_role) -> None:
     assert [r["id"] for r in api.get("/api/v1/alert-rules").json()["items"]] == [rule["id"]]
     assert_problem(api.post("/api/v1/alert-rules", OVERTEMP | {"condition": "in", "threshold": None}), 422)
     assert_problem(api.post("/api/v1/alert-rules", OVERTEMP | {"condition": "~"}), 422, "body.condition")
-    assert_problem(as_role("technician").post("/api/v1/alert-rules", OVERTEMP), 403)
+    assert_problem(client_for(tenant, "technician").post("/api/v1/alert-rules", OVERTEMP), 403)
     assert api.delete(f"/api/v1/alert-rules/{rule['id']}").status_code == 204
     assert_problem(api.get(f"/api/v1/alert-rules/{rule['id']}"), 404)
 

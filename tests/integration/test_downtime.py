@@ -94,7 +94,7 @@ def test_asset_status_opens_and_closes_episodes(projector: Projector, settings: 
     assert (planned["reason"], planned["ended_at"]) == ("planned", None)  # maintenance: planned, still open
 
 
-def test_reliability_and_a_supervisors_reason(api: ApiClient, as_role, http, other_tenant, tenant, settings) -> None:
+def test_reliability_and_a_supervisors_reason(api: ApiClient, client_for, other_tenant, tenant, settings) -> None:
     site = api.site()
     asset = api.asset(site["id"])
     tid, aid = tenant.tenant.id, asset["id"]
@@ -123,15 +123,17 @@ def test_reliability_and_a_supervisors_reason(api: ApiClient, as_role, http, oth
     assert [e["id"] for e in body["episodes"]][0] == f"ep-{aid}-3"  # newest first
 
     episode = f"ep-{aid}-0"
-    edited = as_role("supervisor").patch(f"/api/v1/downtime/{episode}", {"reason": "grid", "note": "TSO outage"})
+    edited = client_for(tenant, "supervisor").patch(
+        f"/api/v1/downtime/{episode}", {"reason": "grid", "note": "TSO outage"}
+    )
     assert edited.status_code == 200, edited.text
     assert (edited.json()["reason"], edited.json()["note"]) == ("grid", "TSO outage")
     assert edited.json()["edited_by"] and edited.json()["edited_at"]
     body = api.get(f"/api/v1/assets/{aid}/reliability", **{"from": since.isoformat(), "to": until.isoformat()}).json()
     assert body["failures"] == 2 and body["excused_downtime_h"] == {"grid": 2.0, "planned": 5.0}
-    assert_problem(as_role("technician").patch(f"/api/v1/downtime/{episode}", {"reason": "forced"}), 403)
+    assert_problem(client_for(tenant, "technician").patch(f"/api/v1/downtime/{episode}", {"reason": "forced"}), 403)
     assert_problem(api.patch(f"/api/v1/downtime/{episode}", {"reason": "sunspots"}), 422, "body.reason")
-    other = ApiClient(http, other_tenant.keys["admin"])
+    other = client_for(other_tenant, "admin")
     assert_problem(other.patch(f"/api/v1/downtime/{episode}", {"reason": "forced"}), 404)
     assert_problem(other.get(f"/api/v1/assets/{aid}/reliability"), 404)
     assert_problem(

@@ -53,6 +53,8 @@ REFERENCES = {
     "procedure_id": "procedure",
     "step_id": "step",
     "schedule_id": "schedule",
+    "user_id": "user",
+    "key_id": "key",
 }
 # A checklist step is answered on work orders of its own, which no transition or PATCH closes meanwhile.
 CHECKLIST_PATH = "/api/v1/work-orders/{work_order_id}/checklist/{step_id}"
@@ -115,6 +117,12 @@ def _fleet(api: ApiClient) -> dict[str, list[str]]:
         )
         assert schedule.status_code == 201, schedule.text
         ids["schedule"].append(schedule.json()["id"])
+        person = api.post("/api/v1/users", {"email": f"fuzz{n}-{site['id'].lower()}@example.com", "role": "viewer"})
+        assert person.status_code == 201, person.text
+        ids["user"].append(person.json()["id"])
+        key = api.post("/api/v1/api-keys", {"name": f"fuzz {n}", "role": "viewer"})
+        assert key.status_code == 201, key.text
+        ids["key"].append(key.json()["id"])
     return ids
 
 
@@ -153,9 +161,17 @@ def _register_hooks(schema: Any, ids: dict[str, list[Any]]) -> None:
             # a schedule has one valid trigger and one scope: mostly a valid calendar trigger on a site
             valid = {"kind": "calendar", "every": 1, "unit": "months", "anchor": "2027-01-04"}
             choices[("body", "trigger")] = st.sampled_from([valid, valid, valid, _GENERATED])
+            if "site_id" not in case.body and "asset_id" not in case.body:  # the scope is required
+                choices[("body", "site_id")] = st.sampled_from(ids["site"])
             for optional in ("asset_id", "asset_type", "production_window"):
                 if optional in case.body:
                     choices[("body", optional)] = st.sampled_from([_ABSENT, _ABSENT, _GENERATED])
+        if case.operation.path == "/api/v1/users" and case.method == "POST" and isinstance(case.body, dict):
+            # an address the user pool takes (a fresh one: an email is one sign-in), a password mostly left to Cognito
+            fresh = st.uuids().map(lambda u: f"fuzz-{u.hex[:12]}@example.com")
+            choices[("body", "email")] = st.one_of(fresh, fresh, fresh, st.just(_GENERATED))
+            if "temporary_password" in case.body:
+                choices[("body", "temporary_password")] = st.sampled_from([_ABSENT, _ABSENT, _GENERATED])
         if case.headers and "If-Match" in case.headers:
             # a generated pin matches no version (412); "*" lets the write go ahead
             choices[("headers", "If-Match")] = st.sampled_from(["*", _GENERATED])

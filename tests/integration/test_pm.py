@@ -128,7 +128,7 @@ def test_an_occurrence_is_skipped_while_the_previous_work_is_open(api: ApiClient
     assert len(piled) == 3 and all(w["status"] == "draft" for w in piled)
 
 
-def test_schedules_over_the_api(api: ApiClient, http, tenant, other_tenant, programme, as_role) -> None:
+def test_schedules_over_the_api(api: ApiClient, tenant, other_tenant, programme, client_for) -> None:
     schedule = _schedule(api, programme, lead_time_days=5)
     assert schedule["timezone"] == "Europe/Madrid" and schedule["next_due"]
     forecast = api.get(f"/api/v1/pm-schedules/{schedule['id']}/forecast", horizon="90d")
@@ -161,10 +161,14 @@ def test_schedules_over_the_api(api: ApiClient, http, tenant, other_tenant, prog
     hot = {"kind": "condition", "metric": "wind_speed_ms", "condition": ">", "threshold": 20}  # not an inverter's
     assert_problem(api.post("/api/v1/pm-schedules", base | {"site_id": programme["site"]["id"], "asset_type": "inverter",
                                                             "trigger": hot}), 422, "body.trigger.metric")  # fmt: skip
-    assert_problem(as_role("viewer").post("/api/v1/pm-schedules", base | {"site_id": programme["site"]["id"]}), 403)
-    assert_problem(as_role("technician").post("/api/v1/pm-schedules", base | {"site_id": programme["site"]["id"]}), 403)
+    assert_problem(
+        client_for(tenant, "viewer").post("/api/v1/pm-schedules", base | {"site_id": programme["site"]["id"]}), 403
+    )
+    assert_problem(
+        client_for(tenant, "technician").post("/api/v1/pm-schedules", base | {"site_id": programme["site"]["id"]}), 403
+    )
 
-    other = ApiClient(http, other_tenant.keys["admin"])
+    other = client_for(other_tenant, "admin")
     assert_problem(other.get(f"/api/v1/pm-schedules/{schedule['id']}"), 404)
     assert_problem(other.get(f"/api/v1/pm-schedules/{schedule['id']}/forecast"), 404)
     assert schedule["id"] not in {s["id"] for s in other.get("/api/v1/pm-schedules").json()["items"]}

@@ -41,7 +41,7 @@ def _answer(api: ApiClient, wo: dict, step: str, answer: Any, **headers: str) ->
     return api.http.put(
         f"/api/v1/work-orders/{wo['id']}/checklist/{step}",
         json={"answer": answer},
-        headers={"x-api-key": api.key, **headers},
+        headers=api._headers(headers),  # the client's credential: its key or its person's token
     )
 
 
@@ -114,18 +114,20 @@ def test_procedure_validation_names_the_fields(api) -> None:
     assert_problem(patch, 422, "body.steps")
 
 
-def test_only_admins_and_supervisors_change_procedures_and_tenants_are_apart(api, as_role, http, other_tenant) -> None:
+def test_only_admins_and_supervisors_change_procedures_and_tenants_are_apart(
+    api, tenant, other_tenant, client_for
+) -> None:
     procedure = _procedure(api)
     path = f"/api/v1/procedures/{procedure['id']}"
-    assert _procedure(as_role("supervisor"))["version"] == 1
+    assert _procedure(client_for(tenant, "supervisor"))["version"] == 1
     for role in ("technician", "viewer"):
-        client = as_role(role)
+        client = client_for(tenant, role)
         assert_problem(client.post("/api/v1/procedures", INSPECTION), 403)
         assert_problem(client.patch(path, {"name": "Mine"}), 403)
         assert_problem(client.delete(path), 403)
         assert client.get(path).status_code == 200  # everyone reads them
     # another tenant's procedure does not exist for this one, to read, change, delete or use
-    stranger = ApiClient(http, other_tenant.keys["admin"])
+    stranger = client_for(other_tenant, "admin")
     assert_problem(stranger.get(path), 404)
     assert_problem(stranger.patch(path, {"name": "Mine"}), 404)
     assert_problem(stranger.delete(path), 404)
@@ -217,7 +219,7 @@ def test_answering_each_kind_records_who_and_when(api, tenant) -> None:
     assert _answer(api, wo, "s1", True, **{"If-Match": '"v7"'}).json()["version"] == 8
 
 
-def test_answers_of_the_wrong_type_unknown_steps_and_finished_work_orders_are_refused(api, as_role) -> None:
+def test_answers_of_the_wrong_type_unknown_steps_and_finished_work_orders_are_refused(api, tenant, client_for) -> None:
     _, _, wo = _from_procedure(api, _procedure(api))
     for step, answer in [("s1", "yes"), ("s1", 1), ("s2", True), ("s2", "12"), ("s3", 5), ("s4", "maybe")]:
         body = assert_problem(_answer(api, wo, step, answer), 422, "body.answer")
@@ -229,8 +231,8 @@ def test_answers_of_the_wrong_type_unknown_steps_and_finished_work_orders_are_re
         422,
         "body.answer",
     )
-    assert_problem(_answer(as_role("viewer"), wo, "s1", True), 403)
-    assert _answer(as_role("technician"), wo, "s1", True).status_code == 200
+    assert_problem(_answer(client_for(tenant, "viewer"), wo, "s1", True), 403)
+    assert _answer(client_for(tenant, "technician"), wo, "s1", True).status_code == 200
     _move(api, wo, "cancelled")
     assert_problem(_answer(api, wo, "s1", False), 409)
     # free-form items have no step id: there is nothing to answer

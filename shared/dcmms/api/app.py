@@ -21,6 +21,7 @@ from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
 from .ratelimit_headers import RateLimitHeadersMiddleware
 from .routes import (
+    access,
     alerts,
     assets,
     dashboard,
@@ -37,7 +38,8 @@ from .routes import (
 
 DESCRIPTION = """Maintenance management for solar and wind fleets: sites, assets, work orders and alerts.
 
-Authenticate with the `x-api-key` header. Errors are `application/problem+json` (RFC 9457); every status an
+Authenticate with the `x-api-key` header (integrations, devices) or, for a person signed in with Cognito,
+`Authorization: Bearer <ID token>`. Errors are `application/problem+json` (RFC 9457); every status an
 operation can answer is listed with it.
 Lists page with `?limit=` (1-1000, default 50) and the opaque `next_cursor`.
 Updates take `If-Match` with the `ETag` of a GET for optimistic concurrency."""
@@ -71,9 +73,11 @@ def create_app(
     app.state.authenticator = authenticator or Authenticator(
         settings.principal_cache_ttl_s,
         lambda: runtime.store_repositories(settings).directory,
-        runtime.resilient_redis(settings),
         tokens=lambda: runtime.token_verifier(settings),
+        credentials=runtime.credential_cache(settings),
     )
+    # People and API keys (Cognito, DynamoDB, the usage plans): clients built on the first management call.
+    app.state.identity = runtime.identity_admin(settings)
     app.state.health = health_checker or HealthChecker(settings, read_model=lambda: runtime.read_model_status(settings))
     app.state.rate_limiter = runtime.rate_limiter(settings) if rate_limiter is True else rate_limiter
     problems.install(app)
@@ -90,6 +94,7 @@ def create_app(
         search,
         dashboard,
         reports,
+        access,
     )
     for router in (*(module.router for module in routers), pm_schedules.overdue_router):
         # The routers' routes already carry their full paths, tags and responses; reusing them skips

@@ -1,24 +1,24 @@
-"""API-key authentication: ``x-api-key`` -> Principal.
+"""Authentication: ``x-api-key`` (integrations, devices) or ``Authorization: Bearer`` (a person's Cognito token)
+-> Principal.
 
-Lookups go process cache -> Redis -> DynamoDB. The per-process cache keeps a warm function off the
-network; the Redis entry lets a fresh execution environment authenticate without loading the
-DynamoDB client at all. Both are keyed by the key's SHA-256, never the key, and both expire
-(``principal_cache_ttl_s``), which bounds how long a revoked key keeps working.
+A key is looked up process cache -> Redis -> DynamoDB (``dcmms.cache.credentials``): the per-process cache keeps
+a warm function off the network; the Redis entry lets a fresh execution environment authenticate without
+loading the DynamoDB client at all. Both are keyed by the key's SHA-256, never the key, and both expire, which
+bounds how long a revoked key keeps working even where nothing drops the entry (docs/identity.md).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from dcmms.cache import keys as redis_keys
+from dcmms.cache.credentials import CredentialCache
 from dcmms.domain.apikeys import hash_api_key
 from dcmms.domain.errors import RateLimited, ServiceUnavailable, Unauthorized
-from dcmms.domain.model import Principal
+from dcmms.domain.model import Principal, utcnow
 from dcmms.observability import MetricUnit, metrics
 
 if TYPE_CHECKING:
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from .tokens import TokenVerifier
 
 api_key_header = APIKeyHeader(name="x-api-key", auto_error=False, description="Your dCMMS API key.")
-bearer = HTTPBearer(auto_error=False, description="A person's Cognito ID token (sign-in).", bearerFormat="JWT")
+bearer = HTTPBearer(
+    auto_error=False, description="A signed-in person's Cognito ID (or access) token.", bearerFormat="JWT"
+)
 
 
 class Authenticator:
@@ -39,43 +41,28 @@ class Authenticator:
         redis: ResilientRedis | None = None,
         max_entries: int = 10_000,
         tokens: Callable[[], TokenVerifier | None] | None = None,
+        credentials: CredentialCache | None = None,
     ) -> None:
         self._tokens_factory = tokens
-        self.ttl_s = ttl_s
-        self.redis = redis
         self._directory_factory = directory
         self._directory: DirectoryRepository | None = None
-        self.max_entries = max_entries
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self.credentials = credentials or CredentialCache(redis, ttl_s, max_entries)
 
-    def _lookup(self, digest: str) -> Principal | None:
-        key = redis_keys.principal(digest)
-        if self.redis is not None:
-            raw = self.redis.run(lambda r: r.get(key), None)
-            if raw is not None:
-                return Principal.model_validate_json(raw)
+    def _load(self, digest: str) -> Principal | None:
         if self._directory is None:
             self._directory = self._directory_factory()
-        principal = self._directory.principal_for_hash(digest)
-        if principal is not None and self.redis is not None:
-            body = principal.model_dump_json()
-            self.redis.run(lambda r: r.set(key, body, ex=int(self.ttl_s)), None)
-        return principal
+        return self._directory.principal_for_hash(digest)
 
     def authenticate(self, raw_key: str | None) -> Principal:
         if not raw_key:
             raise Unauthorized("Send an API key in x-api-key, or a signed-in user's token as Authorization: Bearer.")
         digest = hash_api_key(raw_key)
-        now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        principal = self._lookup(digest)
+        principal = self.credentials.key_principal(digest, lambda: self._load(digest))
         if principal is None:
             raise Unauthorized("The API key is not valid.")
-        if len(self._cache) >= self.max_entries:
-            self._cache.clear()
-        self._cache[digest] = (now + min(self.ttl_s, 30.0), principal)
+        if principal.expires_at is not None and principal.expires_at <= utcnow():
+            raise Unauthorized("The API key has expired.")
+        self.credentials.mark_used(principal)
         return principal
 
     def authenticate_token(self, token: str) -> Principal:

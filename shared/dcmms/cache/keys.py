@@ -46,6 +46,21 @@ def principal(key_digest: str) -> str:
     return f"{PREFIX}:auth:{key_digest}"
 
 
+def person(tenant_id: str, user_id: str) -> str:
+    """A person's standing (their users-table record: enabled, role, deleted), checked with their tokens."""
+    return f"{PREFIX}:{{{tenant_id}}}:person:{user_id}"
+
+
+def tenant_plan(tenant_id: str) -> str:
+    """The tenant's tier (people's rate limits are counted in it)."""
+    return f"{PREFIX}:{{{tenant_id}}}:plan"
+
+
+def key_used(tenant_id: str) -> str:
+    """Hash of when each of the tenant's API keys was last used (key id -> ISO time), to about 30 s."""
+    return f"{PREFIX}:{{{tenant_id}}}:key-used"
+
+
 def site_latest(tenant_id: str, site_id: str) -> str:
     """A site's latest metric values (hash: metric -> ``ts|value``), for site-conditioned rules."""
     return f"{PREFIX}:{{{tenant_id}}}:site:{site_id}:latest"

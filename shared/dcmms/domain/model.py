@@ -180,15 +180,33 @@ class Tenant(BaseModel):
 
 
 class User(BaseModel):
+    """A person of a tenant. One who signs in has a Cognito account (``status`` is its state, ``id`` its subject);
+    one without (``status`` None) only owns API keys. A deleted person stays as a tombstone (``deleted_at``), so
+    tokens issued before the deletion are refused until they expire."""
+
     id: str
     tenant_id: str
     name: str
     email: str
     role: Role
+    enabled: bool = True
+    status: str | None = None
+    created_at: datetime | None = None
+    created_by: str | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+class Credential(StrEnum):
+    api_key = "api-key"  # x-api-key: integrations and devices
+    token = "token"  # Authorization: Bearer <Cognito token>: a person signed in
 
 
 class Principal(BaseModel):
-    """Who is calling: resolved from an API key; every store call is scoped by ``tenant_id``."""
+    """Who is calling, from an API key or a person's token; every store call is scoped by ``tenant_id``.
+
+    ``key_id`` is what rate limits count against: the key's id, or ``user:<sub>`` for a person.
+    ``expires_at``: an API key's expiry (a cached principal is refused after it)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -197,6 +215,8 @@ class Principal(BaseModel):
     role: Role
     tier: Tier
     key_id: str
+    credential: Credential = Credential.api_key
+    expires_at: datetime | None = None
 
     @property
     def can_write(self) -> bool:

@@ -59,6 +59,7 @@ class UserModel(_Base):
     tenant_id = UnicodeAttribute(hash_key=True)
     id = UnicodeAttribute(range_key=True)
     doc = UnicodeAttribute()
+    deleted_at = UnicodeAttribute(null=True)  # a tombstone: listings skip it, token checks still find it
 
 
 class ApiKeyModel(_Base):
@@ -75,6 +76,22 @@ class ApiKeyModel(_Base):
     created_at = UnicodeAttribute()
     revoked = BooleanAttribute(default=False)
     by_tenant = _gsi("by_tenant", "tenant_id", "key_id")()
+    # Issued through the management API (older seeded keys have none of these):
+    prefix = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    expires_at = UnicodeAttribute(null=True)
+    revoked_at = UnicodeAttribute(null=True)
+    revoked_by = UnicodeAttribute(null=True)
+    gateway_key_id = UnicodeAttribute(null=True)  # the API Gateway key it was imported as (its usage plan)
+
+
+class AuditModel(_Base):
+    """Changes to people and API keys, per tenant in time order (ids are ULIDs)."""
+
+    base_name = "audit"
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    doc = UnicodeAttribute()
 
 
 class _EntityBase(_Base):
@@ -180,6 +197,7 @@ TABLES: tuple[type[_Base], ...] = (
     AlertRuleModel,
     TenantModel,
     UserModel,
+    AuditModel,
     ApiKeyModel,
     SiteModel,
     AssetModel,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from functools import reduce
 from typing import Any, Generic, TypeVar
 
@@ -12,6 +14,7 @@ from pynamodb.expressions.condition import Condition
 
 from dcmms.domain.apikeys import hash_api_key
 from dcmms.domain.errors import NotFound
+from dcmms.domain.identity import ApiKey, AuditEntry
 from dcmms.domain.model import (
     ACTIVE_WORK_ORDER_STATUSES,
     ASSIGNED_QUEUE_STATUSES,
@@ -26,6 +29,7 @@ from dcmms.domain.model import (
     User,
     WorkOrder,
     iso,
+    utcnow,
 )
 from dcmms.domain.pm import PMSchedule
 from dcmms.domain.procedures import Procedure
@@ -38,6 +42,7 @@ from .models import (
     AlertRuleModel,
     ApiKeyModel,
     AssetModel,
+    AuditModel,
     PMScheduleModel,
     ProcedureModel,
     ReportModel,
@@ -51,6 +56,7 @@ from .paging import Page, Plan, decode_cursor, encode_cursor, read_page
 from .results import ListResult
 
 E = TypeVar("E", bound=Entity)
+T = TypeVar("T")
 
 
 def _all(conditions: Sequence[Condition | None]) -> Condition | None:
@@ -60,6 +66,14 @@ def _all(conditions: Sequence[Condition | None]) -> Condition | None:
 
 def _conditional_failed(exc: PutError | DeleteError) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def _listing(plan: Plan, limit: int, cursor: str | None, convert: Callable[[Any], T]) -> ListResult[T]:
+    """One page of ``plan`` after the client's cursor, each item converted, and the cursor to the next."""
+    after = decode_cursor(cursor, plan.name) if cursor else None
+    page: Page = read_page(plan, limit, after)
+    next_cursor = encode_cursor(plan.name, page.next_key) if page.next_key else None
+    return ListResult([convert(i) for i in page.items], next_cursor)
 
 
 class EntityRepository(ABC, Generic[E]):
@@ -127,10 +141,7 @@ class EntityRepository(ABC, Generic[E]):
         return self._list(Plan(name, self.model.query, self.model.id, [tenant_id], descending=False), limit, cursor)
 
     def _list(self, plan: Plan, limit: int, cursor: str | None) -> ListResult[E]:
-        after = decode_cursor(cursor, plan.name) if cursor else None
-        page: Page = read_page(plan, limit, after)
-        next_cursor = encode_cursor(plan.name, page.next_key) if page.next_key else None
-        return ListResult([self._from_item(i) for i in page.items], next_cursor)
+        return _listing(plan, limit, cursor, self._from_item)
 
 
 class SiteRepository(EntityRepository[Site]):
@@ -454,6 +465,7 @@ class DirectoryRepository:
         return user
 
     def store_api_key(self, raw_key: str, key_id: str, user: User, tier: Tier, name: str, created: str) -> None:
+        """A key owned by ``user`` with the user's role (seeding and the load test)."""
         ApiKeyModel(
             hash_api_key(raw_key),
             key_id=key_id,
@@ -465,8 +477,78 @@ class DirectoryRepository:
             created_at=created,
         ).save()
 
+    # -- people -----------------------------------------------------------------------------------------
+
+    def user(self, tenant_id: str, user_id: str) -> User | None:
+        """The person's record, tombstones included (strongly consistent: it decides whether a token stands)."""
+        try:
+            return User.model_validate_json(UserModel.get(tenant_id, user_id, consistent_read=True).doc)
+        except DoesNotExist:
+            return None
+
+    def put_user(self, user: User) -> User:
+        UserModel(
+            user.tenant_id,
+            user.id,
+            doc=user.model_dump_json(),
+            deleted_at=iso(user.deleted_at) if user.deleted_at else None,
+        ).save()
+        return user
+
+    def list_users(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[User]:
+        """The tenant's people in id order, without the deleted."""
+        live = UserModel.deleted_at.does_not_exist()
+        plan = Plan("users", UserModel.query, UserModel.id, [tenant_id], descending=False, filter=live)
+        return _listing(plan, limit, cursor, lambda i: User.model_validate_json(i.doc))
+
+    # -- API keys -----------------------------------------------------------------------------------------
+
+    def create_api_key(self, raw_key: str, key: ApiKey, user_id: str, tier: Tier, gateway_key_id: str | None) -> None:
+        """Store a key issued through the management API (as its hash; AlreadyExists on a clash of hashes)."""
+        try:
+            ApiKeyModel(
+                hash_api_key(raw_key),
+                key_id=key.id,
+                tenant_id=key.tenant_id,
+                user_id=user_id,
+                role=key.role.value,
+                tier=tier.value,
+                name=key.name,
+                created_at=iso(key.created_at),
+                prefix=key.prefix,
+                created_by=key.created_by,
+                expires_at=iso(key.expires_at) if key.expires_at else None,
+                gateway_key_id=gateway_key_id,
+            ).save(condition=ApiKeyModel.key_hash.does_not_exist())
+        except PutError as exc:
+            if _conditional_failed(exc):
+                raise AlreadyExists(f"api key '{key.id}'") from exc
+            raise
+
+    def list_api_keys(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[ApiKey]:
+        """The tenant's keys, revoked ones included, in id order (by_tenant)."""
+        plan = Plan("api-keys", ApiKeyModel.by_tenant.query, ApiKeyModel.key_id, [tenant_id], descending=False)
+        return _listing(plan, limit, cursor, _api_key)
+
+    def api_key(self, tenant_id: str, key_id: str) -> KeyRecord | None:
+        """The key (its hash, to revoke it, and where it was imported) or None; another tenant's is None."""
+        for item in ApiKeyModel.by_tenant.query(tenant_id, ApiKeyModel.key_id == key_id, limit=1):
+            return KeyRecord(item.key_hash, _api_key(item), Tier(item.tier), item.gateway_key_id)
+        return None
+
+    def revoke_api_key(self, digest: str, at: datetime, by: str) -> None:
+        """Refuse the key from now on (kept, marked, for the tenant's listing and audit)."""
+        ApiKeyModel(digest).update(
+            actions=[
+                ApiKeyModel.revoked.set(True),
+                ApiKeyModel.revoked_at.set(iso(at)),
+                ApiKeyModel.revoked_by.set(by),
+            ],
+            condition=ApiKeyModel.key_hash.exists(),
+        )
+
     def principal_for_key(self, raw_key: str) -> Principal | None:
-        """The key's principal, or None when the key is unknown or revoked."""
+        """The key's principal, or None when the key is unknown, revoked or expired."""
         return self.principal_for_hash(hash_api_key(raw_key))
 
     def principal_for_hash(self, digest: str) -> Principal | None:
@@ -476,10 +558,52 @@ class DirectoryRepository:
             return None
         if item.revoked:
             return None
+        expires = datetime.fromisoformat(item.expires_at) if item.expires_at else None
+        if expires is not None and expires <= utcnow():
+            return None
         return Principal(
             tenant_id=item.tenant_id,
             user_id=item.user_id,
             role=Role(item.role),
             tier=Tier(item.tier),
             key_id=item.key_id,
+            expires_at=expires,
         )
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    digest: str
+    key: ApiKey
+    tier: Tier
+    gateway_key_id: str | None
+
+
+def _api_key(item: Any) -> ApiKey:
+    def moment(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    return ApiKey(
+        id=item.key_id,
+        tenant_id=item.tenant_id,
+        name=item.name,
+        role=Role(item.role),
+        prefix=item.prefix or "",
+        created_at=datetime.fromisoformat(item.created_at),
+        created_by=item.created_by,
+        expires_at=moment(item.expires_at),
+        revoked=bool(item.revoked),
+        revoked_at=moment(item.revoked_at),
+        revoked_by=item.revoked_by,
+    )
+
+
+class AuditRepository:
+    """The audit trail of changes to people and keys, newest first."""
+
+    def append(self, entry: AuditEntry) -> None:
+        AuditModel(entry.tenant_id, entry.id, doc=entry.model_dump_json()).save()
+
+    def list(self, tenant_id: str, limit: int, cursor: str | None = None) -> ListResult[AuditEntry]:
+        plan = Plan("audit", AuditModel.query, AuditModel.id, [tenant_id], descending=True)
+        return _listing(plan, limit, cursor, lambda i: AuditEntry.model_validate_json(i.doc))
