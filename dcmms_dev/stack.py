@@ -242,7 +242,7 @@ def run_dev(
 
     from dcmms.api.app import create_app
     from dcmms.telemetry.postgres import TelemetryStore
-    from dcmms_dev import console
+    from dcmms_dev import console, web
     from dcmms_dev.events import scheduled_event
     from dcmms_dev.seed import seed_demo, seed_spec_scale
 
@@ -336,7 +336,7 @@ def run_dev(
             start_simulator(settings, [t for t in tenants if t.tenant.id in ("helios-solar", "boreas-wind")])
             print("  simulator: the demo fleets send readings every 5 s (alerts follow the default rules)")
         try:
-            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+            uvicorn.run(web.wrap(app, settings), host=host, port=port, log_level="warning", access_log=False)
         finally:
             poller.stop()
             for queue_poller in queue_pollers:
@@ -383,6 +383,7 @@ def _print_banner(
     lines = [
         f"dCMMS local stack is up ({seconds:.1f} s)",
         f"  API        {state['api_url']}   (docs: {state['docs_url']}, health: {state['health_url']})",
+        f"  Web app    {state['api_url']}/   (sign in as one of the people below)",
         f"  DynamoDB   {state['dynamodb_endpoint_url']}{notes('dynamodb', 'DynamoDB Local')}",
         f"  Kinesis    {state['kinesis_endpoint_url']}{notes('kinesis', 'kinesalite')}",
         f"  AWS (moto) {state['aws_endpoint_url']}{notes('moto', 'S3, SQS, ...')}",

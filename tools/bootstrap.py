@@ -91,6 +91,16 @@ def _pdftoppm_ok() -> bool:
     return shutil.which("pdftoppm") is not None
 
 
+def chromium_path() -> str | None:
+    """Debian's Chromium, which the browser tests drive through Playwright (no browser download: its path)."""
+    return shutil.which("chromium") or next((p for p in ("/usr/bin/chromium",) if os.access(p, os.X_OK)), None)
+
+
+def _chromium_ok() -> bool:
+    found = chromium_path()
+    return found is not None and _version([found, "--version"], r"Chromium (\d+(?:\.\d+)*)") is not None
+
+
 # Every program a test or `make run` starts. Later capabilities add theirs here, nowhere else.
 PREREQUISITES: tuple[tuple[Prerequisite, Callable[[], bool]], ...] = (
     (
@@ -152,6 +162,15 @@ PREREQUISITES: tuple[tuple[Prerequisite, Callable[[], bool]], ...] = (
             "renders a generated report's PDF page to PNG, for the tests' artifacts and the README's screenshot",
         ),
         _pdftoppm_ok,
+    ),
+    (
+        Prerequisite(
+            "Chromium",
+            "chromium",
+            frozenset({"test"}),
+            "the web app's browser tests (tests/browser) drive it headless with Playwright, which downloads no browser",
+        ),
+        _chromium_ok,
     ),
 )
 

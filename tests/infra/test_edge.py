@@ -105,12 +105,38 @@ def test_access_logging_and_security_headers_on_every_behaviour(synthesis: Synth
     template, config = _distribution(synthesis, "prod")
     assert config["Logging"]["Prefix"] == "cloudfront/"
     assert render(config["Logging"]["Bucket"]).startswith("<EdgeLogs")
-    behaviours = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]
-    policy_ids = {b["ResponseHeadersPolicyId"]["Ref"] for b in behaviours}
-    assert len(policy_ids) == 1
-    headers = template["Resources"][policy_ids.pop()]["Properties"]["ResponseHeadersPolicyConfig"]
-    security = headers["SecurityHeadersConfig"]
-    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == 365 * DAY
-    assert security["ContentTypeOptions"]["Override"] is True
-    assert security["FrameOptions"]["FrameOption"] == "DENY"
-    assert security["ReferrerPolicy"]["ReferrerPolicy"] == "strict-origin-when-cross-origin"
+    behaviours = {"/*": config["DefaultCacheBehavior"], **_behaviours(config)}
+    policies = {pattern: b["ResponseHeadersPolicyId"]["Ref"] for pattern, b in behaviours.items()}
+    # the web app's behaviours share its policy (tests/infra/test_webapp.py); the API keeps its own
+    assert policies["/*"] == policies["/static/*"] == policies["/images/*"] != policies["/api/v1/*"]
+    for policy_id in set(policies.values()):
+        security = template["Resources"][policy_id]["Properties"]["ResponseHeadersPolicyConfig"][
+            "SecurityHeadersConfig"
+        ]
+        assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 365 * DAY
+        assert security["StrictTransportSecurity"]["IncludeSubdomains"] is True
+        assert security["ContentTypeOptions"]["Override"] is True
+        assert security["FrameOptions"]["FrameOption"] == "DENY"
+        assert security["ReferrerPolicy"]["ReferrerPolicy"] == "strict-origin-when-cross-origin"
+    api = template["Resources"][policies["/api/v1/*"]]["Properties"]["ResponseHeadersPolicyConfig"]
+    assert api["SecurityHeadersConfig"]["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == 365 * DAY
+
+
+def test_default_behaviour_serves_the_web_app_shell_from_the_bucket(synthesis: Synthesis) -> None:
+    template, config = _distribution(synthesis, "prod")
+    default = config["DefaultCacheBehavior"]
+    static = _behaviours(config)["/static/*"]
+    # the same origin (the static bucket, through origin access control) and cache policy as /static/*: the
+    # objects' own Cache-Control decides (index.html and config.json no-cache, hashed chunks a year)
+    assert default["TargetOriginId"] == static["TargetOriginId"]
+    assert default["CachePolicyId"] == static["CachePolicyId"]
+    assert default["AllowedMethods"] == ["GET", "HEAD"] and default["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert config["DefaultRootObject"] == "index.html"
+    # the SPA router runs on the default behaviour only (the others never see an app route)
+    (association,) = default["FunctionAssociations"]
+    assert association["EventType"] == "viewer-request"
+    function_id = association["FunctionARN"]["Fn::GetAtt"][0]
+    assert template["Resources"][function_id]["Type"] == "AWS::CloudFront::Function"
+    assert all("FunctionAssociations" not in b for b in config["CacheBehaviors"])
+    # no distribution-wide error responses: a 403/404 of the API must stay the API's own (problem+json)
+    assert "CustomErrorResponses" not in config

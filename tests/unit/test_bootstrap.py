@@ -79,6 +79,7 @@ def test_the_catalogue_covers_every_program_the_harness_starts() -> None:
         "npm",
         "prometheus",
         "poppler-utils",
+        "chromium",
     }
     for prerequisite, probe in bootstrap.PREREQUISITES:
         assert prerequisite.needed_by <= {"run", "test"} and callable(probe)

@@ -1,0 +1,222 @@
+// The shell: who is signed in, the header, the current screen (loaded on demand) and the error boundary.
+import { Component } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { forget, get, onUnauthorized } from './api.js';
+import * as auth from './auth.js';
+import { location, navigate, subscribe, useLocation } from './router.js';
+import { resolve } from './routes.js';
+import { forgetSites, MeContext, useTitle } from './ui.jsx';
+
+const loaded = new Map(); // route -> its module
+
+export function signInUrl(next) {
+  return next && next !== '/' && !next.startsWith('/sign-in') ? `/sign-in?next=${encodeURIComponent(next)}` : '/sign-in';
+}
+
+function signOut() {
+  navigate('/sign-in');
+  auth.signOut();
+  forget();
+  forgetSites();
+}
+
+// A 401 from the API: the session is over; the screen asked for is kept for after signing in again.
+onUnauthorized(() => auth.signOut());
+
+export function App() {
+  const loc = useLocation();
+  const [session, setSession] = useState(auth.current());
+  const [me, setMe] = useState(null);
+  const { route, params } = resolve(loc.pathname);
+  const signedIn = !!session;
+  const sessionKey = session ? session.refreshToken : null;
+
+  useEffect(() => auth.onChange(setSession), []);
+  useEffect(() => {
+    auth.loadConfig().catch(() => {}); // early, for the sign-in form and the token refresh
+  }, []);
+
+  useEffect(() => {
+    if (!sessionKey) {
+      setMe(null);
+      return;
+    }
+    let live = true;
+    get('/api/v1/me').then(
+      (res) => live && setMe(res.data),
+      () => {}
+    );
+    return () => {
+      live = false;
+    };
+  }, [sessionKey]);
+
+  // signed-out on a screen that needs a person: to the sign-in form, keeping the deep link
+  useEffect(() => {
+    if (!signedIn && !route.public) navigate(signInUrl(location().href), { replace: true });
+  }, [signedIn, route]);
+
+  if (!signedIn && !route.public) return <div class="page-loading" />;
+
+  if (route.public) {
+    return (
+      <main id="main" class="public" tabindex="-1">
+        <Outlet route={route} params={params} loc={loc} me={me} />
+      </main>
+    );
+  }
+  return (
+    <MeContext.Provider value={me}>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <Header me={me} loc={loc} email={session.email} />
+      <main id="main" tabindex="-1">
+        <ErrorBoundary key={loc.pathname}>
+          <Outlet route={route} params={params} loc={loc} me={me} />
+        </ErrorBoundary>
+      </main>
+    </MeContext.Provider>
+  );
+}
+
+function Header({ me, loc, email }) {
+  const [q, setQ] = useState(loc.pathname === '/search' ? loc.query.get('q') || '' : '');
+  useEffect(() => {
+    if (loc.pathname === '/search') setQ(loc.query.get('q') || '');
+  }, [loc.href]);
+  const section = loc.pathname.startsWith('/work-orders') ? '/work-orders' : loc.pathname.startsWith('/alerts') ? '/alerts' : loc.pathname === '/' || loc.pathname.startsWith('/sites/') ? '/' : '';
+  const link = (href, text) => (
+    <a href={href} aria-current={section === href ? 'page' : undefined}>
+      {text}
+    </a>
+  );
+  return (
+    <header class="top">
+      <a class="brand" href="/">
+        dCMMS
+      </a>
+      <nav aria-label="Main">
+        {link('/', 'Fleet')}
+        {link('/work-orders', 'Work orders')}
+        {link('/alerts', 'Alerts')}
+      </nav>
+      <form
+        role="search"
+        class="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const term = q.trim();
+          if (term) navigate(`/search?q=${encodeURIComponent(term)}`);
+        }}
+      >
+        <input type="search" aria-label="Search" placeholder="Search…" value={q} onInput={(e) => setQ(e.currentTarget.value)} enterkeyhint="search" />
+      </form>
+      <div class="who">
+        <span class="email">{(me && me.email) || email}</span>
+        <span class="role">{me ? me.role : '…'}</span>
+        <button type="button" class="link-button" onClick={signOut}>
+          Sign out
+        </button>
+      </div>
+    </header>
+  );
+}
+
+/** The current screen. While the next one's chunk loads, the previous one stays (no blank flash). */
+function Outlet({ route, params, loc, me }) {
+  const [, setTick] = useState(0);
+  const [failed, setFailed] = useState(null);
+  const last = useRef(null);
+  const pendingFocus = useRef(false);
+
+  useEffect(() => {
+    setFailed(null);
+    if (route.notFound || loaded.has(route)) return;
+    let live = true;
+    route.load().then(
+      (mod) => {
+        loaded.set(route, mod);
+        if (live) setTick((t) => t + 1);
+      },
+      (error) => live && setFailed(error)
+    );
+    return () => {
+      live = false;
+    };
+  }, [route]);
+
+  // after moving to another screen, focus its heading once it shows (screen readers announce it; Tab
+  // starts from there); a rewritten query (a filter) keeps the focus where it is
+  useEffect(
+    () =>
+      subscribe((_, kind) => {
+        if (kind !== 'replace') pendingFocus.current = true;
+      }),
+    []
+  );
+  useEffect(() => {
+    if (!pendingFocus.current || !(route.notFound || loaded.has(route))) return;
+    pendingFocus.current = false;
+    requestAnimationFrame(() => {
+      const h = document.querySelector('main h1');
+      if (h) h.focus({ preventScroll: true });
+    });
+  });
+
+  if (failed) {
+    return (
+      <div role="alert" class="problem">
+        <p>This screen could not be loaded (the app may have been updated).</p>
+        <button type="button" onClick={() => window.location.reload()}>
+          Reload
+        </button>
+      </div>
+    );
+  }
+  if (route.notFound) return <NotFound />;
+  const mod = loaded.get(route);
+  if (!mod) return last.current || <div class="page-loading" aria-busy="true" />;
+  const Page = mod.default;
+  const page = <Page key={route.path + JSON.stringify(params)} params={params} query={loc.query} loc={loc} me={me} />;
+  last.current = page;
+  return page;
+}
+
+function NotFound() {
+  useTitle('Page not found');
+  return (
+    <>
+      <h1 tabindex="-1">Page not found</h1>
+      <p>There is nothing at this address.</p>
+      <p>
+        <a href="/">Go to the fleet</a>
+      </p>
+    </>
+  );
+}
+
+class ErrorBoundary extends Component {
+  constructor() {
+    super();
+    this.state = { error: null };
+  }
+  static getDerivedStateFromError(error) {
+    return { error };
+  }
+  componentDidCatch(error) {
+    console.error(error); // eslint-disable-line no-console
+  }
+  render() {
+    if (!this.state.error) return this.props.children;
+    return (
+      <div role="alert" class="problem">
+        <h1 tabindex="-1">Something went wrong</h1>
+        <p>{String(this.state.error.message || this.state.error)}</p>
+        <button type="button" onClick={() => window.location.reload()}>
+          Reload
+        </button>
+      </div>
+    );
+  }
+}

@@ -1,0 +1,26 @@
+// The screens by URL. Each is a dynamic import: its own chunk, fetched when first visited. Later screens
+// (preventive maintenance, reports, admin) are one line each here.
+import { match } from './router.js';
+
+export const routes = [
+  { path: '/sign-in', load: () => import('./routes/sign-in.jsx'), public: true },
+  { path: '/', load: () => import('./routes/fleet.jsx') },
+  { path: '/sites/:id', load: () => import('./routes/site.jsx') },
+  { path: '/work-orders', load: () => import('./routes/work-orders.jsx') },
+  { path: '/work-orders/new', load: () => import('./routes/work-order-form.jsx') },
+  { path: '/work-orders/:id/edit', load: () => import('./routes/work-order-form.jsx') },
+  { path: '/work-orders/:id', load: () => import('./routes/work-order.jsx') },
+  { path: '/alerts', load: () => import('./routes/alerts.jsx') },
+  { path: '/search', load: () => import('./routes/search.jsx') },
+];
+
+export const notFound = { path: '*', notFound: true };
+
+/** {route, params} for a path: the first route that matches, else the 404 route. */
+export function resolve(pathname) {
+  for (const route of routes) {
+    const params = match(route.path, pathname);
+    if (params) return { route, params };
+  }
+  return { route: notFound, params: {} };
+}
