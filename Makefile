@@ -93,7 +93,8 @@ synth: bootstrap $(STAMP) web
 ## search p50/p95 at the spec's scale vs the same rows by primary key, projector records/s vs a COPY,
 ## report generation (fleet-monthly at 200 sites, a 30-day 1-minute telemetry export) vs their queries alone,
 ## the pm run over 50,000 assets / 1,400 schedules (steady, generating, retried) vs its DynamoDB calls alone.
-bench: bootstrap $(STAMP) $(NODE_STAMP)
+## Lighthouse (desktop, mobile) on the fleet, site, work-order and sign-in screens vs the spec's budgets and a static page.
+bench: bootstrap $(STAMP) $(NODE_STAMP) web
 	$(PY) -m tests.bench.api_lambda
 	$(PY) -m tests.bench.auth
 	$(PY) -m tests.bench.telemetry_store
@@ -103,6 +104,7 @@ bench: bootstrap $(STAMP) $(NODE_STAMP)
 	$(PY) -m tests.bench.dashboard
 	$(PY) -m tests.bench.reports
 	$(PY) -m tests.bench.pm
+	$(PY) -m tests.bench.lighthouse
 
 SCENARIO ?= baseline
 FACTOR   ?= 0.02

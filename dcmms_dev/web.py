@@ -147,11 +147,14 @@ class WebApp:
 def wrap(api: ASGIApp, settings: Settings, dist: Path = WEB_DIST) -> ASGIApp:
     """The API app with the web app beside it, at one origin."""
     web = GZipMiddleware(WebApp(api, settings, dist), minimum_size=512)
+    compressed_api = GZipMiddleware(
+        api, minimum_size=1024
+    )  # as CloudFront compresses the API's answers (compress=True)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not is_api(scope["path"]):
-            await web(scope, receive, send)
-        else:  # the API's requests, its WebSockets and the lifespan
+        if scope["type"] == "http":
+            await (compressed_api if is_api(scope["path"]) else web)(scope, receive, send)
+        else:  # the API's WebSockets and the lifespan
             await api(scope, receive, send)
 
     return app

@@ -193,6 +193,12 @@ def test_the_api_is_untouched(client: TestClient, path: str) -> None:
     assert "content-encoding" not in response.headers
 
 
+def test_large_api_answers_are_compressed_as_cloudfront_does(client: TestClient) -> None:
+    big = client.post("/api/v1/telemetry/ingest", content=b"x" * 4096, headers={"accept-encoding": "gzip"})
+    assert big.headers["x-fake-api"] == "1" and big.headers["content-encoding"] == "gzip"
+    assert big.json()["body"] == "x" * 4096  # decoded by the client, as a browser does
+
+
 def test_writes_go_to_the_api(client: TestClient) -> None:
     created = client.post("/api/v1/work-orders", json={"title": "x"})
     assert created.headers["x-fake-api"] == "1"
