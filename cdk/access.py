@@ -54,6 +54,12 @@ class Access:
     people_usage_keys: bool = False
     # The identity providers' tenants (DCMMS_IDENTITY_PROVIDER_TENANTS, JSON {provider name: tenant id}).
     identity_provider_tenants: bool = False
+    # Live updates (cdk/live.py): post frames to the WebSocket API's connections and close them
+    # (execute-api:ManageConnections on its stage's POST and DELETE @connections/*, DCMMS_LIVE_ENDPOINT_URL) ...
+    live_post: bool = False
+    # ... or, from inside the VPC (no route to the public @connections endpoint), hand them to the live function by an
+    # asynchronous invoke (lambda:InvokeFunction on that function only, DCMMS_LIVE_RELAY_FUNCTION).
+    live_relay: bool = False
 
 
 # The management API's people operations (dcmms.store.identity.CognitoPeople): invite, read, group (role),
@@ -94,6 +100,8 @@ ACCESS: Mapping[str, Access] = {
             # procedures (versioned checklists) and preventive-maintenance schedules
             "procedures": READ_WRITE_DELETE,
             "pm-schedules": READ_WRITE_DELETE,
+            # live updates: the tenant's connections (by_tenant), told of each alert change through the live function
+            "live-connections": (QUERY,),
         },
         redis=True,
         postgres=True,
@@ -105,6 +113,7 @@ ACCESS: Mapping[str, Access] = {
         cognito=True,
         cognito_admin=COGNITO_PEOPLE,
         usage_plan_keys=True,
+        live_relay=True,
     ),
     # API Gateway's request authorizer: a key's record (api-keys, by hash), a person's tenant tier (tenants) and
     # standing (users), read through dcmms.runtime's token verifier; the people usage keys' values.
@@ -115,19 +124,37 @@ ACCESS: Mapping[str, Access] = {
     ),
     # Cognito's pre-token-generation trigger: its event and the providers' tenants, nothing else.
     "pretoken": Access(identity_provider_tenants=True),
+    # Live updates' WebSocket routes (outside the VPC): a person's token checked as the authorizer checks it (tenant
+    # tier, standing), the connection stored (its item and one per subscription; the partition queried and deleted
+    # on $disconnect), a site looked up in the caller's tenant; the frames relayed to it posted to @connections, a
+    # gone connection deleted.
+    "live": Access(
+        tables={
+            "live-connections": (GET, QUERY, PUT, DELETE),
+            "sites": (GET,),
+            "tenants": (GET,),
+            "users": (GET,),
+        },
+        cognito=True,
+        live_post=True,
+    ),
     # Kinesis batch -> PostgreSQL; locates assets, reads the tenant's rules, raises alerts and their
-    # corrective work orders (conditional creates, versioned updates), dead-letters refused records to S3.
+    # corrective work orders (conditional creates, versioned updates), dead-letters refused records to S3. Live
+    # updates: which of a tenant's sites are watched, by whom (GSI subscriptions), for their newest readings, the
+    # tenant's connections (by_tenant) for the alerts rules raise and resolve; the frames relayed to the live function.
     "ingest": Access(
         tables={
             "assets": (GET,),
             "alert-rules": (QUERY,),
             "alerts": (GET, PUT),
             "work-orders": (GET, PUT),
+            "live-connections": (QUERY,),
         },
         redis=True,
         postgres=True,
         kinesis_consume=True,
         dead_letter_write=True,
+        live_relay=True,
     ),
     # DynamoDB Streams of sites, assets, work orders and alerts -> the read model in PostgreSQL (the primary,
     # through RDS Proxy). It reads only the stream records it is given: no table, no Redis.

@@ -37,6 +37,7 @@ from layers.build import BASE_LAYER
 if TYPE_CHECKING:
     from cdk.api import Api
     from cdk.identity import Identity
+    from cdk.live import Live
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -298,6 +299,36 @@ class Functions(Construct):
                     )
                 )
 
+    def connect_live(self, live: Live) -> None:
+        """Live updates' settings and grants: the functions that post get the WebSocket stage's @connections endpoint
+        and ManageConnections on its POST and DELETE @connections/* (connection ids exist only at run time); the
+        functions that relay get the live function's name and the right to invoke it, nothing else."""
+        target = live.function
+        for name, fn in self.functions.items():
+            access = self.access[name]
+            if access.live_post:
+                fn.add_environment("DCMMS_LIVE_ENDPOINT_URL", live.endpoint_url)
+                resources = live.manage_connections_arns()
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(actions=["execute-api:ManageConnections"], resources=resources)
+                )
+                role = fn.role
+                assert role is not None
+                for resource in resources:
+                    nag.acknowledge(
+                        role,
+                        f"AwsSolutions-IAM5[Resource::{nag.finding_resource(self, resource)}]",
+                        "API Gateway names a WebSocket connection only when it opens; the grant is posting to and "
+                        "closing the connections of the live-updates API's one stage, nothing else of any API.",
+                    )
+            if access.live_relay:
+                if target is fn:
+                    raise ValueError(f"catalogue function {name!r} cannot relay live frames to itself")
+                fn.add_environment("DCMMS_LIVE_RELAY_FUNCTION", self.function_name(_live_function_name(self.specs)))
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[target.function_arn])
+                )
+
     def _grant(self, role: iam.Role, access: Access) -> None:
         for base_name, actions in access.tables.items():
             if base_name not in self.data.tables:
@@ -364,3 +395,9 @@ class Functions(Construct):
                 conditions={"StringEquals": {"ses:FromAddress": rep.sender}},
             )
         )
+
+
+def _live_function_name(specs: dict[str, FunctionSpec]) -> str:
+    """The catalogue's one WebSocket function (what the relays invoke)."""
+    (name,) = [n for n, spec in specs.items() if spec.trigger == "websocket"]
+    return name

@@ -8,8 +8,10 @@ API function's management API reaches Cognito's user pools API (people; and the 
 Gateway's control plane (the usage-plan keys it imports and deletes) through the ``cognito-idp`` and
 ``apigateway`` interface endpoints. Cognito serves no request of a pool that has a domain through its endpoint, so
 with identity providers (which give the pool a domain) there is no cognito-idp endpoint and the configuration
-requires NAT (cdk/config.py). Functions outside the VPC (``in_vpc`` False: the authorizer, the pool's trigger)
-need none of these. Redis and PostgreSQL sit in their own isolated subnets. The functions share one security
+requires NAT (cdk/config.py). The API and ingest functions hand live-update frames to the live function through
+the ``lambda`` interface endpoint (API Gateway's ``@connections`` endpoint is public, and no execute-api endpoint
+can reach a public API). Functions outside the VPC (``in_vpc`` False: the authorizer, the pool's trigger, the live
+function) need none of these. Redis and PostgreSQL sit in their own isolated subnets. The functions share one security
 group, which is the only source the data stores admit.
 """
 
@@ -105,6 +107,10 @@ class Network(Construct):
             # com.amazonaws.<region>.apigateway: API Gateway's control plane. Not CDK's APIGATEWAY, which is
             # execute-api (private APIs): with private DNS, that one would capture every call to a public API.
             interface.append(("ApiGateway", ec2.InterfaceVpcEndpointAwsService("apigateway")))
+        if any(access.live_relay for access in inside):
+            # com.amazonaws.<region>.lambda: the asynchronous invokes that hand live-update frames to the live function,
+            # which posts them to API Gateway's public @connections endpoint (unreachable from this VPC without NAT).
+            interface.append(("Lambda", ec2.InterfaceVpcEndpointAwsService.LAMBDA_))
         if self.cfg.monitoring.lambda_insights:
             # The Lambda Insights extension ships its telemetry to CloudWatch Logs from inside the VPC.
             interface.append(("Logs", ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS))

@@ -22,6 +22,7 @@ from cdk.edge import Edge
 from cdk.functions import Functions
 from cdk.identity import Identity
 from cdk.ingest import Ingest, Projection
+from cdk.live import Live
 from cdk.monitoring import Monitoring, Sources
 from cdk.network import Network
 from cdk.queues import JobQueues
@@ -92,6 +93,16 @@ class ServiceStack(Stack):
             authorizer=fns[self._single("authorizer")],
         )
         self.functions.connect_gateway(self.api)
+        # Live updates: the WebSocket API in front of the live function; its access logs go through the account's
+        # API Gateway CloudWatch role, which the REST API sets.
+        self.live = Live(
+            self,
+            "Live",
+            cfg=cfg,
+            function=fns[self._single("websocket")],
+            logging_role=self.api.rest_api.node.try_find_child("Account"),
+        )
+        self.functions.connect_live(self.live)
         self.ingest = Ingest(self, "Ingest", cfg=cfg, function=fns[ingest_name], stream=data.stream)
         self.projection = Projection(
             self,
@@ -102,7 +113,9 @@ class ServiceStack(Stack):
             tables={name: data.tables[name] for name in data.streams},
         )
         self.schedules = Schedules(self, "Schedules", cfg=cfg, functions=fns)
-        self.edge = Edge(self, "Edge", cfg=cfg, rest_api=self.api.rest_api, identity=self.identity)
+        self.edge = Edge(
+            self, "Edge", cfg=cfg, rest_api=self.api.rest_api, identity=self.identity, live_url=self.live.socket_url
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",

@@ -242,7 +242,7 @@ def run_dev(
 
     from dcmms.api.app import create_app
     from dcmms.telemetry.postgres import TelemetryStore
-    from dcmms_dev import console, web
+    from dcmms_dev import console, web, websocket
     from dcmms_dev.events import scheduled_event
     from dcmms_dev.seed import seed_demo, seed_spec_scale
 
@@ -279,7 +279,12 @@ def run_dev(
         from dcmms_dev.cognito import create_pool, seed_users
 
         pool_id, client_id = create_pool(settings)
-        settings = settings.model_copy(update={"cognito_user_pool_id": pool_id, "cognito_client_id": client_id})
+        # live updates: the local WebSocket API stage at the API's origin (/ws), posted to as API Gateway's @connections
+        live = websocket.endpoint_url(api_url)
+        settings = settings.model_copy(
+            update={"cognito_user_pool_id": pool_id, "cognito_client_id": client_id, "live_endpoint_url": live}
+        )
+        state["live_url"] = settings.live_socket_url
         state["cognito"] = {"user_pool_id": pool_id, "client_id": client_id, "endpoint_url": settings.aws_endpoint_url}
         state["users"] = seed_users(settings, pool_id, [t.tenant.id for t in tenants])
         export_settings(settings)
@@ -384,6 +389,7 @@ def _print_banner(
         f"dCMMS local stack is up ({seconds:.1f} s)",
         f"  API        {state['api_url']}   (docs: {state['docs_url']}, health: {state['health_url']})",
         f"  Web app    {state['api_url']}/   (sign in as one of the people below)",
+        f"  Live       {state.get('live_url')}?token=<ID token>   (alerts and readings pushed; docs/live.md)",
         f"  DynamoDB   {state['dynamodb_endpoint_url']}{notes('dynamodb', 'DynamoDB Local')}",
         f"  Kinesis    {state['kinesis_endpoint_url']}{notes('kinesis', 'kinesalite')}",
         f"  AWS (moto) {state['aws_endpoint_url']}{notes('moto', 'S3, SQS, ...')}",

@@ -29,6 +29,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainT
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dcmms.config import Settings
+from dcmms_dev import websocket
 
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 BUILD_HINT = "cd web && npm ci && npm run build"
@@ -53,7 +54,7 @@ def cognito_endpoint(settings: Settings) -> str:
 
 def web_config(settings: Settings) -> dict[str, Any]:
     """``/config.json``: what the app needs to sign people in; ``api`` is the API's base ("" = this origin)."""
-    return {
+    config: dict[str, Any] = {
         "cognito": {
             "region": settings.aws_region,
             "user_pool_id": settings.cognito_user_pool_id,
@@ -62,6 +63,9 @@ def web_config(settings: Settings) -> dict[str, Any]:
         },
         "api": "",
     }
+    if settings.live_socket_url:  # the live updates' WebSocket (absent: the app polls)
+        config["live"] = settings.live_socket_url
+    return config
 
 
 def _origin(url: str) -> str:
@@ -70,8 +74,10 @@ def _origin(url: str) -> str:
 
 
 def content_security_policy(settings: Settings) -> str:
-    """No inline script or style, nothing from elsewhere but the Cognito endpoint the app signs in at."""
-    connect = " ".join(["'self'", *filter(None, [_origin(cognito_endpoint(settings))])])
+    """No inline script or style, nothing from elsewhere but the Cognito endpoint the app signs in at and the live
+    updates' WebSocket (named, not left to 'self', which not every browser extends to ws:)."""
+    others = [_origin(cognito_endpoint(settings)), _origin(settings.live_socket_url or "")]
+    connect = " ".join(["'self'", *filter(None, others)])
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         f"connect-src {connect}; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
@@ -147,9 +153,8 @@ class WebApp:
 def wrap(api: ASGIApp, settings: Settings, dist: Path = WEB_DIST) -> ASGIApp:
     """The API app with the web app beside it, at one origin."""
     web = GZipMiddleware(WebApp(api, settings, dist), minimum_size=512)
-    compressed_api = GZipMiddleware(
-        api, minimum_size=1024
-    )  # as CloudFront compresses the API's answers (compress=True)
+    # the API's answers compressed as CloudFront compresses them (compress=True)
+    compressed_api = GZipMiddleware(api, minimum_size=1024)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -157,4 +162,4 @@ def wrap(api: ASGIApp, settings: Settings, dist: Path = WEB_DIST) -> ASGIApp:
         else:  # the API's WebSockets and the lifespan
             await api(scope, receive, send)
 
-    return app
+    return websocket.mount(app)  # and the WebSocket API's stage: /ws and @connections, as API Gateway serves them

@@ -65,8 +65,9 @@ class QueueSource:
 class FunctionSpec:
     name: str
     handler: str  # "functions.api.handler.lambda_handler"
-    # "authorizer": API Gateway's request authorizer (cdk/api.py); "cognito": a user pool trigger (cdk/identity.py).
-    trigger: Literal["http", "kinesis", "dynamodb-stream", "schedule", "sqs", "authorizer", "cognito"]
+    # "authorizer": API Gateway's request authorizer (cdk/api.py); "cognito": a user pool trigger (cdk/identity.py);
+    # "websocket": the routes of API Gateway's WebSocket API (cdk/live.py; locally dcmms_dev/websocket.py).
+    trigger: Literal["http", "kinesis", "dynamodb-stream", "schedule", "sqs", "authorizer", "cognito", "websocket"]
     memory_mb: int = 1024
     timeout_s: int = 29
     reserved_concurrency: int | None = None
@@ -201,6 +202,19 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "cognito",
         memory_mb=256,
         timeout_s=5,
+        in_vpc=False,
+    ),
+    # Live updates (dcmms.live, docs/live.md): the WebSocket API's $connect (the person's token verified), $disconnect
+    # and $default (subscribe, unsubscribe, ping) routes, by event["requestContext"]["routeKey"], and the frames the
+    # functions inside the VPC relay to it, which it posts to API Gateway's @connections endpoint. Outside the VPC:
+    # DynamoDB, Cognito's JWKS and @connections are public endpoints, and a function in the VPC (no NAT) could not
+    # reach @connections at all. Connects and messages are rare and short; the relayed fan-outs bound its duration.
+    FunctionSpec(
+        "live",
+        "functions.live.handler.lambda_handler",
+        "websocket",
+        memory_mb=512,
+        timeout_s=15,
         in_vpc=False,
     ),
 )

@@ -91,6 +91,18 @@ class Settings(BaseModel):
     tracing: bool = False
     # Bearer token GET /metrics requires outside the local stack (containers); unset there, /metrics is not served.
     metrics_token: str | None = None
+    # Live updates (dcmms.live, docs/live.md): API Gateway's WebSocket API pushes alerts and readings to browsers.
+    # live_endpoint_url: the WebSocket API's @connections endpoint, https://<api id>.execute-api.<region>.amazonaws.com/
+    # <stage> (locally the local stack's http://127.0.0.1:<port>/ws), set where frames are posted to connections; the
+    # browsers' URL is the same with ws(s)://. live_relay_function: the live function's name, set on the functions
+    # inside the VPC instead (no route to the public @connections endpoint there): they hand their frames to it by an
+    # asynchronous invoke. Neither set: nothing is pushed (browsers fall back to conditional polling).
+    live_endpoint_url: str | None = None
+    live_relay_function: str | None = None
+    # At most one readings frame per asset per this many seconds (the newest values win), and how long a process
+    # trusts what it read of a site's subscribers (a new subscriber waits at most this long for its first frame).
+    live_readings_interval_s: float = 2.0
+    live_subscribers_ttl_s: float = 2.0
 
     @property
     def usage_plans(self) -> dict[str, str]:
@@ -120,6 +132,15 @@ class Settings(BaseModel):
     @property
     def replica_urls(self) -> tuple[str, ...]:
         return tuple(url.strip() for url in self.database_replica_urls.split(",") if url.strip())
+
+    @property
+    def live_socket_url(self) -> str | None:
+        """Where browsers open the live-updates WebSocket (``?token=`` appended): the @connections endpoint's
+        URL with ``ws(s)://`` (API Gateway serves both at the stage's URL; so does the local stack at ``/ws``)."""
+        if not self.live_endpoint_url:
+            return None
+        scheme, _, rest = self.live_endpoint_url.partition("://")
+        return ("wss" if scheme == "https" else "ws") + "://" + rest.rstrip("/")
 
     def endpoint_for(self, service: str) -> str | None:
         """The endpoint a botocore client of ``service`` talks to (None: AWS's own)."""

@@ -19,6 +19,8 @@ from dcmms.services import Maintenance
 if TYPE_CHECKING:
     from dcmms.api.tokens import TokenVerifier
     from dcmms.cache.credentials import CredentialCache
+    from dcmms.live.publisher import Publisher, Transport
+    from dcmms.live.sockets import LiveSockets
     from dcmms.readmodel.dashboard import PostgresDashboards
     from dcmms.readmodel.downtime import PostgresDowntime
     from dcmms.readmodel.kpis import Refresh
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from dcmms.services.identity import IdentityAdmin
     from dcmms.services.ports import Repositories
     from dcmms.services.reports import ReportService
+    from dcmms.store.connections import LiveConnections
     from dcmms.store.repositories import (
         AlertRepository,
         AlertRuleRepository,
@@ -151,6 +154,13 @@ class StoreRepositories:
         self._bound()
         return ReportSubscriptionRepository()
 
+    @cached_property
+    def live_connections(self) -> LiveConnections:
+        from dcmms.store.connections import LiveConnections
+
+        self._bound()
+        return LiveConnections()
+
 
 def build_maintenance(
     cache: RedisCache | None = None, repositories: Repositories | None = None, meters: Callable[[], Any] | None = None
@@ -185,10 +195,13 @@ def store_repositories(settings: Settings) -> StoreRepositories:
 
 @lru_cache(maxsize=4)
 def maintenance(settings: Settings) -> Maintenance:
-    """The use cases with their Redis cache; DynamoDB is bound and connected on first use."""
-    return build_maintenance(
+    """The use cases with their Redis cache; DynamoDB is bound and connected on first use. Alert changes are pushed
+    to the tenant's browsers (live updates) where a WebSocket API is configured."""
+    services = build_maintenance(
         RedisCache(resilient_redis(settings), CacheStats()), store_repositories(settings), lambda: meters(settings)
     )
+    services.alerts.live = lambda: live_publisher(settings)  # built on the first change: not at cold start
+    return services
 
 
 @lru_cache(maxsize=4)
@@ -236,6 +249,7 @@ def ingest_pipeline(settings: Settings) -> IngestPipeline:
         dead_letters=S3DeadLetters(clients.aws_client("s3", settings), settings.dead_letter_bucket),
         evaluator=RuleEvaluator(maintenance(settings).alerts, resilient_redis(settings)),
         timestream=timestream,
+        live=live_publisher(settings),
     )
 
 
@@ -461,3 +475,67 @@ def identity_admin(settings: Settings) -> IdentityAdmin:
     return IdentityAdmin(
         lambda: repositories.directory, lambda: repositories.audit, people, gateway, credential_cache(settings)
     )
+
+
+@lru_cache(maxsize=4)
+def live_transport(settings: Settings) -> Transport | None:
+    """How this process's live-update frames reach the browsers (``dcmms.live.publisher``): relayed to the live
+    function (``live_relay_function``: the functions inside the VPC), or posted to API Gateway's ``@connections``
+    endpoint (``live_endpoint_url``: the live function, and every process of the local stack); None: neither is
+    configured, nothing is pushed."""
+    if settings.live_relay_function:
+        from dcmms.live.publisher import RelayTransport
+
+        return RelayTransport(lambda: clients.aws_client("lambda", settings), settings.live_relay_function)
+    if settings.live_endpoint_url:
+        from dcmms.live.publisher import DirectTransport, management_api
+
+        endpoint, repositories = settings.live_endpoint_url, store_repositories(settings)
+        return DirectTransport(
+            lambda: management_api(endpoint, settings.aws_region), lambda: repositories.live_connections
+        )
+    return None
+
+
+@lru_cache(maxsize=4)
+def live_publisher(settings: Settings) -> Publisher | None:
+    """Who is told of alert changes and new readings (live updates); None where nothing is pushed."""
+    transport = live_transport(settings)
+    if transport is None:
+        return None
+    from dcmms.live.publisher import Publisher
+
+    repositories = store_repositories(settings)
+    return Publisher(
+        lambda: repositories.live_connections,
+        transport,
+        readings_interval_s=settings.live_readings_interval_s,
+        subscribers_ttl_s=settings.live_subscribers_ttl_s,
+    )
+
+
+@lru_cache(maxsize=4)
+def live_sockets(settings: Settings) -> LiveSockets:
+    """The live function's routes: people's tokens verified as the API verifies a Bearer token (the function runs
+    outside the VPC, so tenants' tiers and people's standing are cached in the process only), a site looked up in
+    the caller's tenant, the connections table, and the transport for the frames relayed to it."""
+    from dcmms.domain.errors import NotFound, Unauthorized
+    from dcmms.domain.model import Principal
+    from dcmms.live.sockets import LiveSockets
+
+    repositories = store_repositories(settings)
+
+    def verify(token: str) -> Principal:
+        verifier = token_verifier(settings, shared_cache=False)
+        if verifier is None:
+            raise Unauthorized("This deployment has no user pool: live updates need a signed-in person.")
+        return verifier.principal(token)
+
+    def site_exists(tenant_id: str, site_id: str) -> bool:
+        try:
+            repositories.sites.get(tenant_id, site_id)
+        except NotFound:
+            return False
+        return True
+
+    return LiveSockets(verify, lambda: repositories.live_connections, site_exists, lambda: live_transport(settings))

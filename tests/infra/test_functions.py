@@ -64,6 +64,8 @@ def test_settings_reach_only_the_functions_that_use_them(synthesis: Synthesis) -
         assert ("DCMMS_USAGE_PLAN_IDS" in env_vars) is access.usage_plan_keys, name
         assert ("DCMMS_PEOPLE_USAGE_KEY_IDS" in env_vars) is access.people_usage_keys, name
         assert ("DCMMS_IDENTITY_PROVIDER_TENANTS" in env_vars) is access.identity_provider_tenants, name
+        assert ("DCMMS_LIVE_ENDPOINT_URL" in env_vars) is access.live_post, name
+        assert ("DCMMS_LIVE_RELAY_FUNCTION" in env_vars) is access.live_relay, name
     api = function_by_name(template, "api")[1]["Properties"]["Environment"]["Variables"]
     assert api["DCMMS_KINESIS_STREAM"] == "dcmms-prod-telemetry"
     ingest = function_by_name(template, "ingest")[1]["Properties"]["Environment"]["Variables"]
@@ -272,6 +274,8 @@ RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:L
 OBJECT_PREFIXES = ("/telemetry-dlq/*", "/reports/*")
 # API Gateway keys the management API deletes: their ids exist only at run time (acknowledged in cdk-nag).
 GATEWAY_KEYS = ("arn:aws:apigateway:us-west-2::/apikeys/*", "/keys/*")
+# The live-updates WebSocket stage's connections, posted to and closed (acknowledged in cdk-nag).
+LIVE_CONNECTIONS = ("/ws/POST/@connections/*", "/ws/DELETE/@connections/*")
 
 
 def test_pm_generates_work_with_only_what_it_reads_and_writes(synthesis: Synthesis) -> None:
@@ -302,6 +306,10 @@ def test_no_function_holds_a_wildcard(synthesis: Synthesis) -> None:
                     assert target == "*", (spec.name, action, target)
                 elif action == "apigateway:DELETE":
                     assert spec.name == "api" and target.endswith(GATEWAY_KEYS), (spec.name, action, target)
+                    assert target.count("*") == 1, (spec.name, action, target)
+                elif action == "execute-api:ManageConnections":
+                    # the live-updates stage's connections, whose ids exist only at run time (tests/infra/test_live.py)
+                    assert spec.name == "live" and target.endswith(LIVE_CONNECTIONS), (spec.name, action, target)
                     assert target.count("*") == 1, (spec.name, action, target)
                 else:
                     # an S3 object prefix of one bucket, and no other wildcard in the ARN

@@ -135,13 +135,19 @@ def test_app_behaviours_send_a_strict_csp_hsts_and_no_framing(synthesis: Synthes
     csp = security["ContentSecurityPolicy"]
     assert csp["Override"] is True
     assert "unsafe-inline" not in csp["ContentSecurityPolicy"] and "unsafe-eval" not in csp["ContentSecurityPolicy"]
-    directives = _csp(csp["ContentSecurityPolicy"])
+    directives = _csp(render(csp["ContentSecurityPolicy"]))
+    (live,) = [r for r in resources(template, "AWS::ApiGatewayV2::Api") if "Live" in r]
     assert directives == {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'", f"https://cognito-idp.{REGION}.amazonaws.com"],
+        # the live updates' WebSocket, named (not every browser takes 'self' for ws:)
+        "connect-src": [
+            "'self'",
+            f"https://cognito-idp.{REGION}.amazonaws.com",
+            f"wss://<{live}>.execute-api.{REGION}.<AWS::URLSuffix>/ws",
+        ],
         "frame-ancestors": ["'none'"],
         "base-uri": ["'self'"],
         "object-src": ["'none'"],
@@ -226,6 +232,7 @@ def test_config_json_names_the_pool_its_web_client_and_cognito(synthesis: Synthe
             "endpoint": f"https://cognito-idp.{REGION}.amazonaws.com/",
         },
         "api": "",
+        "live": f"wss://<{next(iter(resources(template, 'AWS::ApiGatewayV2::Api')))}>.execute-api.{REGION}.<AWS::URLSuffix>/ws",
     }
 
 

@@ -213,7 +213,8 @@ def test_redis_killed_mid_test_requests_still_answered(settings, tenant, tmp_pat
         assert api.get("/api/v1/work-orders").status_code == 200
         health = http.get("/health").json()
         assert health["status"] == "degraded" and health["checks"]["redis"] == "unhealthy"
-    assert len(warnings) == 1
+    # (the logger is shared: a request slow on a busy machine logs a warning of its own, which is not the outage's)
+    assert len([w for w in warnings if w and "redis" in str(w[0]).lower()]) == 1
     server.stop()
     clients.redis_client.cache_clear()
 

@@ -193,6 +193,13 @@ def test_the_api_is_untouched(client: TestClient, path: str) -> None:
     assert "content-encoding" not in response.headers
 
 
+def test_the_live_websocket_is_in_the_config_and_the_csp(api: FakeApi, settings: Settings, dist: Path) -> None:
+    live = settings.model_copy(update={"live_endpoint_url": "http://127.0.0.1:8000/ws"})
+    with TestClient(wrap(api, live, dist)) as client:
+        assert client.get("/config.json").json()["live"] == "ws://127.0.0.1:8000/ws"
+        assert "ws://127.0.0.1:8000" in client.get("/").headers["content-security-policy"]
+
+
 def test_large_api_answers_are_compressed_as_cloudfront_does(client: TestClient) -> None:
     big = client.post("/api/v1/telemetry/ingest", content=b"x" * 4096, headers={"accept-encoding": "gzip"})
     assert big.headers["x-fake-api"] == "1" and big.headers["content-encoding"] == "gzip"

@@ -4,9 +4,10 @@ telemetry (telemetry/alerting.py decides when; this module writes them, each exa
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from dcmms.cache import Doc
 from dcmms.domain import commands as cmd
@@ -23,6 +24,7 @@ from dcmms.domain.model import (
     utcnow,
 )
 from dcmms.domain.rules import PRIORITY_FOR_SEVERITY, AlertRule
+from dcmms.store.errors import AlreadyExists
 
 from .common import (
     ALERT,
@@ -39,6 +41,14 @@ from .common import (
 )
 
 RULES_ACTOR = "system:rules"
+log = logging.getLogger(__name__)
+
+
+class AlertEvents(Protocol):
+    """Who hears of an alert raised, acknowledged or resolved: the live updates' publisher (``dcmms.live``), which
+    pushes it to the tenant's browsers. It never raises (a browser that went away is not the writer's problem)."""
+
+    def alert_changed(self, event: str, alert: Alert) -> None: ...
 
 
 def link_to(work_order_id: str) -> Callable[[Alert], dict[str, Any]]:
@@ -51,6 +61,21 @@ def link_to(work_order_id: str) -> Callable[[Alert], dict[str, Any]]:
 
 
 class AlertService(Service):
+    # Live updates: what tells browsers of each change (``AlertEvents``), set by ``dcmms.runtime`` and built on the
+    # first change, so the API's cold start never loads it; None, or a factory answering None: nobody to tell.
+    live: Callable[[], AlertEvents | None] | None = None
+
+    def _tell(self, event: str, alert: Alert) -> None:
+        """Tell the live updates, after the change is stored; a failure here never fails the change."""
+        if self.live is None:
+            return
+        try:
+            events = self.live()
+            if events is not None:
+                events.alert_changed(event, alert)
+        except Exception:
+            log.exception("live updates: alert %s (%s) not pushed", alert.id, event)
+
     # -- alerts -----------------------------------------------------------------------------------------
 
     def create_alert(self, p: Principal, body: cmd.AlertCreate) -> Alert:
@@ -58,7 +83,9 @@ class AlertService(Service):
         require_write(p)
         asset = self._referenced(ASSET, p, body.asset_id, "asset_id")
         fields = body.model_dump() | {"site_id": asset.site_id, "raised_at": body.raised_at or utcnow()}
-        return self._create(ALERT, new_entity(Alert, "alr", p, fields))
+        alert = self._create(ALERT, new_entity(Alert, "alr", p, fields))
+        self._tell("raised", alert)
+        return alert
 
     def read_alert(self, p: Principal, alert_id: str) -> Doc:
         return self._read(ALERT, p, alert_id)
@@ -111,7 +138,9 @@ class AlertService(Service):
                 "acknowledge_note": note,
             }
 
-        return self._mutate(ALERT, p, alert_id, change, if_match)
+        alert = self._mutate(ALERT, p, alert_id, change, if_match)
+        self._tell("acknowledged", alert)
+        return alert
 
     def resolve_alert(self, p: Principal, alert_id: str, if_match: int | None, note: str | None = None) -> Alert:
         """An active or acknowledged alert becomes resolved (409 when it already is)."""
@@ -127,7 +156,9 @@ class AlertService(Service):
                 "resolution_note": note,
             }
 
-        return self._mutate(ALERT, p, alert_id, change, if_match)
+        alert = self._mutate(ALERT, p, alert_id, change, if_match)
+        self._tell("resolved", alert)
+        return alert
 
     # -- alert rules --------------------------------------------------------------------------------------
 
@@ -184,8 +215,13 @@ class AlertService(Service):
             created_at=at,
             updated_at=at,
         )
-        alert = self._create_once(ALERT, alert)
+        try:
+            alert, raised = self._create(ALERT, alert), True
+        except AlreadyExists:  # a redelivered batch, or a concurrent evaluator, raised it first
+            alert, raised = self.repositories.alerts.get(tenant_id, alert.id), False
         if not rule.auto_work_order:
+            if raised:
+                self._tell("raised", alert)
             return alert, None
         work_order = WorkOrder(
             id=f"wo_{episode}",
@@ -206,12 +242,17 @@ class AlertService(Service):
             alert = self._mutate(
                 ALERT, system_principal(tenant_id, RULES_ACTOR), alert.id, link_to(work_order.id), None
             )
+        if raised:  # once its work order is linked, so the inbox shows both
+            self._tell("raised", alert)
         return alert, work_order
 
     def resolve_rule_alert(self, tenant_id: str, alert_id: str) -> None:
         """Resolve an alert whose condition cleared (no-op when a person already resolved it, or it is gone)."""
 
+        resolved: list[bool] = []
+
         def change(current: Alert) -> dict[str, Any]:
+            resolved[:] = [current.status is not AlertStatus.resolved]
             if current.status is AlertStatus.resolved:
                 return {}
             return {
@@ -222,9 +263,11 @@ class AlertService(Service):
             }
 
         try:
-            self._mutate(ALERT, system_principal(tenant_id, RULES_ACTOR), alert_id, change, None)
+            alert = self._mutate(ALERT, system_principal(tenant_id, RULES_ACTOR), alert_id, change, None)
         except NotFound:
             return
+        if resolved == [True]:
+            self._tell("resolved", alert)
 
     def alert_status(self, tenant_id: str, alert_id: str) -> AlertStatus | None:
         """The alert's status as stored (not cached), or None when there is no such alert."""

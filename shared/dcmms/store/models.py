@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -193,6 +193,34 @@ class PMScheduleModel(_EntityBase):
     trigger_kind = UnicodeAttribute()
 
 
+class LiveConnectionModel(_Base):
+    """Live updates' WebSocket connections (``dcmms.live``, docs/live.md). Under each connection's id: one
+    ``connection`` item (tenant, person, role, until when the person's token is valid) and one ``site#<site id>``
+    item per site it subscribed to, so ``$disconnect`` deletes whatever one Query of the partition finds (no list to
+    keep in step with subscribes racing it). Two sparse GSIs answer the fan-outs, each with one Query per tenant:
+    ``by_tenant`` (``tenant_key`` on the connection items only) the tenant's connections, for alerts;
+    ``subscriptions`` (``subscribed_tenant`` on the subscription items only) which of the tenant's sites are watched
+    and by whom, for readings: the ingest asks it once per tenant every couple of seconds, however many sites the
+    tenant has, and an empty answer costs the minimum read. ``expires_at`` is the table's TTL: API Gateway ends a
+    connection after 2 h, and an item outlives that by 10 minutes even when no ``$disconnect`` arrived."""
+
+    base_name = "live-connections"
+    connection_id = UnicodeAttribute(hash_key=True)
+    item = UnicodeAttribute(range_key=True)  # "connection" | "site#<site id>"
+    tenant_id = UnicodeAttribute()
+    tenant_key = UnicodeAttribute(null=True)  # the tenant, on the connection item only (by_tenant)
+    subscribed_tenant = UnicodeAttribute(null=True)  # the tenant, on subscription items only (subscriptions)
+    site_id = UnicodeAttribute(null=True)
+    asset_id = UnicodeAttribute(null=True)  # a subscription narrowed to one asset's readings
+    user_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    connected_at = UnicodeAttribute()
+    valid_until = NumberAttribute()  # epoch seconds: the token's expiry; no frame is sent past it
+    expires_at = TTLAttribute()
+    by_tenant = _gsi("by_tenant", "tenant_key", "connection_id")()
+    subscriptions = _gsi("subscriptions", "subscribed_tenant", "connection_id")()
+
+
 TABLES: tuple[type[_Base], ...] = (
     AlertRuleModel,
     TenantModel,
@@ -207,6 +235,7 @@ TABLES: tuple[type[_Base], ...] = (
     ReportSubscriptionModel,
     ProcedureModel,
     PMScheduleModel,
+    LiveConnectionModel,
 )
 
 

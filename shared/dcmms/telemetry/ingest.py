@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +47,15 @@ class DeadLetterStore(Protocol):
     def put(self, record: StreamRecord, reason: str) -> str:
         """Keep the record and why it failed, durably, before returning the entry's key; raise if it could
         not. Per sequence number the first reason stays: a later put of the same record changes nothing."""
+        ...
+
+
+class LiveReadings(Protocol):
+    """The live updates' publisher (``dcmms.live``): pushes a stored batch's newest readings to the browsers watching
+    their sites, cheaply nothing when nobody watches."""
+
+    def push_readings(self, records: Sequence[DecodedRecord]) -> Callable[[], None]:
+        """Start pushing; returns what waits (bounded) for the frames to be delivered. Never raises."""
         ...
 
 
@@ -154,6 +163,7 @@ class IngestPipeline:
     dead_letters: DeadLetterStore
     evaluator: RuleEvaluator | None = None
     timestream: TimestreamSink | None = None
+    live: LiveReadings | None = None  # live updates (dcmms.live); None where no WebSocket API is configured
 
     def handle(self, event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
         """One Kinesis event-source batch -> its ``batchItemFailures`` (ReportBatchItemFailures), in the
@@ -165,7 +175,9 @@ class IngestPipeline:
         }
 
     def ingest(self, records: Sequence[StreamRecord], now: datetime | None = None) -> BatchOutcome:
-        return ingest_batch(records, self.lookup, self.store, self.dead_letters, now, self.evaluator, self.timestream)
+        return ingest_batch(
+            records, self.lookup, self.store, self.dead_letters, now, self.evaluator, self.timestream, self.live
+        )
 
 
 def ingest_batch(
@@ -176,8 +188,10 @@ def ingest_batch(
     now: datetime | None = None,
     evaluator: RuleEvaluator | None = None,
     timestream: TimestreamSink | None = None,
+    live: LiveReadings | None = None,
 ) -> BatchOutcome:
-    """Store the batch's good records, dead-letter the bad, then evaluate alert rules on what was stored.
+    """Store the batch's good records, dead-letter the bad, then evaluate alert rules on what was stored; the newest
+    readings are pushed to the sites' live subscribers meanwhile.
 
     A rule evaluation that fails on DynamoDB reports the good records failed, so the batch comes back
     and is evaluated again (alerts are idempotent per episode); without Redis, evaluation is skipped.
@@ -192,7 +206,7 @@ def ingest_batch(
             rejected.append((record, exc.reason))
     # The dead letters are written while the good records are stored: both wait on the network.
     pending = _dead_letter_async(dead_letters, rejected)
-    stored = _store_and_evaluate(good, store, evaluator, timestream)
+    stored = _store_and_evaluate(good, store, evaluator, timestream, live)
     undelivered = _await_dead_letters(pending)
     dead_lettered = len(rejected) - len(undelivered)
     return _recorded(
@@ -205,8 +219,11 @@ def _store_and_evaluate(
     store: TelemetryStore,
     evaluator: RuleEvaluator | None,
     timestream: TimestreamSink | None,
+    live: LiveReadings | None = None,
 ) -> BatchOutcome:
-    """Store the good records and evaluate rules on them; ``failed`` holds what a redelivery can still fix."""
+    """Store the good records and evaluate rules on them; ``failed`` holds what a redelivery can still fix. Once
+    stored, the readings go to the live subscribers while the rules are evaluated (the push's network waits overlap
+    the evaluation's), and the push is settled before returning."""
     failed: list[str] = []
     events = sum(d.events for _, d in good)
     try:
@@ -215,6 +232,7 @@ def _store_and_evaluate(
         logger.exception("telemetry store write failed; the batch's good records will be redelivered")
         failed += [record.sequence_number for record, _ in good]
         return BatchOutcome(failed, 0, 0, 0)
+    settle_live = live.push_readings([decoded for _, decoded in good]) if live is not None and good else None
     if timestream is not None and good:
         # PostgreSQL holds every good record already; Timestream's refusals are logged, not retried.
         sunk = timestream.write([decoded for _, decoded in good])
@@ -229,6 +247,8 @@ def _store_and_evaluate(
         except Exception:
             logger.exception("alert rule evaluation failed; the batch's good records will be redelivered")
             failed += [record.sequence_number for record, _ in good]
+    if settle_live is not None:
+        settle_live()
     return BatchOutcome(failed, stored, len(good), 0, events, alerts)
 
 
