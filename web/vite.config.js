@@ -26,10 +26,15 @@ export default defineConfig(({ command }) => ({
         entryFileNames: 'assets/[name]-[hash].js',
         chunkFileNames: 'assets/[name]-[hash].js',
         assetFileNames: 'assets/[name]-[hash][extname]',
-        // the few small helpers several screens share travel together, not as a handful of sub-kB files
+        // everything index.html loads in one file ($initial: the entry's static imports, Preact and live.js
+        // included, which the screens import from it); the few small helpers several screens share travel
+        // together, not as a handful of sub-kB files
         codeSplitting: {
           includeDependenciesRecursively: false,
-          groups: [{ name: 'shared', test: /[\\/]src[\\/](format|roles|live|routes[\\/]work)\.js$/ }],
+          groups: [
+            { name: 'app', tags: ['$initial'], priority: 2 },
+            { name: 'shared', test: /[\\/]src[\\/](format|roles|routes[\\/]work)\.js$/ },
+          ],
         },
       },
     },

@@ -84,7 +84,13 @@ def test_each_role_signs_in_and_sees_its_controls(page: Page, stack: Stack, role
     sign_in(page, person)
     header = page.locator("header, [role=banner]").first
     expect(header).to_contain_text(person.email)
-    expect(header.get_by_text(re.compile(rf"^\s*{role}\s*$", re.IGNORECASE))).to_be_visible()
+    # the role as text (for an admin, not the "Admin" link beside it)
+    role_text = header.get_by_text(re.compile(rf"^\s*{role}\s*$", re.IGNORECASE)).and_(header.locator(":not(a)"))
+    expect(role_text).to_be_visible()
+    nav = page.get_by_role("navigation", name="Main")
+    for link in ("Fleet", "Work orders", "Alerts", "Maintenance", "Reports"):
+        expect(nav.get_by_role("link", name=link, exact=True)).to_be_visible()
+    expect(nav.get_by_role("link", name="Admin", exact=True)).to_have_count(1 if role == "admin" else 0)
     page.get_by_role("navigation").get_by_role("link", name="Work orders", exact=True).click()
     expect(page.locator("a[href*='/work-orders/wo_']").first).to_be_visible()  # the list has loaded
     expect(page.get_by_role("link", name="New work order", exact=True)).to_have_count(0 if role == "viewer" else 1)

@@ -76,6 +76,8 @@ export async function request(method, path, { body, ifMatch, signal } = {}) {
 export const get = (path, opts) => request('GET', path, opts);
 export const post = (path, body, opts) => request('POST', path, { ...opts, body });
 export const patch = (path, body, opts) => request('PATCH', path, { ...opts, body });
+export const put = (path, body, opts) => request('PUT', path, { ...opts, body });
+export const del = (path, opts) => request('DELETE', path, opts);
 
 /** Every item of a paged list (follows next_cursor), up to `max`. */
 export async function all(path, { max = 5000, signal } = {}) {

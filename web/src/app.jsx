@@ -3,6 +3,7 @@ import { Component } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { forget, get, onUnauthorized } from './api.js';
 import * as auth from './auth.js';
+import { applyAlert, startLive, stopLive, useLive, useLiveStatus } from './live.js';
 import { location, navigate, subscribe, useLocation } from './router.js';
 import { resolve } from './routes.js';
 import { forgetSites, MeContext, useTitle } from './ui.jsx';
@@ -15,6 +16,7 @@ export function signInUrl(next) {
 
 function signOut() {
   navigate('/sign-in');
+  stopLive();
   auth.signOut();
   forget();
   forgetSites();
@@ -35,6 +37,12 @@ export function App() {
   useEffect(() => {
     auth.loadConfig().catch(() => {}); // early, for the sign-in form and the token refresh
   }, []);
+
+  // one WebSocket per tab while someone is signed in (live.js)
+  useEffect(() => {
+    if (sessionKey) startLive();
+    else stopLive();
+  }, [sessionKey]);
 
   useEffect(() => {
     if (!sessionKey) {
@@ -80,17 +88,37 @@ export function App() {
   );
 }
 
+const SECTIONS = [
+  ['/work-orders', /^\/work-orders(\/|$)/],
+  ['/alerts', /^\/alerts(\/|$)/],
+  ['/pm', /^\/pm(\/|$)/],
+  ['/reports', /^\/reports(\/|$)/],
+  ['/admin/users', /^\/admin(\/|$)/],
+  ['/', /^\/(sites\/.*)?$/],
+];
+
+// the count beside "Alerts": the inbox's default view (open = active and acknowledged, as the fleet counts them)
+const OPEN = ['active', 'acknowledged'];
+const OPEN_ALERTS = '/api/v1/alerts?status=active&status=acknowledged&limit=1000';
+const onAlert = { alert: (page, frame) => applyAlert(page, frame.alert, OPEN) };
+
 function Header({ me, loc, email }) {
   const [q, setQ] = useState(loc.pathname === '/search' ? loc.query.get('q') || '' : '');
   useEffect(() => {
     if (loc.pathname === '/search') setQ(loc.query.get('q') || '');
   }, [loc.href]);
-  const section = loc.pathname.startsWith('/work-orders') ? '/work-orders' : loc.pathname.startsWith('/alerts') ? '/alerts' : loc.pathname === '/' || loc.pathname.startsWith('/sites/') ? '/' : '';
-  const link = (href, text) => (
-    <a href={href} aria-current={section === href ? 'page' : undefined}>
+  const found = SECTIONS.find(([, re]) => re.test(loc.pathname));
+  const section = found ? found[0] : '';
+  const link = (href, text, extra) => (
+    <a href={href} aria-current={section === href ? 'page' : undefined} {...extra}>
       {text}
     </a>
   );
+  // the open alerts, kept by alert frames while the socket is open (polled otherwise)
+  const active = useLive(me ? OPEN_ALERTS : null, { on: onAlert });
+  const count = active.data ? active.data.items.length : null;
+  const more = active.data && active.data.next_cursor ? '+' : '';
+  const isLive = useLiveStatus();
   return (
     <header class="top">
       <a class="brand" href="/">
@@ -99,7 +127,19 @@ function Header({ me, loc, email }) {
       <nav aria-label="Main">
         {link('/', 'Fleet')}
         {link('/work-orders', 'Work orders')}
-        {link('/alerts', 'Alerts')}
+        <span class="nav-item">
+          {link('/alerts', 'Alerts', count ? { 'aria-describedby': 'alert-count' } : undefined)}
+          {count ? (
+            <span id="alert-count" class="count">
+              {count}
+              {more}
+              <span class="visually-hidden"> open</span>
+            </span>
+          ) : null}
+        </span>
+        {link('/pm', 'Maintenance')}
+        {link('/reports', 'Reports')}
+        {me && me.role === 'admin' && link('/admin/users', 'Admin')}
       </nav>
       <form
         role="search"
@@ -113,6 +153,9 @@ function Header({ me, loc, email }) {
         <input type="search" aria-label="Search" placeholder="Search…" value={q} onInput={(e) => setQ(e.currentTarget.value)} enterkeyhint="search" />
       </form>
       <div class="who">
+        <span role="status" class={`live-status ${isLive ? 'on' : 'off'}`} title={isLive ? 'Updates arrive as they happen' : 'Updates are fetched every 5 seconds'}>
+          {isLive ? 'Live' : 'Polling'}
+        </span>
         <span class="email">{(me && me.email) || email}</span>
         <span class="role">{me ? me.role : '…'}</span>
         <button type="button" class="link-button" onClick={signOut}>

@@ -1,5 +1,5 @@
-// The screens by URL. Each is a dynamic import: its own chunk, fetched when first visited. Later screens
-// (preventive maintenance, reports, admin) are one line each here.
+// The screens by URL. Each is a dynamic import: its own chunk, fetched when first visited; a new screen is one
+// line here.
 import { match } from './router.js';
 
 export const routes = [
@@ -12,6 +12,13 @@ export const routes = [
   { path: '/work-orders/:id', load: () => import('./routes/work-order.jsx') },
   { path: '/alerts', load: () => import('./routes/alerts.jsx') },
   { path: '/search', load: () => import('./routes/search.jsx') },
+  { path: '/pm', load: () => import('./routes/pm.jsx') },
+  { path: '/pm/:id', load: () => import('./routes/pm-schedule.jsx') },
+  { path: '/reports', load: () => import('./routes/reports.jsx') },
+  { path: '/admin', load: () => import('./routes/admin-users.jsx') },
+  { path: '/admin/users', load: () => import('./routes/admin-users.jsx') },
+  { path: '/admin/api-keys', load: () => import('./routes/admin-keys.jsx') },
+  { path: '/admin/audit', load: () => import('./routes/admin-audit.jsx') },
 ];
 
 export const notFound = { path: '*', notFound: true };

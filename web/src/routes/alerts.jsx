@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { post, qs } from '../api.js';
 import { label, when } from '../format.js';
-import { useLive } from '../live.js';
+import { applyAlert, useLive } from '../live.js';
 import { canWork } from '../roles.js';
 import { setQuery } from '../router.js';
 import { Problem, TableWrap, useSites, useTitle } from '../ui.jsx';
@@ -17,9 +17,13 @@ const VIEWS = {
 export default function Alerts({ query, me }) {
   useTitle('Alerts');
   const view = VIEWS[query.get('status')] ? query.get('status') : 'open';
-  const live = useLive(`/api/v1/alerts${qs({ status: VIEWS[view][1], limit: 100 })}`);
+  // alert frames keep the list while the socket is open; it is polled every 5 s otherwise
+  const statuses = VIEWS[view][1];
+  const live = useLive(`/api/v1/alerts${qs({ status: statuses, limit: 100 })}`, {
+    on: { alert: (page, frame) => applyAlert(page, frame.alert, statuses) },
+  });
   const sites = useSites();
-  const [changed, setChanged] = useState({}); // id -> the alert as an action left it, until the next poll shows it
+  const [changed, setChanged] = useState({}); // id -> the alert as an action left it, until the list shows it
   const [busy, setBusy] = useState(null);
   const [problem, setProblem] = useState(null);
   const items = live.data ? live.data.items.map((a) => (changed[a.id] && changed[a.id].version > a.version ? changed[a.id] : a)) : null;
@@ -34,7 +38,7 @@ export default function Alerts({ query, me }) {
     } catch (e) {
       setProblem(
         e.status === 412
-          ? { message: `The alert “${alert.message}” was changed by someone else — reload: the list refreshes within 5 seconds.` }
+          ? { message: `The alert “${alert.message}” was changed by someone else — reload: the list shows the change within seconds.` }
           : e
       );
     } finally {

@@ -1,13 +1,14 @@
 import { useEffect, useState } from 'preact/hooks';
 import { all, qs } from '../api.js';
 import { label, num, pct, when } from '../format.js';
-import { useLive } from '../live.js';
+import { applyAlert, useLive } from '../live.js';
 import { setQuery } from '../router.js';
 import { Loading, Problem, useApi, useTitle } from '../ui.jsx';
 import AssetTree from './asset-tree.jsx';
 import Telemetry from './telemetry.jsx';
 
 const OPEN = ['open', 'in_progress', 'on_hold'];
+const UNRESOLVED = ['active', 'acknowledged'];
 
 export default function Site({ params, query }) {
   const id = params.id;
@@ -82,7 +83,7 @@ export default function Site({ params, query }) {
         </section>
         <section class="card span-2 telemetry">
           <h2 id="h-telemetry">Telemetry</h2>
-          {assets.items ? <Telemetry assets={assets.items} query={query} /> : <Loading />}
+          {assets.items ? <Telemetry siteId={id} assets={assets.items} query={query} /> : <Loading />}
         </section>
         <SiteAlerts siteId={id} />
         <OpenWork siteId={id} />
@@ -93,7 +94,10 @@ export default function Site({ params, query }) {
 }
 
 function SiteAlerts({ siteId }) {
-  const alerts = useLive(`/api/v1/alerts${qs({ site_id: siteId, status: ['active', 'acknowledged'], limit: 50 })}`);
+  // kept by alert frames (this site's) while the socket is open, polled otherwise
+  const alerts = useLive(`/api/v1/alerts${qs({ site_id: siteId, status: UNRESOLVED, limit: 50 })}`, {
+    on: { alert: (page, frame) => (frame.alert && frame.alert.site_id === siteId ? applyAlert(page, frame.alert, UNRESOLVED) : page) },
+  });
   const items = alerts.data ? alerts.data.items : null;
   return (
     <section class="card">

@@ -1,10 +1,11 @@
 // The site's telemetry: an asset, a metric, an interval and a range (all in the URL), the series from
-// `/api/v1/telemetry` drawn by uPlot (its own chunk, loaded here only), and the asset's latest readings
-// polled every 5 s.
+// `/api/v1/telemetry` drawn by uPlot (its own chunk, loaded here only), and the asset's latest readings: pushed
+// by the live socket (subscribed to the site, narrowed to this asset) or polled every 5 s without it. The newest
+// reading of the charted metric updates the chart's last point (or adds the next one).
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { qs } from '../api.js';
 import { num, when } from '../format.js';
-import { useLive } from '../live.js';
+import { useLive, watchSite } from '../live.js';
 import { setQuery } from '../router.js';
 import { Problem, useApi } from '../ui.jsx';
 
@@ -41,13 +42,42 @@ const byName = (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true
 
 let Chart = null; // the chart's chunk (uPlot), once loaded
 
-export default function Telemetry({ assets, query }) {
+/** The latest readings with a readings frame's values merged in (each metric only when newer). */
+function applyReadings(latest, frame) {
+  if (!frame || frame.asset_id !== latest.asset_id || !frame.values) return latest;
+  const metrics = { ...(latest.metrics || {}) };
+  let changed = false;
+  for (const [name, value] of Object.entries(frame.values)) {
+    const held = metrics[name];
+    if (held && held.ts && Date.parse(held.ts) > Date.parse(frame.ts)) continue;
+    metrics[name] = { value, ts: frame.ts };
+    changed = true;
+  }
+  return changed ? { ...latest, metrics } : latest;
+}
+
+const onReadings = { readings: applyReadings };
+
+/** The series with `reading` as its last point: the bucket it falls in replaced, or the next one added. */
+function withTail(points, reading, intervalS, from) {
+  if (!points || !reading || typeof reading.value !== 'number') return points;
+  const t = Date.parse(reading.ts);
+  if (!Number.isFinite(t) || (from && t < Date.parse(from))) return points;
+  const bucket = Math.floor(t / 1000 / intervalS) * intervalS * 1000;
+  const last = points.length ? Date.parse(points[points.length - 1].ts) : -Infinity;
+  if (bucket < last) return points;
+  const point = { ts: new Date(bucket).toISOString(), value: reading.value };
+  return bucket === last ? [...points.slice(0, -1), point] : [...points, point];
+}
+
+export default function Telemetry({ siteId, assets, query }) {
   const charted = useMemo(() => assets.filter((a) => CHARTED.has(a.type)).sort(byName), [assets]);
   const assetId = query.get('asset') || (charted.find((a) => a.type === 'inverter' || a.type === 'turbine') || charted[0] || {}).id || '';
   const asset = assets.find((a) => a.id === assetId);
   const options = asset && !charted.includes(asset) ? [asset, ...charted] : charted;
   const range = RANGES.find((r) => r[0] === query.get('range')) || RANGES[0];
-  const latest = useLive(assetId ? `/api/v1/assets/${encodeURIComponent(assetId)}/latest` : null);
+  const latest = useLive(assetId ? `/api/v1/assets/${encodeURIComponent(assetId)}/latest` : null, { on: onReadings });
+  useEffect(() => (siteId && assetId ? watchSite(siteId, assetId) : undefined), [siteId, assetId]);
 
   const reported = latest.data && latest.data.asset_id === assetId ? Object.keys(latest.data.metrics || {}) : [];
   const metrics = [...new Set([...reported, ...((asset && CATALOGUE[asset.type]) || '').split(' ').filter(Boolean)])].sort();
@@ -72,7 +102,11 @@ export default function Telemetry({ assets, query }) {
     return `/api/v1/telemetry${qs({ asset_id: assetId, metric, interval: interval[0], from: from.toISOString(), to: to.toISOString() })}`;
   }, [assetId, metric, interval[0], range[0]]);
   const series = useApi(path);
-  const points = series.data && series.data.metric === metric ? series.data.points : null;
+  const fetched = series.data && series.data.metric === metric ? series.data.points : null;
+  const tail = latest.data && latest.data.asset_id === assetId && latest.data.metrics ? latest.data.metrics[metric] : null;
+  const points = useMemo(() => withTail(fetched, tail, interval[1], series.data && series.data.from), [fetched, tail, interval[1]]);
+  const lastTs = points && points.length ? points[points.length - 1].ts : null;
+  const chartTo = series.data && lastTs && Date.parse(lastTs) > Date.parse(series.data.to) ? lastTs : series.data && series.data.to;
   const figureLabel = `${metric || 'no metric'} · ${interval[0]} · ${points ? `${points.length} points` : 'loading'}`;
 
   return (
@@ -125,7 +159,7 @@ export default function Telemetry({ assets, query }) {
       </div>
       <Problem error={series.error} />
       <figure class="chart" aria-label={figureLabel}>
-        {Chart && points && points.length > 0 && <Chart points={points} metric={metric} from={series.data.from} to={series.data.to} />}
+        {Chart && points && points.length > 0 && <Chart points={points} metric={metric} from={series.data.from} to={chartTo} />}
         {points && points.length === 0 && <p class="empty">No readings for {metric} in this range.</p>}
         {(!points || !Chart) && !series.error && <p class="empty">Loading…</p>}
       </figure>

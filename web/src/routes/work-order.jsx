@@ -1,19 +1,35 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { post } from '../api.js';
 import { label, when } from '../format.js';
 import { canWork } from '../roles.js';
 import { navigate } from '../router.js';
 import { Problem, useApi, useSites, useTitle } from '../ui.jsx';
+import { Checklist } from './checklist.jsx';
 import { CONFLICT, TRANSITIONS, transitionLabel } from './work.js';
+
+const FINISHED = ['closed', 'cancelled'];
 
 export default function WorkOrder({ params, me }) {
   const path = `/api/v1/work-orders/${encodeURIComponent(params.id)}`;
   const wo = useApi(path);
   const sites = useSites();
   const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState(null); // {conflict: true} | ApiError
+  const [problem, setProblem] = useState(null); // {conflict: true} | {missing: [step ids], message} | ApiError
   const w = wo.data;
+  const version = useRef(0);
+  if (w && w.version > version.current) version.current = w.version;
   useTitle(w ? w.title : 'Work order');
+
+  // a step's answer: the whole work order comes back; an older answer arriving late is ignored
+  function saved(data, etag) {
+    if (!data || !data.id || data.version < version.current) return;
+    version.current = data.version;
+    wo.setData(data, etag || `"v${data.version}"`);
+    if (problem && problem.missing) {
+      const still = problem.missing.filter((sid) => (data.checklist || []).some((c) => c.id === sid && !c.done));
+      setProblem(still.length ? { ...problem, missing: still } : null);
+    }
+  }
 
   async function move(to) {
     setBusy(true);
@@ -23,7 +39,9 @@ export default function WorkOrder({ params, me }) {
       if (res.data && res.data.id) wo.setData(res.data, res.etag || `"v${res.data.version}"`);
       else wo.reload();
     } catch (e) {
-      setProblem(e.status === 412 ? { conflict: true } : e);
+      if (e.status === 412) setProblem({ conflict: true });
+      else if (e.status === 409 && Array.isArray(e.problem.missing_steps)) setProblem({ missing: e.problem.missing_steps, message: e.message });
+      else setProblem(e);
     } finally {
       setBusy(false);
     }
@@ -70,7 +88,8 @@ export default function WorkOrder({ params, me }) {
           </button>
         </div>
       )}
-      {problem && !problem.conflict && <Problem error={problem} />}
+      {problem && problem.missing && <Missing problem={problem} checklist={w.checklist || []} />}
+      {problem && !problem.conflict && !problem.missing && <Problem error={problem} />}
       {canWork(me) && (
         <div class="actions">
           {moves.map((to) => (
@@ -116,26 +135,9 @@ export default function WorkOrder({ params, me }) {
           </dl>
           {w.description && <p class="description">{w.description}</p>}
         </section>
-        <section class="card" aria-labelledby="h-checklist">
+        <section class="card span-2" aria-labelledby="h-checklist">
           <h2 id="h-checklist">Checklist</h2>
-          {w.checklist && w.checklist.length ? (
-            <ul class="plain checklist">
-              {w.checklist.map((c, i) => (
-                <li key={c.id || i}>
-                  <span class="done-mark" aria-hidden="true">
-                    {c.done ? '✓' : '○'}
-                  </span>
-                  <span>
-                    {c.item}
-                    {c.required && <span class="meta"> (required)</span>}
-                    <span class="visually-hidden">{c.done ? ': done' : ': not done'}</span>
-                  </span>
-                </li>
-              ))}
-            </ul>
-          ) : (
-            <p class="meta">No checklist.</p>
-          )}
+          <Checklist wo={w} editable={canWork(me) && !FINISHED.includes(w.status)} missing={(problem && problem.missing) || []} who={who} onSaved={saved} />
         </section>
         <section class="card" aria-labelledby="h-history">
           <h2 id="h-history">History</h2>
@@ -154,5 +156,36 @@ export default function WorkOrder({ params, me }) {
         </section>
       </div>
     </>
+  );
+}
+
+/** Completing with required steps unanswered (409): which ones, each a link to its input. */
+function Missing({ problem, checklist }) {
+  const titles = new Map(checklist.map((c) => [c.id, c.item]));
+  return (
+    <div role="alert" class="problem">
+      <p>
+        <strong>Not completed: required steps are unanswered.</strong> Answer them below, then complete the work order.
+      </p>
+      <ul>
+        {problem.missing.map((id) => (
+          <li key={id}>
+            <a
+              href={`#step-${id}`}
+              onClick={(e) => {
+                const el = document.getElementById(`step-${id}`);
+                if (el) {
+                  e.preventDefault();
+                  el.focus();
+                }
+              }}
+            >
+              {titles.get(id) || id}
+            </a>
+          </li>
+        ))}
+      </ul>
+      <p class="meta">{problem.message}</p>
+    </div>
   );
 }
