@@ -256,3 +256,24 @@ def test_issued_keys_are_imported_into_the_tiers_usage_plan(settings, cognito_po
         assert [k["value"] for k in in_plan if k["name"] == issued["id"]] == [issued["key"]]
         assert admin.delete(f"/api/v1/api-keys/{issued['id']}").status_code == 204
         assert not [k for k in apigw.get_usage_plan_keys(usagePlanId=plans[tier])["items"] if k["name"] == issued["id"]]
+
+
+def test_everyone_of_the_tenant_sees_its_people_to_assign_work(client_for, tenant, other_tenant, http) -> None:
+    admin = ApiClient(http, tenant.keys["admin"])
+    user, _ = _invite(admin, tenant, "technician")
+    people = client_for(tenant, "viewer").get("/api/v1/people", limit=1000)
+    assert people.status_code == 200, people.text
+    listed = {p["id"]: p for p in people.json()["items"]}
+    assert listed[user["id"]] == {
+        "id": user["id"],
+        "name": "New Person",
+        "email": user["email"],
+        "role": "technician",
+        "enabled": True,
+    }
+    assert all(set(p) == {"id", "name", "email", "role", "enabled"} for p in listed.values())
+    others = ApiClient(http, other_tenant.keys["viewer"]).get("/api/v1/people", limit=1000).json()["items"]
+    assert user["id"] not in {p["id"] for p in others}
+    admin.delete(f"/api/v1/users/{user['id']}")
+    after = client_for(tenant, "viewer").get("/api/v1/people", limit=1000).json()["items"]
+    assert user["id"] not in {p["id"] for p in after}

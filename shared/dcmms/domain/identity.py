@@ -42,6 +42,16 @@ class UserPatch(BaseModel):
     enabled: bool | None = None
 
 
+class Person(BaseModel):
+    """A colleague as everyone of the tenant sees them: to assign work and to name who did what."""
+
+    id: str
+    name: str
+    email: str
+    role: Role
+    enabled: bool
+
+
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

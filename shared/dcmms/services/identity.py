@@ -24,6 +24,7 @@ from dcmms.domain.identity import (
     AuditEntry,
     IssuedKey,
     Me,
+    Person,
     UserInvite,
     UserPatch,
     key_prefix,
@@ -157,6 +158,17 @@ class IdentityAdmin:
     def users(self, p: Principal, limit: int, cursor: str | None) -> ListResult[User]:
         require_admin(p)
         return self._directory().list_users(p.tenant_id, limit, cursor)
+
+    def people(self, p: Principal, limit: int, cursor: str | None) -> ListResult[Person]:
+        """The tenant's people who sign in, for anyone of the tenant (assignment pickers, names in histories): no
+        status, no audit fields, and not the owners of API keys alone."""
+        page = self._directory().list_users(p.tenant_id, limit, cursor)
+        items = [
+            Person(id=u.id, name=u.name, email=u.email, role=u.role, enabled=u.enabled)
+            for u in page.items
+            if u.status is not None
+        ]
+        return ListResult(items, page.next_cursor)
 
     def _user(self, p: Principal, user_id: str) -> User:
         user = self._directory().user(p.tenant_id, user_id)

@@ -14,7 +14,7 @@ from pynamodb.expressions.condition import Condition
 
 from dcmms.domain.apikeys import hash_api_key
 from dcmms.domain.errors import NotFound
-from dcmms.domain.identity import ApiKey, AuditEntry
+from dcmms.domain.identity import ApiKey, AuditEntry, key_prefix
 from dcmms.domain.model import (
     ACTIVE_WORK_ORDER_STATUSES,
     ASSIGNED_QUEUE_STATUSES,
@@ -475,6 +475,7 @@ class DirectoryRepository:
             tier=tier.value,
             name=name,
             created_at=created,
+            prefix=key_prefix(raw_key),
         ).save()
 
     # -- people -----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from dcmms.api.shapes import page_body
-from dcmms.domain.identity import ApiKey, ApiKeyCreate, AuditEntry, IssuedKey, Me, UserInvite, UserPatch
+from dcmms.domain.identity import ApiKey, ApiKeyCreate, AuditEntry, IssuedKey, Me, Person, UserInvite, UserPatch
 from dcmms.domain.model import User
 
 if TYPE_CHECKING:
@@ -45,6 +45,15 @@ ADMINS_ONLY = problem_responses(403, reason="The caller is not an admin of the t
 )
 def me(request: Request, caller: Caller) -> Response:
     return _read(request, _admin(request).me(caller))
+
+
+@router.get(
+    "/api/v1/people",
+    summary="The tenant's people who sign in (anyone of the tenant): to assign work and name who did what",
+    responses={200: page_response(Person, "A page of people")},
+)
+def list_people(request: Request, caller: Caller, page: PageParams) -> Response:
+    return body_response(request, page_body(_admin(request).people(caller, page.limit, page.cursor)), NO_STORE)
 
 
 @router.post(
