@@ -162,7 +162,7 @@ def test_a_work_order_is_created_moved_through_its_states_and_found(page: Page, 
     page.get_by_role("navigation").get_by_role("link", name="Work orders", exact=True).click()
     expect(page).to_have_url(re.compile(r"/work-orders$"))
     expect(heading(page, "Work orders")).to_be_visible()
-    for filter_ in ("Status", "Priority", "Site"):
+    for filter_ in ("Status", "Priority", "Site", "Assignee"):
         expect(page.get_by_label(filter_, exact=True)).to_be_visible()
     expect(page.locator("a[href*='/work-orders/wo_']").first).to_be_visible()  # the list has loaded
     screenshot(page, "work-orders")
@@ -185,6 +185,10 @@ def test_a_work_order_is_created_moved_through_its_states_and_found(page: Page, 
     title = f"Replace cooling fan on inverter {token}"
     title_field.fill(title)
     choose(page.get_by_label("Priority", exact=True), "high", "High")
+    with stack.api("viewer") as api:  # the people anyone of the tenant may see, to assign work to
+        people = api.get("/api/v1/people", params={"limit": 1000}).json()["items"]
+    technician = next(p for p in people if p["email"] == stack.user("technician").email)
+    choose(page.get_by_label("Assignee", exact=True), technician["id"], f"{technician['name']} (technician)")
     page.get_by_label("Description", exact=True).fill("Fan bearing noise reported during the browser test.")
     fill_field(page.get_by_label("Due", exact=True), datetime.now(UTC) + timedelta(days=7))
     screenshot(page, "work-order-new")
@@ -195,6 +199,8 @@ def test_a_work_order_is_created_moved_through_its_states_and_found(page: Page, 
     with stack.api("viewer") as api:
         created = api.get(f"/api/v1/work-orders/{work_order_id}").json()
     assert created["title"] == title and created["priority"] == "high" and created["site_id"] == site["id"]
+    assert created["assigned_to"] == technician["id"]
+    expect(page.get_by_text(technician["name"], exact=True).first).to_be_visible()  # the assignee by name
 
     # through its states, each showing only the moves the state machine allows
     status = created["status"]

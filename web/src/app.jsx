@@ -25,6 +25,46 @@ function signOut() {
 // A 401 from the API: the session is over; the screen asked for is kept for after signing in again.
 onUnauthorized(() => auth.signOut());
 
+let meAhead = null; // {key: the session's refresh token, promise}: GET /api/v1/me as prepare() started it
+
+function fetchMe(key) {
+  const ahead = meAhead;
+  meAhead = null;
+  return ahead && ahead.key === key ? ahead.promise : get('/api/v1/me');
+}
+
+/** Whether the first screen is the sign-in form: nobody signed in in this tab, or at /sign-in. */
+export function signInFirst() {
+  return !auth.current() || resolve(location().pathname).route.path === '/sign-in';
+}
+
+/**
+ * Before the first render (main.jsx): signed out on a screen that needs a person, straight to the sign-in form
+ * (keeping the deep link); who is signed in; the first screen's chunk, so that the first render shows that
+ * screen, not a placeholder. Never rejects: a chunk that fails is the Outlet's to say.
+ */
+export function prepare() {
+  auth.loadConfig().catch(() => {}); // early, for the sign-in form, the token refresh and the live socket
+  const session = auth.current();
+  if (session) {
+    // who is signed in, asked for beside the chunk: the header's role and a screen's role-bound controls are in
+    // place before the screen's own data, which it asks for once rendered
+    const promise = get('/api/v1/me');
+    promise.catch(() => {});
+    meAhead = { key: session.refreshToken, promise };
+  } else if (!resolve(location().pathname).route.public) {
+    navigate(signInUrl(location().href), { replace: true });
+  }
+  const { route } = resolve(location().pathname);
+  if (route.notFound || loaded.has(route)) return Promise.resolve();
+  return route.load().then(
+    (mod) => {
+      loaded.set(route, mod);
+    },
+    () => {}
+  );
+}
+
 export function App() {
   const loc = useLocation();
   const [session, setSession] = useState(auth.current());
@@ -34,9 +74,6 @@ export function App() {
   const sessionKey = session ? session.refreshToken : null;
 
   useEffect(() => auth.onChange(setSession), []);
-  useEffect(() => {
-    auth.loadConfig().catch(() => {}); // early, for the sign-in form and the token refresh
-  }, []);
 
   // one WebSocket per tab while someone is signed in (live.js)
   useEffect(() => {
@@ -50,7 +87,7 @@ export function App() {
       return;
     }
     let live = true;
-    get('/api/v1/me').then(
+    fetchMe(sessionKey).then(
       (res) => live && setMe(res.data),
       () => {}
     );
@@ -156,7 +193,9 @@ function Header({ me, loc, email }) {
         <span role="status" class={`live-status ${isLive ? 'on' : 'off'}`} title={isLive ? 'Updates arrive as they happen' : 'Updates are fetched every 5 seconds'}>
           {isLive ? 'Live' : 'Polling'}
         </span>
-        <span class="email">{(me && me.email) || email}</span>
+        <span class="email" title={(me && me.email) || email}>
+          {(me && me.email) || email}
+        </span>
         <span class="role">{me ? me.role : '…'}</span>
         <button type="button" class="link-button" onClick={signOut}>
           Sign out

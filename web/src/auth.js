@@ -1,5 +1,5 @@
-// Sign-in with Cognito's JSON API, straight from the browser (no SDK): USER_PASSWORD_AUTH, the
-// NEW_PASSWORD_REQUIRED challenge, and REFRESH_TOKEN_AUTH before the ID token expires.
+// The session with Cognito's JSON API, straight from the browser (no SDK): REFRESH_TOKEN_AUTH before the ID token
+// expires; signing in (USER_PASSWORD_AUTH, the NEW_PASSWORD_REQUIRED challenge) is sign-in.js, in the form's chunk.
 // Tokens live in memory and sessionStorage (this tab only, gone when it closes); signing out clears both.
 
 const KEY = 'dcmms.session';
@@ -70,7 +70,8 @@ const FRIENDLY = {
   TooManyRequestsException: 'Too many attempts. Wait a moment and try again.',
 };
 
-async function cognito(action, body) {
+/** One call of Cognito's JSON API; throws AuthError with a message fit to show. */
+export async function cognito(action, body) {
   const c = await loadConfig();
   let res;
   try {
@@ -106,7 +107,8 @@ function claims(jwt) {
   }
 }
 
-function store(result, email, refreshToken) {
+/** Keeps the tokens of an AuthenticationResult (the email from the ID token, else `email`). */
+export function store(result, email, refreshToken) {
   const c = claims(result.IdToken);
   const exp = c.exp ? c.exp * 1000 : Date.now() + (result.ExpiresIn || 3600) * 1000;
   write({
@@ -123,43 +125,6 @@ function schedule() {
   if (!session) return;
   const wait = Math.max(session.exp - REFRESH_EARLY_S * 1000 - Date.now(), 5000);
   timer = setTimeout(() => refresh().catch(() => {}), Math.min(wait, 2 ** 31 - 1));
-}
-
-/**
- * Signs in: `{done: true}`, or `{challenge: 'NEW_PASSWORD_REQUIRED', ...}` for completeNewPassword.
- * Throws AuthError with a message fit to show.
- */
-export async function signIn(email, password) {
-  const c = await loadConfig();
-  const reply = await cognito('InitiateAuth', {
-    AuthFlow: 'USER_PASSWORD_AUTH',
-    ClientId: c.cognito.client_id,
-    AuthParameters: { USERNAME: email, PASSWORD: password },
-  });
-  if (reply.AuthenticationResult) {
-    store(reply.AuthenticationResult, email);
-    return { done: true };
-  }
-  if (reply.ChallengeName === 'NEW_PASSWORD_REQUIRED') {
-    const params = reply.ChallengeParameters || {};
-    return { challenge: reply.ChallengeName, session: reply.Session, username: params.USER_ID_FOR_SRP || email, email };
-  }
-  throw new AuthError(reply.ChallengeName || 'Unsupported', `This sign-in step is not supported here (${reply.ChallengeName}).`);
-}
-
-export async function completeNewPassword(pending, newPassword) {
-  const c = await loadConfig();
-  const reply = await cognito('RespondToAuthChallenge', {
-    ChallengeName: 'NEW_PASSWORD_REQUIRED',
-    ClientId: c.cognito.client_id,
-    Session: pending.session,
-    ChallengeResponses: { USERNAME: pending.username, NEW_PASSWORD: newPassword },
-  });
-  if (!reply.AuthenticationResult) {
-    throw new AuthError(reply.ChallengeName || 'Unsupported', 'A further sign-in step is required that this app does not support.');
-  }
-  store(reply.AuthenticationResult, pending.email);
-  return { done: true };
 }
 
 /** New ID and access tokens from the refresh token (one request at a time); null when that fails. */

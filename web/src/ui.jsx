@@ -39,6 +39,37 @@ export function useApi(path) {
 let sitesPromise = null;
 
 /** The tenant's sites, loaded once per session: Map id -> site (null while loading). */
+let peoplePromise = null;
+
+/** The tenant's people who sign in (GET /api/v1/people), by id: assignment pickers and names in histories. */
+export function usePeople() {
+  const [people, setPeople] = useState(null);
+  useEffect(() => {
+    if (!peoplePromise) {
+      peoplePromise = all('/api/v1/people').catch((e) => {
+        peoplePromise = null;
+        throw e;
+      });
+    }
+    let live = true;
+    peoplePromise.then(
+      (items) => live && setPeople(new Map(items.map((p) => [p.id, p]))),
+      () => live && setPeople(new Map())
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+  return people;
+}
+
+/** A person's name (else their id) for an assignee or a history entry. */
+export function personName(people, id) {
+  if (!id) return '';
+  const person = people && people.get(id);
+  return person ? person.name : id;
+}
+
 export function useSites() {
   const [sites, setSites] = useState(null);
   useEffect(() => {

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import * as auth from '../auth.js';
+import { completeNewPassword, signIn } from '../sign-in.js';
 import { navigate } from '../router.js';
 import { useTitle } from '../ui.jsx';
 
@@ -40,7 +41,7 @@ export default function SignIn({ query }) {
     }
     setBusy(true);
     try {
-      const result = pending ? await auth.completeNewPassword(pending, newPassword) : await auth.signIn(email.trim(), password);
+      const result = pending ? await completeNewPassword(pending, newPassword) : await signIn(email.trim(), password);
       if (result.challenge) {
         setPending(result);
         setPassword('');

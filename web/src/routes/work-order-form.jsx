@@ -5,7 +5,7 @@ import { get, patch, post } from '../api.js';
 import { label } from '../format.js';
 import { canWork } from '../roles.js';
 import { navigate } from '../router.js';
-import { Loading, Problem, useMe, useSites, useTitle } from '../ui.jsx';
+import { Loading, Problem, personName, useMe, usePeople, useSites, useTitle } from '../ui.jsx';
 import { CONFLICT, PRIORITIES, TYPES } from './work.js';
 
 // API field (errors[].field) -> form field
@@ -16,9 +16,10 @@ const FIELDS = {
   'body.priority': 'priority',
   'body.description': 'description',
   'body.due_at': 'due',
+  'body.assigned_to': 'assigned_to',
 };
 
-const EMPTY = { title: '', site_id: '', type: 'corrective', priority: 'medium', description: '', due: '' };
+const EMPTY = { title: '', site_id: '', type: 'corrective', priority: 'medium', description: '', due: '', assigned_to: '' };
 
 function toForm(w) {
   let due = '';
@@ -26,7 +27,15 @@ function toForm(w) {
     const d = new Date(w.due_at);
     due = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
   }
-  return { title: w.title, site_id: w.site_id, type: w.type, priority: w.priority, description: w.description || '', due };
+  return {
+    title: w.title,
+    site_id: w.site_id,
+    type: w.type,
+    priority: w.priority,
+    description: w.description || '',
+    due,
+    assigned_to: w.assigned_to || '',
+  };
 }
 
 /** The due date (a local day) as the end of that day, local time, in RFC 3339. */
@@ -40,6 +49,7 @@ export default function WorkOrderForm({ params, query }) {
   const editing = !!params.id;
   const me = useMe();
   const sites = useSites();
+  const people = usePeople();
   const [form, setForm] = useState(editing ? null : { ...EMPTY, site_id: query.get('site') || '' });
   const [etag, setEtag] = useState(null);
   const [errors, setErrors] = useState({}); // field -> [messages]
@@ -84,6 +94,7 @@ export default function WorkOrderForm({ params, query }) {
       priority: form.priority,
       description: form.description.trim() ? form.description : null,
       due_at: dueAt(form.due),
+      assigned_to: form.assigned_to || null,
     };
     try {
       let id = params.id;
@@ -104,7 +115,8 @@ export default function WorkOrderForm({ params, query }) {
           if (field) (found[field] = found[field] || []).push(err.message);
           else other.push(`${err.field}: ${err.message}`);
         }
-        firstInvalid.current = ['title', 'site_id', 'type', 'priority', 'description', 'due'].find((f) => found[f]) || null;
+        const order = ['title', 'site_id', 'type', 'priority', 'assigned_to', 'description', 'due'];
+        firstInvalid.current = order.find((f) => found[f]) || null;
         setErrors(found);
         setProblem({ invalid: true, count: e.errors.length, other });
       } else setProblem(e);
@@ -160,6 +172,10 @@ export default function WorkOrderForm({ params, query }) {
       </p>
     );
   const sorted = sites ? [...sites.values()].sort((a, b) => a.name.localeCompare(b.name)) : [];
+  // who can be given work: people of the tenant who may work orders (not viewers), enabled
+  const assignable = people
+    ? [...people.values()].filter((p) => p.enabled && p.role !== 'viewer').sort((a, b) => a.name.localeCompare(b.name))
+    : [];
 
   return (
     <>
@@ -224,6 +240,21 @@ export default function WorkOrderForm({ params, query }) {
             ))}
           </select>
           {error('priority')}
+        </div>
+        <div class="field">
+          <label for="wo-assigned_to">Assignee</label>
+          <select {...wire('assigned_to')} onChange={set('assigned_to')}>
+            <option value="">Unassigned</option>
+            {form.assigned_to && !assignable.some((p) => p.id === form.assigned_to) && (
+              <option value={form.assigned_to}>{personName(people, form.assigned_to)}</option>
+            )}
+            {assignable.map((p) => (
+              <option value={p.id} key={p.id}>
+                {p.name} ({p.role})
+              </option>
+            ))}
+          </select>
+          {error('assigned_to')}
         </div>
         <div class="field">
           <label for="wo-description">Description</label>

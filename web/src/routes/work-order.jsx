@@ -3,7 +3,7 @@ import { post } from '../api.js';
 import { label, when } from '../format.js';
 import { canWork } from '../roles.js';
 import { navigate } from '../router.js';
-import { Problem, useApi, useSites, useTitle } from '../ui.jsx';
+import { personName, Problem, useApi, usePeople, useSites, useTitle } from '../ui.jsx';
 import { Checklist } from './checklist.jsx';
 import { CONFLICT, TRANSITIONS, transitionLabel } from './work.js';
 
@@ -13,6 +13,7 @@ export default function WorkOrder({ params, me }) {
   const path = `/api/v1/work-orders/${encodeURIComponent(params.id)}`;
   const wo = useApi(path);
   const sites = useSites();
+  const people = usePeople();
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState(null); // {conflict: true} | {missing: [step ids], message} | ApiError
   const w = wo.data;
@@ -68,11 +69,12 @@ export default function WorkOrder({ params, me }) {
       <>
         <h1 tabindex="-1">…</h1>
         <p class="status-line">&nbsp;</p>
+        <p class="description">&nbsp;</p>
       </>
     );
   }
   const site = sites && sites.get(w.site_id);
-  const who = (id) => (me && id === me.user_id ? 'you' : id);
+  const who = (id) => (me && id === me.user_id ? 'you' : personName(people, id));
   const moves = TRANSITIONS[w.status] || [];
   return (
     <>
@@ -80,6 +82,8 @@ export default function WorkOrder({ params, me }) {
       <p class="status-line">
         <strong>Status: {label(w.status)}</strong> <span class={`badge pri-${w.priority}`}>{w.priority}</span>
       </p>
+      {/* under the title, where the line held for it while loading is (a work order without one drops it) */}
+      {w.description && <p class="description">{w.description}</p>}
       {problem && problem.conflict && (
         <div role="alert" class="problem">
           <p>{CONFLICT}</p>
@@ -108,7 +112,8 @@ export default function WorkOrder({ params, me }) {
           <dl class="facts">
             <dt>Site</dt>
             <dd>
-              <a href={`/sites/${encodeURIComponent(w.site_id)}`}>{site ? site.name : w.site_id}</a>
+              {/* the work order shows as soon as it is here; the site's name when the sites are (its id if not found) */}
+              <a href={`/sites/${encodeURIComponent(w.site_id)}`}>{site ? site.name : sites ? w.site_id : '…'}</a>
             </dd>
             <dt>Type</dt>
             <dd>{w.type}</dd>
@@ -133,7 +138,6 @@ export default function WorkOrder({ params, me }) {
               </>
             )}
           </dl>
-          {w.description && <p class="description">{w.description}</p>}
         </section>
         <section class="card span-2" aria-labelledby="h-checklist">
           <h2 id="h-checklist">Checklist</h2>

@@ -3,7 +3,7 @@ import { get, qs } from '../api.js';
 import { day, label } from '../format.js';
 import { canWork } from '../roles.js';
 import { setQuery } from '../router.js';
-import { Problem, TableWrap, useApi, useSites, useTitle } from '../ui.jsx';
+import { Problem, TableWrap, personName, useApi, usePeople, useSites, useTitle } from '../ui.jsx';
 import { PRIORITIES, STATUSES } from './work.js';
 
 export default function WorkOrders({ query, me }) {
@@ -11,8 +11,11 @@ export default function WorkOrders({ query, me }) {
   const status = STATUSES.includes(query.get('status')) ? query.get('status') : '';
   const priority = PRIORITIES.includes(query.get('priority')) ? query.get('priority') : '';
   const site = query.get('site') || '';
+  const assignee = query.get('assignee') || '';
   const sites = useSites();
-  const first = useApi(`/api/v1/work-orders${qs({ status, priority, site_id: site, limit: 50 })}`);
+  const people = usePeople();
+  const filters = { status, priority, site_id: site, assigned_to: assignee };
+  const first = useApi(`/api/v1/work-orders${qs({ ...filters, limit: 50 })}`);
   const [more, setMore] = useState({ items: [], cursor: null, busy: false, error: null });
 
   useEffect(() => setMore({ items: [], cursor: null, busy: false, error: null }), [first.data]);
@@ -23,7 +26,7 @@ export default function WorkOrders({ query, me }) {
   async function loadMore() {
     setMore((m) => ({ ...m, busy: true, error: null }));
     try {
-      const res = await get(`/api/v1/work-orders${qs({ status, priority, site_id: site, limit: 50, cursor })}`);
+      const res = await get(`/api/v1/work-orders${qs({ ...filters, limit: 50, cursor })}`);
       setMore((m) => ({ items: [...m.items, ...res.data.items], cursor: res.data.next_cursor, busy: false, error: null, done: !res.data.next_cursor }));
     } catch (error) {
       setMore((m) => ({ ...m, busy: false, error }));
@@ -33,6 +36,7 @@ export default function WorkOrders({ query, me }) {
   const siteName = (id) => (sites && sites.get(id) ? sites.get(id).name : '…');
   const sorted = sites ? [...sites.values()].sort((a, b) => a.name.localeCompare(b.name)) : [];
   const hasMore = more.done ? false : !!cursor;
+  const team = people ? [...people.values()].sort((a, b) => a.name.localeCompare(b.name)) : [];
 
   return (
     <>
@@ -79,6 +83,18 @@ export default function WorkOrders({ query, me }) {
             ))}
           </select>
         </div>
+        <div>
+          <label for="f-assignee">Assignee</label>
+          <select id="f-assignee" value={assignee} onChange={(e) => setQuery({ assignee: e.currentTarget.value })}>
+            <option value="">Anyone</option>
+            {assignee && !team.some((p) => p.id === assignee) && <option value={assignee}>{assignee}</option>}
+            {team.map((p) => (
+              <option value={p.id} key={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+        </div>
       </div>
       <Problem error={first.error} />
       <TableWrap label="Work orders">
@@ -91,6 +107,7 @@ export default function WorkOrders({ query, me }) {
               <th scope="col">Priority</th>
               <th scope="col">Type</th>
               <th scope="col">Site</th>
+              <th scope="col">Assignee</th>
               <th scope="col">Due</th>
             </tr>
           </thead>
@@ -107,12 +124,13 @@ export default function WorkOrders({ query, me }) {
                     </td>
                     <td>{w.type}</td>
                     <td>{siteName(w.site_id)}</td>
+                    <td>{w.assigned_to ? personName(people, w.assigned_to) : '—'}</td>
                     <td>{day(w.due_at)}</td>
                   </tr>
                 ))
               : [0, 1, 2, 3, 4].map((i) => (
                   <tr class="skeleton" key={i} aria-hidden="true">
-                    <td colSpan={6}>…</td>
+                    <td colSpan={7}>…</td>
                   </tr>
                 ))}
           </tbody>
