@@ -44,6 +44,7 @@ export function signInFirst() {
  * screen, not a placeholder. Never rejects: a chunk that fails is the Outlet's to say.
  */
 export function prepare() {
+  auth.start();
   auth.loadConfig().catch(() => {}); // early, for the sign-in form, the token refresh and the live socket
   const session = auth.current();
   if (session) {

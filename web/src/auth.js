@@ -173,5 +173,10 @@ export function onChange(fn) {
   return () => listeners.delete(fn);
 }
 
-// another tab of the same origin does not share sessionStorage; a stale timer after sleep is caught by idToken()
-schedule();
+/**
+ * Starts the refresh timer of a session read from sessionStorage (app.jsx's prepare(), as the app boots); a stale
+ * timer after sleep is caught by idToken(). Another tab of the same origin does not share sessionStorage.
+ */
+export function start() {
+  schedule();
+}

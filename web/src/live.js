@@ -1,10 +1,8 @@
-// Live data for the screens (docs/live.md): one WebSocket per tab once someone is signed in, and conditional
-// polling as the fallback.
+// Live data for the screens (docs/live.md): one WebSocket per tab once someone is signed in (live-socket.js,
+// loaded by the first startLive()), and conditional polling as the fallback.
 //
-// The socket: `/config.json`'s `live` URL, else ws(s)://<the API's origin>/ws, with `?token=<ID token>` (a fresh
-// one on every connect); reconnects with exponential backoff and jitter (1 s, 2 s, 4 s … 30 s); a ping every
-// 5 minutes keeps API Gateway's 10-minute idle timeout away; a site screen subscribes to its site, narrowed to
-// the asset it shows. Frames are hints: every (re)connect refetches what is on screen.
+// The socket's frames reach the screens through onFrame / useLive's `on`; its open/closed status through
+// onStatus / useLiveStatus; a site screen's wish for its site's readings through watchSite.
 //
 // Polling: `subscribe(path, …)` GETs its URL every 5 s with If-None-Match (304 when nothing changed), paused
 // while the tab is hidden. A subscription that says which frames carry its changes (`frames`) stops polling
@@ -12,39 +10,34 @@
 // regardless.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { get } from './api.js';
-import { idToken, loadConfig } from './auth.js';
 
 export const POLL_MS = 5000;
-const PING_MS = 5 * 60 * 1000;
-const BACKOFF_FIRST_MS = 1000;
-const BACKOFF_MAX_MS = 30000;
 
-let socket = null; // the WebSocket, connecting or open
 let isOpen = false;
-let wanted = false; // someone is signed in: keep a socket
-let attempt = 0; // failed connects since the last open
-let retryTimer = 0;
-let pingTimer = 0;
-let syncTimer = 0;
 const statusListeners = new Set();
 const frameListeners = new Map(); // frame type -> Set of fn(frame)
-const watchers = new Set(); // {siteId, assetId}: what the screens want
-const subscribed = new Map(); // site id -> asset id (or null) as subscribed on this socket
+export const watchers = new Set(); // {siteId, assetId}: what the screens want
+export const socketHooks = { watchersChanged() {} }; // set by live-socket.js once loaded
 
-/** The socket's URL without the token: the configured one, else /ws at the API's origin. */
-export function socketUrl(config) {
-  if (config && config.live) return config.live;
-  const base = new URL((config && config.api) || '/', window.location.href);
-  return `${base.protocol === 'https:' ? 'wss:' : 'ws:'}//${base.host}/ws`;
-}
+// The socket itself (connect, reconnect, ping, site subscriptions) is live-socket.js, a chunk of its own fetched
+// by the first startLive(): after sign-in, never before a screen's first paint.
+let socketModule = null;
+let wanted = false;
 
 /** Whether frames are arriving (the socket is open); polling is the fallback otherwise. */
 export const live = () => isOpen;
 
-function setOpen(value) {
+/** For live-socket.js: the socket opened or closed. */
+export function setOpen(value) {
   if (isOpen === value) return;
   isOpen = value;
   statusListeners.forEach((fn) => fn(value));
+}
+
+/** For live-socket.js: a frame arrived. */
+export function dispatch(frame) {
+  const fns = frameListeners.get(frame.type);
+  if (fns) fns.forEach((fn) => fn(frame));
 }
 
 export function onStatus(fn) {
@@ -59,125 +52,31 @@ export function onFrame(type, fn) {
   return () => frameListeners.get(type).delete(fn);
 }
 
-function send(frame) {
-  if (socket && isOpen) socket.send(JSON.stringify(frame));
-}
-
 /** Opens the socket (after sign-in); idempotent. */
 export function startLive() {
   wanted = true;
-  if (!socket && !retryTimer) connect();
+  if (!socketModule) {
+    socketModule = import('./live-socket.js');
+    socketModule.catch(() => (socketModule = null)); // polling carries on; the next startLive tries again
+  }
+  socketModule.then((m) => wanted && m.start(), () => {});
 }
 
 /** Closes it for good (sign-out). */
 export function stopLive() {
   wanted = false;
-  clearTimeout(retryTimer);
-  retryTimer = 0;
-  attempt = 0;
-  if (socket) {
-    const s = socket;
-    socket = null;
-    s.close(1000, 'signed out');
-  }
-  closed();
-}
-
-function closed() {
-  clearInterval(pingTimer);
-  subscribed.clear();
+  if (socketModule) socketModule.then((m) => m.stop(), () => {});
   setOpen(false);
-}
-
-async function connect() {
-  retryTimer = 0;
-  if (!wanted || socket) return;
-  let url;
-  let token;
-  try {
-    [url, token] = await Promise.all([loadConfig().then(socketUrl), idToken()]);
-  } catch {
-    retry();
-    return;
-  }
-  if (!wanted || socket || !token) return;
-  let s;
-  try {
-    s = new WebSocket(`${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`);
-  } catch {
-    retry();
-    return;
-  }
-  socket = s;
-  s.onopen = () => {
-    if (socket !== s) return;
-    attempt = 0;
-    subscribed.clear();
-    clearInterval(pingTimer);
-    pingTimer = setInterval(() => send({ action: 'ping' }), PING_MS);
-    setOpen(true);
-    sync();
-  };
-  s.onmessage = (event) => {
-    if (socket !== s) return;
-    let frame;
-    try {
-      frame = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (!frame || typeof frame.type !== 'string') return;
-    if (frame.type === 'error' && /connect again/i.test(String(frame.detail || ''))) {
-      s.close(4000, 'unknown connection'); // the server forgot it: a new one
-      return;
-    }
-    const fns = frameListeners.get(frame.type);
-    if (fns) fns.forEach((fn) => fn(frame));
-  };
-  s.onclose = () => {
-    if (socket !== s) return;
-    socket = null;
-    closed();
-    retry();
-  };
-  s.onerror = () => {}; // a close follows
-}
-
-function retry() {
-  if (!wanted || retryTimer) return;
-  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
-  attempt += 1;
-  retryTimer = setTimeout(connect, ceiling / 2 + Math.random() * (ceiling / 2));
-}
-
-// -- site subscriptions: what the screens watch, sent once the socket is open (again after each reconnect) ----
-
-function sync() {
-  syncTimer = 0;
-  if (!isOpen) return;
-  const want = new Map();
-  watchers.forEach((w) => want.set(w.siteId, w.assetId || null));
-  want.forEach((assetId, siteId) => {
-    if (subscribed.has(siteId) && subscribed.get(siteId) === assetId) return;
-    send(assetId ? { action: 'subscribe', site_id: siteId, asset_id: assetId } : { action: 'subscribe', site_id: siteId });
-    subscribed.set(siteId, assetId);
-  });
-  [...subscribed.keys()].forEach((siteId) => {
-    if (want.has(siteId)) return;
-    send({ action: 'unsubscribe', site_id: siteId });
-    subscribed.delete(siteId);
-  });
 }
 
 /** Readings of `siteId` (only `assetId`'s when given) while the screen shows it. Returns a stop function. */
 export function watchSite(siteId, assetId) {
   const entry = { siteId, assetId };
   watchers.add(entry);
-  // batched: moving from one asset to another re-subscribes once instead of unsubscribing first
-  if (!syncTimer) syncTimer = setTimeout(sync, 0);
+  socketHooks.watchersChanged();
   return () => {
     watchers.delete(entry);
-    if (!syncTimer) syncTimer = setTimeout(sync, 0);
+    socketHooks.watchersChanged();
   };
 }
 
